@@ -1,0 +1,124 @@
+package maskcall
+
+import (
+	"context"
+	"time"
+)
+
+// Call is an inbound call routed for a conversation, built up from the
+// answer webhook and Vonage's event webhooks. The store keeps calls in a
+// general interaction log so messages can join them later.
+type Call struct {
+	UUID string `json:"uuid"`
+	// ConversationUUID is Vonage's id tying the inbound leg to the outbound
+	// leg maskcall's connect creates; events of either leg carry it.
+	ConversationUUID string     `json:"conversation_uuid"`
+	ConversationID   string     `json:"conversation_id"`
+	From             string     `json:"from"` // caller's real number
+	To               string     `json:"to"`   // proxy number dialled
+	Status           string     `json:"status"`
+	Duration         int        `json:"duration"` // seconds, from the completed event
+	StartedAt        *time.Time `json:"started_at"`
+	EndedAt          *time.Time `json:"ended_at"`
+}
+
+// CallEvent is one Vonage event webhook.
+type CallEvent struct {
+	UUID             string
+	ConversationUUID string
+	Status           string
+	Direction        string
+	From, To         string
+	Duration         int // seconds; completed events only
+	Timestamp        time.Time
+	StartTime        *time.Time
+	EndTime          *time.Time
+}
+
+// Call statuses Vonage reports. Terminal ones end a call.
+var callStatusRank = map[string]int{
+	"started":      1,
+	"ringing":      2,
+	"answered":     3,
+	"machine":      3,
+	"human":        3,
+	"busy":         4,
+	"cancelled":    4,
+	"unanswered":   4,
+	"disconnected": 4,
+	"rejected":     4,
+	"failed":       4,
+	"timeout":      4,
+	"completed":    5,
+}
+
+// IsCallStatus reports whether s is a status Vonage sends for a call.
+func IsCallStatus(s string) bool {
+	_, ok := callStatusRank[s]
+	return ok
+}
+
+// IsTerminalCallStatus reports whether a call in status s is over.
+func IsTerminalCallStatus(s string) bool { return callStatusRank[s] >= 4 }
+
+// NextCallStatus returns the status a call in status cur moves to when an
+// event with status ev arrives. Events can arrive out of order and twice
+// (Vonage retries), so a call never moves backwards: a late "ringing" after
+// "completed" leaves it completed.
+func NextCallStatus(cur, ev string) string {
+	if callStatusRank[ev] > callStatusRank[cur] {
+		return ev
+	}
+	return cur
+}
+
+// CallStore records calls and their events.
+type CallStore interface {
+	// CreateCall records an inbound call routed for a conversation.
+	// Creating a call whose UUID exists changes nothing.
+	CreateCall(ctx context.Context, c *Call) error
+	// RecordCallEvent stores ev once (a retried event is not stored twice)
+	// and advances its call's status with NextCallStatus. An event belongs
+	// to the call with its UUID or, for the outbound leg, its
+	// ConversationUUID. It reports false if no call matches.
+	RecordCallEvent(ctx context.Context, ev CallEvent) (bool, error)
+	// FindCalls lists a conversation's calls, oldest first.
+	FindCalls(ctx context.Context, conversationID string) ([]*Call, error)
+	// FindActiveCalls lists a conversation's calls that are not over.
+	FindActiveCalls(ctx context.Context, conversationID string) ([]*Call, error)
+}
+
+// Store is everything maskcall keeps. The SQLite package implements it; a
+// PostgreSQL one can later.
+type Store interface {
+	NumberStore
+	ConversationStore
+	RouteStore
+	CallStore
+}
+
+// InsightAPI is Vonage's Number Insight, basic level.
+type InsightAPI interface {
+	// BasicInsight checks number; EINVALID if Vonage says it is not a
+	// valid number.
+	BasicInsight(ctx context.Context, number string) (*Insight, error)
+}
+
+// Insight is what Number Insight basic says of a number.
+type Insight struct {
+	Number  string // E.164 with '+'
+	Country string // ISO alpha-2
+}
+
+// SMSAPI sends text messages.
+type SMSAPI interface {
+	// SendSMS sends text from a pool number to a real number and returns
+	// Vonage's message id.
+	SendSMS(ctx context.Context, from, to, text string) (string, error)
+}
+
+// VoiceAPI controls calls in progress.
+type VoiceAPI interface {
+	// HangupCall ends the call uuid; ENOTFOUND if Vonage does not know it.
+	HangupCall(ctx context.Context, uuid string) error
+}

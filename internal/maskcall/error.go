@@ -1,0 +1,78 @@
+// Package maskcall holds the domain of masked calling: the number pool,
+// conversations and their participants, proxy-number allocation and call
+// routing. It imports only the standard library; the SQLite store, the Vonage
+// client, the webhook server and the CLI adapt outside things to it.
+package maskcall
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. Each adapter maps them once: the CLI to exit statuses, the
+// webhook server to HTTP statuses.
+const (
+	EINVALID      = "invalid"      // the caller's input is wrong
+	ENOTFOUND     = "not_found"    // the thing asked for does not exist
+	ECONFLICT     = "conflict"     // the request clashes with current state
+	EUNAUTHORIZED = "unauthorized" // credentials were refused
+	ECONFIG       = "config"       // a setting is missing or wrong
+	EUPSTREAM     = "upstream"     // Vonage answered with an error
+	EUNAVAILABLE  = "unavailable"  // Vonage could not be reached or timed out
+	EEXHAUSTED    = "exhausted"    // the pool has no number that fits
+	EINTERNAL     = "internal"     // a bug or an unexpected failure
+)
+
+// Error is an error meant for the user: a code, one sentence, and an optional
+// hint saying what to do next.
+type Error struct {
+	Code    string
+	Message string
+	Hint    string
+	Err     error // the underlying cause, for logs; never shown as the message
+}
+
+func (e *Error) Error() string {
+	if e.Hint != "" {
+		return e.Message + " " + e.Hint
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with the given code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// WithHint returns a copy of e carrying hint.
+func (e *Error) WithHint(hint string) *Error {
+	c := *e
+	c.Hint = hint
+	return &c
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, EINTERNAL
+// for any other non-nil error, and "" for nil.
+func ErrorCode(err error) string {
+	var e *Error
+	if err == nil {
+		return ""
+	} else if errors.As(err, &e) {
+		return e.Code
+	}
+	return EINTERNAL
+}
+
+// ErrorMessage returns the user-facing message of err; uncoded errors get a
+// generic one so internals are not shown.
+func ErrorMessage(err error) string {
+	var e *Error
+	if err == nil {
+		return ""
+	} else if errors.As(err, &e) {
+		return e.Error()
+	}
+	return "Internal error."
+}
