@@ -137,3 +137,7 @@ type RouteStore interface {
 	// It is one indexed lookup.
 	FindRoute(ctx context.Context, from, to string, now time.Time) (*Route, error)
 }
+
+func (e *ExhaustedError) Error() string {
+	return "no pool number is free for " + MaskNumber(e.Participant.Number)
+}

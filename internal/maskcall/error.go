@@ -20,6 +20,7 @@ const (
 	EUPSTREAM     = "upstream"     // Vonage answered with an error
 	EUNAVAILABLE  = "unavailable"  // Vonage could not be reached or timed out
 	EEXHAUSTED    = "exhausted"    // the pool has no number that fits
+	ECANCELED     = "canceled"     // the user interrupted the work
 	EINTERNAL     = "internal"     // a bug or an unexpected failure
 )
 

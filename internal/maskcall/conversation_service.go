@@ -1,0 +1,225 @@
+package maskcall
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+)
+
+// DefaultSMSTemplate is the text each participant gets from their proxy
+// number; {label} is the other participant's label, {ref} the reference.
+const DefaultSMSTemplate = "Call this number to reach {label}."
+
+// ConversationService creates, notifies and ends conversations.
+type ConversationService struct {
+	Store   Store
+	Pool    *NumberPool // for auto-provisioning; may be nil
+	Insight InsightAPI  // nil: no Number Insight check
+	SMS     SMSAPI      // nil: no notification
+	Voice   VoiceAPI    // nil: calls cannot be hung up
+	// SMSTemplate is the notification text; "" for DefaultSMSTemplate.
+	SMSTemplate string
+	Now         func() time.Time
+}
+
+func (s *ConversationService) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// CreateRequest describes a conversation to create. Participant numbers
+// must already be normalised to E.164 with their country set.
+type CreateRequest struct {
+	A, B          Participant
+	Ref           string
+	TTL           time.Duration // 0: never expires
+	CheckInsight  bool          // ask Number Insight basic first
+	Notify        bool          // text each participant their proxy number
+	AutoProvision bool          // rent a number when the pool has none free
+}
+
+// CreateResult is a created conversation and what happened around it.
+type CreateResult struct {
+	Conversation *Conversation
+	// Provisioned lists numbers rented on the spot for this conversation.
+	Provisioned []*Number
+	// Notifications is one entry per participant when Notify was set.
+	Notifications []Notification
+}
+
+// Notification is the outcome of texting one participant.
+type Notification struct {
+	Participant Participant
+	MessageID   string
+	Err         error
+}
+
+// Create validates, allocates and stores a conversation, then notifies the
+// participants. A failed notification does not undo the conversation; it is
+// reported in the result, and Notify sends again.
+func (s *ConversationService) Create(ctx context.Context, req CreateRequest) (*CreateResult, error) {
+	if req.A.Number == "" || req.B.Number == "" {
+		return nil, Errorf(EINVALID, "A conversation needs two phone numbers.")
+	}
+	if req.A.Number == req.B.Number {
+		return nil, Errorf(EINVALID, "Both participants have the number %s; a conversation needs two different numbers.", MaskNumber(req.A.Number))
+	}
+	if req.TTL < 0 {
+		return nil, Errorf(EINVALID, "--ttl must be positive, got %s.", req.TTL)
+	}
+	if req.CheckInsight && s.Insight != nil {
+		for _, p := range []*Participant{&req.A, &req.B} {
+			if _, err := s.Insight.BasicInsight(ctx, p.Number); err != nil {
+				if ErrorCode(err) == EINVALID {
+					return nil, Errorf(EINVALID, "Number Insight says %s (%s) is not a valid number.", MaskNumber(p.Number), labelOr(*p, "participant"))
+				}
+				return nil, wrapError(err, "Number Insight could not check "+MaskNumber(p.Number)+":",
+					"Retry, or pass --insight none to skip the check.")
+			}
+		}
+	}
+
+	res := &CreateResult{}
+	for attempt := 0; ; attempt++ {
+		now := s.now()
+		c := &Conversation{Ref: req.Ref, Participants: []Participant{req.A, req.B}}
+		if req.TTL > 0 {
+			exp := now.Add(req.TTL)
+			c.ExpiresAt = &exp
+		}
+		err := s.Store.CreateConversation(ctx, c, now)
+		if err == nil {
+			res.Conversation = c
+			break
+		}
+		var ex *ExhaustedError
+		if !errors.As(err, &ex) {
+			return nil, err
+		}
+		who := labelOr(ex.Participant, "participant")
+		if !req.AutoProvision || s.Pool == nil || attempt >= 2 {
+			return nil, &Error{Code: EEXHAUSTED, Err: err,
+				Message: "No pool number is free for " + who + " (" + MaskNumber(ex.Participant.Number) + ", " + ex.Participant.Country + ").",
+				Hint:    "Rent more with `maskcall numbers provision --country " + ex.Participant.Country + " --count 1`, or pass --auto-provision."}
+		}
+		features := []string{"VOICE"}
+		if req.Notify {
+			features = append(features, "SMS")
+		}
+		got, perr := s.Pool.Provision(ctx, NumberSearch{Country: ex.Participant.Country, Features: features}, 1, RentOptions{Configure: true})
+		res.Provisioned = append(res.Provisioned, got...)
+		if perr != nil {
+			return nil, wrapError(perr, "No pool number was free for "+who+" and renting one failed:", "")
+		}
+	}
+
+	if req.Notify {
+		res.Notifications = s.notify(ctx, res.Conversation)
+	}
+	return res, nil
+}
+
+// Notify texts each participant of an active conversation the number to
+// call.
+func (s *ConversationService) Notify(ctx context.Context, id string) ([]Notification, error) {
+	c, err := s.Store.FindConversationByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !c.ActiveAt(s.now()) {
+		return nil, Errorf(ECONFLICT, "Conversation %s is not active; there is nothing to notify.", id)
+	}
+	return s.notify(ctx, c), nil
+}
+
+func (s *ConversationService) notify(ctx context.Context, c *Conversation) []Notification {
+	tmpl := s.SMSTemplate
+	if tmpl == "" {
+		tmpl = DefaultSMSTemplate
+	}
+	out := make([]Notification, len(c.Participants))
+	for i, p := range c.Participants {
+		other := c.Participants[1-i]
+		text := strings.NewReplacer("{label}", labelOr(other, "your contact"), "{ref}", c.Ref).Replace(tmpl)
+		out[i].Participant = p
+		if s.SMS == nil {
+			out[i].Err = Errorf(ECONFIG, "SMS is not available.")
+			continue
+		}
+		out[i].MessageID, out[i].Err = s.SMS.SendSMS(ctx, p.ProxyNumber, p.Number, text)
+	}
+	return out
+}
+
+// EndResult is an ended conversation and the calls hung up with it.
+type EndResult struct {
+	Conversation *Conversation
+	HungUp       []string // call uuids
+	HangupErrors []error
+}
+
+// End ends a conversation; ending an ended one changes nothing. With hangup
+// it also ends calls in progress.
+func (s *ConversationService) End(ctx context.Context, id string, hangup bool) (*EndResult, error) {
+	c, err := s.Store.EndConversation(ctx, id, EndReasonEnded, s.now())
+	if err != nil {
+		return nil, err
+	}
+	res := &EndResult{Conversation: c}
+	if !hangup {
+		return res, nil
+	}
+	if s.Voice == nil {
+		return res, Errorf(ECONFIG, "Conversation %s ended, but calls cannot be hung up without the Voice API.", id)
+	}
+	calls, err := s.Store.FindActiveCalls(ctx, id)
+	if err != nil {
+		return res, err
+	}
+	for _, call := range calls {
+		if err := s.Voice.HangupCall(ctx, call.UUID); err != nil && ErrorCode(err) != ENOTFOUND {
+			res.HangupErrors = append(res.HangupErrors, err)
+			continue
+		}
+		res.HungUp = append(res.HungUp, call.UUID)
+	}
+	return res, nil
+}
+
+// Expire ends every conversation whose time ran out.
+func (s *ConversationService) Expire(ctx context.Context) (int, error) {
+	return s.Store.ExpireConversations(ctx, s.now())
+}
+
+// Purge deletes conversations that ended more than olderThan ago.
+func (s *ConversationService) Purge(ctx context.Context, olderThan time.Duration) (int, error) {
+	if olderThan <= 0 {
+		return 0, Errorf(EINVALID, "--ended-before must be a positive duration such as 720h.")
+	}
+	return s.Store.PurgeConversations(ctx, s.now().Add(-olderThan))
+}
+
+func labelOr(p Participant, fallback string) string {
+	if p.Label != "" {
+		return p.Label
+	}
+	return fallback
+}
+
+// MaskNumber hides the middle of a phone number for logs and messages:
+// "+447700900123" becomes "+44*******123".
+func MaskNumber(n string) string {
+	plus := strings.HasPrefix(n, "+")
+	digits := strings.TrimPrefix(n, "+")
+	if len(digits) <= 5 {
+		return strings.Repeat("*", len(n))
+	}
+	masked := digits[:2] + strings.Repeat("*", len(digits)-5) + digits[len(digits)-3:]
+	if plus {
+		return "+" + masked
+	}
+	return masked
+}

@@ -1,0 +1,399 @@
+package maskcall
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+)
+
+// NumberPool manages the virtual numbers maskcall rents. Its rule: the store
+// learns of a purchase before Vonage does, so a paid number is never
+// forgotten, whatever fails in between.
+type NumberPool struct {
+	Store         NumberStore
+	Numbers       NumbersAPI
+	ApplicationID string // the voice application numbers are linked to
+	Now           func() time.Time
+}
+
+func (p *NumberPool) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+// Search lists numbers Vonage offers, buying nothing.
+func (p *NumberPool) Search(ctx context.Context, q NumberSearch) ([]AvailableNumber, error) {
+	if q.Country == "" {
+		return nil, Errorf(EINVALID, "A country is required to search for numbers.")
+	}
+	return p.Numbers.SearchNumbers(ctx, q)
+}
+
+// RentStep reports one number's progress through rent.
+type RentStep struct {
+	Number string
+	Stage  string // "bought", "configured", "failed"
+	Err    error
+}
+
+// RentOptions controls Rent and Provision.
+type RentOptions struct {
+	// Configure links each number to the application after buying it.
+	Configure bool
+	// Progress, if set, is told of each step as it happens.
+	Progress func(RentStep)
+}
+
+// Rent buys one number and, if asked, links it. The returned Number is
+// what the pool holds afterwards, even when err is non-nil: a number that was
+// bought but not linked is kept as unconfigured.
+func (p *NumberPool) Rent(ctx context.Context, avail AvailableNumber, opts RentOptions) (*Number, error) {
+	progress := opts.Progress
+	if progress == nil {
+		progress = func(RentStep) {}
+	}
+	now := p.now()
+	n := &Number{
+		Number: avail.Number, Country: avail.Country, Type: avail.Type,
+		Features: avail.Features, Cost: avail.Cost, Status: NumberPurchasing,
+		CreatedAt: now, UpdatedAt: now,
+	}
+	if err := p.Store.CreateNumber(ctx, n); err != nil {
+		if ErrorCode(err) == ECONFLICT {
+			return nil, Errorf(ECONFLICT, "%s is already in the pool.", avail.Number).
+				WithHint("Run `maskcall numbers list` to see it.")
+		}
+		return nil, err
+	}
+
+	// The purchase must not be cut off half-way by the user's Ctrl-C: the
+	// reply tells us whether we own the number.
+	buyErr := p.Numbers.BuyNumber(context.WithoutCancel(ctx), avail.Country, avail.Number)
+	if buyErr != nil {
+		if ErrorCode(buyErr) == EUNAVAILABLE {
+			// No answer: the purchase may have happened. Keep the row as
+			// purchasing; configure settles it against the owned list.
+			progress(RentStep{Number: n.Number, Stage: "failed", Err: buyErr})
+			return n, wrapError(buyErr, "Buying "+n.Number+" got no answer:",
+				"The purchase may or may not have gone through; run `maskcall numbers configure` to check and finish it.")
+		}
+		// Vonage said no: nothing was bought.
+		if err := p.Store.DeleteNumber(context.WithoutCancel(ctx), n.Number); err != nil {
+			return n, err
+		}
+		progress(RentStep{Number: n.Number, Stage: "failed", Err: buyErr})
+		return nil, buyErr
+	}
+	n, err := p.setStatus(context.WithoutCancel(ctx), n.Number, NumberUnconfigured, nil)
+	if err != nil {
+		return n, err
+	}
+	progress(RentStep{Number: n.Number, Stage: "bought"})
+	if !opts.Configure {
+		return n, nil
+	}
+	return p.link(ctx, n, progress)
+}
+
+// link points n at the application and records the result.
+func (p *NumberPool) link(ctx context.Context, n *Number, progress func(RentStep)) (*Number, error) {
+	if p.ApplicationID == "" {
+		err := Errorf(ECONFIG, "%s was bought but not linked: no voice application is configured.", n.Number).
+			WithHint("Set vonage.application_id (VONAGE_APPLICATION_ID), then run `maskcall numbers configure`.")
+		progress(RentStep{Number: n.Number, Stage: "failed", Err: err})
+		return n, err
+	}
+	if err := p.Numbers.LinkNumber(ctx, n.Country, n.Number, p.ApplicationID); err != nil {
+		progress(RentStep{Number: n.Number, Stage: "failed", Err: err})
+		return n, wrapError(err, n.Number+" was bought but not linked to the application:",
+			"Run `maskcall numbers configure` to finish it.")
+	}
+	appID := p.ApplicationID
+	n, err := p.setStatus(context.WithoutCancel(ctx), n.Number, NumberActive, &appID)
+	if err != nil {
+		return n, err
+	}
+	progress(RentStep{Number: n.Number, Stage: "configured"})
+	return n, nil
+}
+
+func (p *NumberPool) setStatus(ctx context.Context, number string, status NumberStatus, appID *string) (*Number, error) {
+	return p.Store.UpdateNumber(ctx, number, NumberUpdate{Status: &status, AppID: appID})
+}
+
+// RentNumbers buys the given numbers of one country, one after another,
+// stopping at the first failure. It returns the pool entries it touched.
+func (p *NumberPool) RentNumbers(ctx context.Context, country string, numbers []string, opts RentOptions) ([]*Number, error) {
+	if len(numbers) == 0 {
+		return nil, Errorf(EINVALID, "Name at least one number to rent.")
+	}
+	// Vonage's search gives type, features and cost; buy does not.
+	known := map[string]AvailableNumber{}
+	for _, num := range numbers {
+		found, err := p.Numbers.SearchNumbers(ctx, NumberSearch{Country: country, Pattern: strings.TrimPrefix(num, "+"), PatternPosition: "contains", Limit: 10})
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range found {
+			known[a.Number] = a
+		}
+	}
+	var out []*Number
+	for _, num := range numbers {
+		if err := ctx.Err(); err != nil {
+			return out, interrupted(err)
+		}
+		avail, ok := known[num]
+		if !ok {
+			avail = AvailableNumber{Number: num, Country: country}
+		}
+		n, err := p.Rent(ctx, avail, opts)
+		if n != nil {
+			out = append(out, n)
+		}
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// Provision searches for count numbers and rents (and links) each: the
+// command operators run first.
+func (p *NumberPool) Provision(ctx context.Context, q NumberSearch, count int, opts RentOptions) ([]*Number, error) {
+	if count < 1 {
+		return nil, Errorf(EINVALID, "--count must be at least 1, got %d.", count)
+	}
+	if opts.Configure && p.ApplicationID == "" {
+		return nil, Errorf(ECONFIG, "No voice application is configured, so new numbers could not be linked.").
+			WithHint("Set vonage.application_id (VONAGE_APPLICATION_ID), or pass --no-configure.")
+	}
+	q.Limit = max(count, q.Limit)
+	if q.Limit > 100 {
+		q.Limit = 100 // Vonage's page size cap
+	}
+	avail, err := p.Search(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if len(avail) < count {
+		return nil, Errorf(EUPSTREAM, "Vonage offers only %d number(s) in %s matching the request; %d wanted.", len(avail), q.Country, count).
+			WithHint("Try other --features or --type, or a smaller --count.")
+	}
+	var out []*Number
+	for _, a := range avail[:count] {
+		if err := ctx.Err(); err != nil {
+			return out, interrupted(err)
+		}
+		n, err := p.Rent(ctx, a, opts)
+		if n != nil {
+			out = append(out, n)
+		}
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// ConfigureResult is what Configure did to one number.
+type ConfigureResult struct {
+	Number *Number
+	Action string // "linked", "already linked", "purchase confirmed", "purchase not made", "failed"
+	Err    error
+}
+
+// Configure links numbers to the application. With no numbers it takes every
+// number that is not yet active (and all numbers if all is set). Numbers left
+// purchasing by an interrupted rent are checked against the account first.
+func (p *NumberPool) Configure(ctx context.Context, numbers []string, all bool) ([]ConfigureResult, error) {
+	if p.ApplicationID == "" {
+		return nil, Errorf(ECONFIG, "No voice application is configured to link numbers to.").
+			WithHint("Set vonage.application_id (VONAGE_APPLICATION_ID, or --application-id in maskcall.yaml).")
+	}
+	var targets []*Number
+	if len(numbers) > 0 {
+		for _, num := range numbers {
+			n, err := p.Store.FindNumber(ctx, num)
+			if err != nil {
+				if ErrorCode(err) == ENOTFOUND {
+					return nil, Errorf(ENOTFOUND, "%s is not in the pool.", num).
+						WithHint("Run `maskcall numbers import` to adopt numbers the account already owns.")
+				}
+				return nil, err
+			}
+			if n.Status == NumberReleased {
+				return nil, Errorf(ECONFLICT, "%s was released and cannot be configured.", num)
+			}
+			targets = append(targets, n)
+		}
+	} else {
+		pool, err := p.Store.FindNumbers(ctx, NumberFilter{})
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range pool {
+			if all || n.Status != NumberActive {
+				targets = append(targets, n)
+			}
+		}
+	}
+
+	var owned map[string]OwnedNumber
+	var results []ConfigureResult
+	var firstErr error
+	for _, n := range targets {
+		if err := ctx.Err(); err != nil {
+			return results, interrupted(err)
+		}
+		res := ConfigureResult{Number: n}
+		if n.Status == NumberPurchasing {
+			if owned == nil {
+				list, err := p.Numbers.OwnedNumbers(ctx, OwnedNumbersFilter{})
+				if err != nil {
+					return results, err
+				}
+				owned = map[string]OwnedNumber{}
+				for _, o := range list {
+					owned[o.Number] = o
+				}
+			}
+			if _, ok := owned[n.Number]; !ok {
+				if err := p.Store.DeleteNumber(ctx, n.Number); err != nil {
+					return results, err
+				}
+				res.Action = "purchase not made"
+				results = append(results, res)
+				continue
+			}
+			if _, err := p.setStatus(ctx, n.Number, NumberUnconfigured, nil); err != nil {
+				return results, err
+			}
+			n.Status = NumberUnconfigured
+			res.Action = "purchase confirmed, "
+		}
+		linked, err := p.link(ctx, n, func(RentStep) {})
+		res.Number = linked
+		if err != nil {
+			res.Action += "failed"
+			res.Err = err
+			if firstErr == nil {
+				firstErr = err
+			}
+		} else {
+			res.Action += "linked"
+		}
+		results = append(results, res)
+	}
+	return results, firstErr
+}
+
+// Import adopts numbers the account already owns into the pool: linked to
+// our application they become active, otherwise unconfigured.
+func (p *NumberPool) Import(ctx context.Context, filter OwnedNumbersFilter) ([]*Number, error) {
+	owned, err := p.Numbers.OwnedNumbers(ctx, filter)
+	if err != nil {
+		return nil, err
+	}
+	var added []*Number
+	for _, o := range owned {
+		status := NumberUnconfigured
+		if p.ApplicationID != "" && o.AppID == p.ApplicationID {
+			status = NumberActive
+		}
+		existing, err := p.Store.FindNumber(ctx, o.Number)
+		switch {
+		case err == nil && existing.Status != NumberReleased:
+			if existing.Status == NumberPurchasing {
+				// An interrupted rent that did go through.
+				if existing, err = p.setStatus(ctx, o.Number, status, &o.AppID); err != nil {
+					return added, err
+				}
+				added = append(added, existing)
+			}
+			continue
+		case err != nil && ErrorCode(err) != ENOTFOUND:
+			return added, err
+		}
+		now := p.now()
+		n := &Number{Number: o.Number, Country: o.Country, Type: o.Type, Features: o.Features,
+			Status: status, AppID: o.AppID, CreatedAt: now, UpdatedAt: now}
+		if err := p.Store.CreateNumber(ctx, n); err != nil {
+			return added, err
+		}
+		added = append(added, n)
+	}
+	return added, nil
+}
+
+// Release cancels a number's rental. It refuses while active conversations
+// use the number, unless force is set (those conversations then stop
+// routing through it).
+func (p *NumberPool) Release(ctx context.Context, number string, force bool) (*Number, error) {
+	n, err := p.Store.FindNumber(ctx, number)
+	if err != nil {
+		if ErrorCode(err) == ENOTFOUND {
+			return nil, Errorf(ENOTFOUND, "%s is not in the pool.", number).
+				WithHint("Run `maskcall numbers list` to see the pool.")
+		}
+		return nil, err
+	}
+	if n.Status == NumberReleased {
+		return n, nil
+	}
+	if n.ActiveConversations > 0 && !force {
+		return nil, Errorf(ECONFLICT, "%s is in use by %d active conversation(s).", number, n.ActiveConversations).
+			WithHint("End them first, or pass --force to release it anyway.")
+	}
+	if n.Status != NumberPurchasing {
+		if err := p.Numbers.CancelNumber(ctx, n.Country, n.Number); err != nil {
+			return nil, err
+		}
+	}
+	released := NumberReleased
+	empty := ""
+	return p.Store.UpdateNumber(context.WithoutCancel(ctx), number, NumberUpdate{Status: &released, AppID: &empty})
+}
+
+// List returns the pool.
+func (p *NumberPool) List(ctx context.Context, filter NumberFilter) ([]*Number, error) {
+	return p.Store.FindNumbers(ctx, filter)
+}
+
+// ParseFeatures turns "voice,sms" into ["SMS", "VOICE"] and rejects unknown
+// features.
+func ParseFeatures(s string) ([]string, error) {
+	var out []string
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.ToUpper(strings.TrimSpace(f))
+		if f == "" {
+			continue
+		}
+		if f != "VOICE" && f != "SMS" && f != "MMS" {
+			return nil, Errorf(EINVALID, "Unknown number feature %q; use VOICE, SMS or MMS.", f)
+		}
+		if !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func interrupted(err error) error {
+	return &Error{Code: ECANCELED, Message: "Interrupted; the pool records every number bought so far.", Err: err}
+}
+
+// wrapError puts prefix before err's message and replaces its hint, keeping
+// its code.
+func wrapError(err error, prefix, hint string) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return &Error{Code: e.Code, Message: prefix + " " + e.Message, Hint: hint, Err: err}
+	}
+	return &Error{Code: EINTERNAL, Message: prefix + " " + err.Error(), Hint: hint, Err: err}
+}

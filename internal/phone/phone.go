@@ -1,0 +1,105 @@
+// Package phone turns phone numbers in any common form into E.164, using
+// libphonenumber's metadata (github.com/nyaruka/phonenumbers).
+package phone
+
+import (
+	"strings"
+
+	"github.com/maskcall/maskcall/internal/maskcall"
+	"github.com/nyaruka/phonenumbers"
+)
+
+// Number is a parsed phone number.
+type Number struct {
+	E164    string // "+447700900123"
+	Country string // ISO alpha-2, e.g. "GB"
+}
+
+// Parse accepts "+44 7700 900123", "447700900123" (Vonage's form), "0044…",
+// or a national form such as "07700 900123" when defaultCountry is given.
+// Errors are EINVALID and say what is wrong with the input.
+func Parse(input, defaultCountry string) (Number, error) {
+	s := strings.TrimSpace(input)
+	if s == "" {
+		return Number{}, maskcall.Errorf(maskcall.EINVALID, "The phone number is empty.")
+	}
+	if len(s) > 64 {
+		return Number{}, maskcall.Errorf(maskcall.EINVALID, "%q is too long to be a phone number.", s[:16]+"…")
+	}
+	for _, r := range s {
+		if !strings.ContainsRune("0123456789+-.() ", r) {
+			return Number{}, maskcall.Errorf(maskcall.EINVALID, "%q is not a phone number: it contains %q.", s, r)
+		}
+	}
+	defaultCountry = strings.ToUpper(defaultCountry)
+	international := strings.HasPrefix(s, "+") || strings.HasPrefix(s, "00")
+
+	var tries []func() (*phonenumbers.PhoneNumber, error)
+	if international {
+		tries = append(tries, func() (*phonenumbers.PhoneNumber, error) { return phonenumbers.Parse(s, "ZZ") })
+	} else {
+		if defaultCountry != "" {
+			tries = append(tries, func() (*phonenumbers.PhoneNumber, error) { return phonenumbers.Parse(s, defaultCountry) })
+		}
+		// Vonage sends MSISDNs as digits with the country code and no '+'.
+		tries = append(tries, func() (*phonenumbers.PhoneNumber, error) { return phonenumbers.Parse("+"+s, "ZZ") })
+	}
+
+	var firstErr error
+	for _, try := range tries {
+		n, err := try()
+		if err != nil {
+			if firstErr == nil {
+				firstErr = maskcall.Errorf(maskcall.EINVALID, "%q is not a phone number.", s).
+					WithHint(hintFor(international, defaultCountry))
+			}
+			continue
+		}
+		e164 := phonenumbers.Format(n, phonenumbers.E164)
+		switch {
+		case phonenumbers.IsValidNumber(n):
+			return Number{E164: e164, Country: phonenumbers.GetRegionCodeForNumber(n)}, nil
+		case phonenumbers.IsPossibleNumber(n) && IsFictional(e164):
+			return Number{E164: e164, Country: phonenumbers.GetRegionCodeForCountryCode(int(n.GetCountryCode()))}, nil
+		case !phonenumbers.IsPossibleNumber(n):
+			if firstErr == nil {
+				firstErr = maskcall.Errorf(maskcall.EINVALID, "%q is not a possible phone number (wrong length for its country).", s).
+					WithHint(hintFor(international, defaultCountry))
+			}
+		default:
+			if firstErr == nil {
+				firstErr = maskcall.Errorf(maskcall.EINVALID, "%q is not a valid phone number in %s.", s, orUnknown(phonenumbers.GetRegionCodeForCountryCode(int(n.GetCountryCode())))).
+					WithHint(hintFor(international, defaultCountry))
+			}
+		}
+	}
+	return Number{}, firstErr
+}
+
+// FromMSISDN parses a number as Vonage sends it (digits, no '+'); a leading
+// '+' is tolerated.
+func FromMSISDN(msisdn string) (Number, error) {
+	return Parse("+"+strings.TrimPrefix(strings.TrimSpace(msisdn), "+"), "")
+}
+
+// IsFictional reports whether e164 lies in a range reserved for drama and
+// testing that libphonenumber marks invalid but maskcall accepts, so the
+// sandbox, the demo and documentation examples work: Ofcom's 07700 900000–
+// 900999 mobile drama range.
+func IsFictional(e164 string) bool {
+	return len(e164) == 13 && strings.HasPrefix(e164, "+447700900")
+}
+
+func hintFor(international bool, defaultCountry string) string {
+	if !international && defaultCountry == "" {
+		return "Write it in international form such as +44 7700 900123, or pass --country for a national form."
+	}
+	return "Check the digits; international form looks like +44 7700 900123."
+}
+
+func orUnknown(region string) string {
+	if region == "" || region == "ZZ" {
+		return "any country"
+	}
+	return region
+}
