@@ -103,3 +103,9 @@ func orUnknown(region string) string {
 	}
 	return region
 }
+
+// KnownCountry reports whether cc is an ISO alpha-2 region with a calling
+// code, such as "GB".
+func KnownCountry(cc string) bool {
+	return len(cc) == 2 && phonenumbers.GetCountryCodeForRegion(cc) != 0
+}

@@ -1,0 +1,520 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/maskcall/maskcall/internal/maskcall"
+	"github.com/maskcall/maskcall/internal/phone"
+	"github.com/spf13/cobra"
+)
+
+// NewCmdConversation groups the conversation commands.
+func NewCmdConversation(f *Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "conversation <command>",
+		Aliases: []string{"conv"},
+		Short:   "Pair two real numbers through proxy numbers, list and end pairings",
+		Long: `A conversation pairs two real phone numbers. Each participant is given a proxy number from
+the pool: the number they dial to reach the other, and the caller ID they see when the other calls.`,
+		Example: `  maskcall conversation create +447700900123 +447700900456 --label-a driver --label-b rider --ttl 2h
+  maskcall conversation list
+  maskcall conversation end cv_abc123`,
+	}
+	cmd.AddCommand(
+		NewCmdConversationCreate(f, nil),
+		NewCmdConversationList(f, nil),
+		NewCmdConversationShow(f, nil),
+		NewCmdConversationEnd(f, nil),
+		NewCmdConversationNotify(f, nil),
+		NewCmdConversationPurge(f, nil),
+	)
+	return cmd
+}
+
+// ConversationCreateOptions are the inputs of `conversation create`.
+type ConversationCreateOptions struct {
+	IO       *IOStreams
+	Service  func() (*maskcall.ConversationService, error)
+	Config   func() (*Config, error)
+	Numbers  []string // as typed
+	Country  string
+	LabelA   string
+	LabelB   string
+	Ref      string
+	TTL      time.Duration
+	TTLSet   bool
+	NoSMS    bool
+	Insight  string
+	AutoProv bool
+	Output   string
+}
+
+// NewCmdConversationCreate builds `conversation create`.
+func NewCmdConversationCreate(f *Factory, runF func(context.Context, *ConversationCreateOptions) error) *cobra.Command {
+	opts := &ConversationCreateOptions{IO: f.IO, Service: f.ConversationService, Config: f.Config}
+	cmd := &cobra.Command{
+		Use:   "create NUMBER_A NUMBER_B",
+		Short: "Pair two numbers and give each a proxy number",
+		Long: `Pair two real numbers. Numbers may be written "+44 7700 900123", "447700900123", or nationally
+("07700 900123") with --country. They are checked offline, then with Number Insight basic
+unless --insight none. Each participant is then texted the number to call (unless --no-sms).`,
+		Example: `  maskcall conversation create +447700900123 +447700900456 --label-a driver --label-b rider
+  maskcall conversation create "07700 900123" "07700 900456" --country GB --ref ride-8812 --ttl 2h
+  maskcall conversation create +12025550123 +447700900456 --no-sms --insight none -o json`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(opts.Output); err != nil {
+				return err
+			}
+			if opts.Insight != "basic" && opts.Insight != "none" {
+				return flagErrorf("--insight must be basic or none, not %q", opts.Insight)
+			}
+			if opts.Country != "" {
+				var err error
+				if opts.Country, err = parseCountry(opts.Country); err != nil {
+					return err
+				}
+			}
+			opts.TTLSet = cmd.Flags().Changed("ttl")
+			opts.Numbers = args
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return conversationCreateRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Ref, "ref", "", "your reference, e.g. a ride or order id")
+	fl.DurationVar(&opts.TTL, "ttl", 0, "end the conversation after this long, e.g. 2h (default conversation.default_ttl)")
+	fl.StringVar(&opts.LabelA, "label-a", "", "what participant A is called in texts, e.g. driver")
+	fl.StringVar(&opts.LabelB, "label-b", "", "what participant B is called in texts, e.g. rider")
+	fl.StringVar(&opts.Country, "country", "", "country of numbers written in national form, e.g. GB")
+	fl.BoolVar(&opts.NoSMS, "no-sms", false, "do not text the participants their proxy numbers")
+	fl.StringVar(&opts.Insight, "insight", "basic", "check numbers with Number Insight: basic or none")
+	fl.BoolVar(&opts.AutoProv, "auto-provision", false, "rent and configure a number if the pool has none free")
+	outputFlag(cmd, &opts.Output)
+	return cmd
+}
+
+func conversationCreateRun(ctx context.Context, opts *ConversationCreateOptions) error {
+	var parts [2]maskcall.Participant
+	for i, raw := range opts.Numbers {
+		n, err := phone.Parse(raw, opts.Country)
+		if err != nil {
+			return wrapParticipant(err, i)
+		}
+		parts[i] = maskcall.Participant{Number: n.E164, Country: n.Country}
+	}
+	parts[0].Label, parts[1].Label = opts.LabelA, opts.LabelB
+	ttl := opts.TTL
+	if !opts.TTLSet {
+		cfg, err := opts.Config()
+		if err != nil {
+			return err
+		}
+		if ttl, err = cfg.Duration("conversation.default_ttl"); err != nil {
+			return err
+		}
+	}
+	svc, err := opts.Service()
+	if err != nil {
+		return err
+	}
+	res, err := svc.Create(ctx, maskcall.CreateRequest{
+		A: parts[0], B: parts[1], Ref: opts.Ref, TTL: ttl,
+		CheckInsight: opts.Insight == "basic", Notify: !opts.NoSMS, AutoProvision: opts.AutoProv,
+	})
+	if err != nil {
+		return err
+	}
+	for _, n := range res.Provisioned {
+		opts.IO.Statusf("Rented %s for this conversation (status %s).", n.Number, n.Status)
+	}
+	c := res.Conversation
+	if opts.Output == outputJSON {
+		if err := opts.IO.writeJSON(c); err != nil {
+			return err
+		}
+	} else {
+		opts.IO.Statusf("Created conversation %s.", c.ID)
+		printConversation(opts.IO, c, time.Now())
+	}
+	var failed int
+	for _, n := range res.Notifications {
+		if n.Err != nil {
+			failed++
+			opts.IO.Statusf("Could not text %s: %s", maskcall.MaskNumber(n.Participant.Number), maskcall.ErrorMessage(n.Err))
+		}
+	}
+	if failed > 0 {
+		return &maskcall.Error{Code: maskcall.EUPSTREAM,
+			Message: fmt.Sprintf("Conversation %s was created, but %d of 2 text messages failed.", c.ID, failed),
+			Hint:    fmt.Sprintf("Send them again with `maskcall conversation notify %s`.", c.ID)}
+	}
+	return nil
+}
+
+func wrapParticipant(err error, i int) error {
+	return &flagError{&maskcall.Error{Code: maskcall.EINVALID, Err: err,
+		Message: fmt.Sprintf("NUMBER_%c: %s", 'A'+i, maskcall.ErrorMessage(err))}}
+}
+
+func printConversation(io *IOStreams, c *maskcall.Conversation, now time.Time) {
+	fmt.Fprintf(io.Out, "ID:        %s\n", c.ID)
+	if c.Ref != "" {
+		fmt.Fprintf(io.Out, "Ref:       %s\n", c.Ref)
+	}
+	status := string(c.Status)
+	if c.EndReason != "" {
+		status += " (" + c.EndReason + ")"
+	} else if !c.ActiveAt(now) {
+		status += " (expired)"
+	}
+	fmt.Fprintf(io.Out, "Status:    %s\n", status)
+	fmt.Fprintf(io.Out, "Created:   %s\n", io.formatTime(&c.CreatedAt, now))
+	if c.ExpiresAt != nil {
+		fmt.Fprintf(io.Out, "Expires:   %s\n", io.formatTime(c.ExpiresAt, now))
+	}
+	if c.EndedAt != nil {
+		fmt.Fprintf(io.Out, "Ended:     %s\n", io.formatTime(c.EndedAt, now))
+	}
+	t := newTable(io, "PARTICIPANT", "NUMBER", "DIALS", "LABEL")
+	t.io = &IOStreams{Out: io.Out, OutTTY: true}
+	for i, p := range c.Participants {
+		t.add(string(rune('A'+i)), p.Number, p.ProxyNumber, p.Label)
+	}
+	t.print()
+}
+
+// ConversationListOptions are the inputs of `conversation list`.
+type ConversationListOptions struct {
+	IO     *IOStreams
+	Store  func() (maskcall.ConversationStore, error)
+	Now    func() time.Time
+	Status string
+	Ref    string
+	Limit  int
+	Output string
+}
+
+// NewCmdConversationList builds `conversation list`.
+func NewCmdConversationList(f *Factory, runF func(context.Context, *ConversationListOptions) error) *cobra.Command {
+	opts := &ConversationListOptions{IO: f.IO, Now: f.Now, Store: func() (maskcall.ConversationStore, error) { return f.DB() }}
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List conversations, newest first",
+		Example: `  maskcall conversation list
+  maskcall conversation list --status all --ref ride-8812 -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(opts.Output); err != nil {
+				return err
+			}
+			switch opts.Status {
+			case "active", "ended", "all":
+			default:
+				return flagErrorf("--status must be active, ended or all, not %q", opts.Status)
+			}
+			if opts.Limit < 0 {
+				return flagErrorf("--limit must be positive")
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return conversationListRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Status, "status", "active", "active, ended or all")
+	cmd.Flags().StringVar(&opts.Ref, "ref", "", "only conversations with this reference")
+	cmd.Flags().IntVar(&opts.Limit, "limit", 100, "at most this many (0 for all)")
+	outputFlag(cmd, &opts.Output)
+	return cmd
+}
+
+func conversationListRun(ctx context.Context, opts *ConversationListOptions) error {
+	store, err := opts.Store()
+	if err != nil {
+		return err
+	}
+	filter := maskcall.ConversationFilter{Limit: opts.Limit}
+	if opts.Status != "all" {
+		st := maskcall.ConversationStatus(opts.Status)
+		filter.Status = &st
+	}
+	if opts.Ref != "" {
+		filter.Ref = &opts.Ref
+	}
+	convs, err := store.FindConversations(ctx, filter)
+	if err != nil {
+		return err
+	}
+	if opts.Output == outputJSON {
+		if convs == nil {
+			convs = []*maskcall.Conversation{}
+		}
+		return opts.IO.writeJSON(convs)
+	}
+	if len(convs) == 0 {
+		opts.IO.Statusf("No %s conversations.", opts.Status)
+		return nil
+	}
+	now := opts.Now()
+	t := newTable(opts.IO, "ID", "REF", "STATUS", "A", "A DIALS", "B", "B DIALS", "CREATED", "EXPIRES")
+	for _, c := range convs {
+		status := string(c.Status)
+		if c.Status == maskcall.ConversationActive && !c.ActiveAt(now) {
+			status = "expired"
+		}
+		a, b := c.Participants[0], c.Participants[1]
+		t.add(c.ID, c.Ref, status, a.Number, a.ProxyNumber, b.Number, b.ProxyNumber,
+			opts.IO.formatTime(&c.CreatedAt, now), opts.IO.formatTime(c.ExpiresAt, now))
+	}
+	return t.print()
+}
+
+// ConversationShowOptions are the inputs of `conversation show`.
+type ConversationShowOptions struct {
+	IO     *IOStreams
+	Store  func() (maskcall.Store, error)
+	Now    func() time.Time
+	ID     string
+	Output string
+}
+
+// NewCmdConversationShow builds `conversation show`.
+func NewCmdConversationShow(f *Factory, runF func(context.Context, *ConversationShowOptions) error) *cobra.Command {
+	opts := &ConversationShowOptions{IO: f.IO, Now: f.Now, Store: func() (maskcall.Store, error) { return f.DB() }}
+	cmd := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a conversation, its proxy numbers and its calls",
+		Example: `  maskcall conversation show cv_abc123
+  maskcall conversation show cv_abc123 -o json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(opts.Output); err != nil {
+				return err
+			}
+			opts.ID = args[0]
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return conversationShowRun(cmd.Context(), opts)
+		},
+	}
+	outputFlag(cmd, &opts.Output)
+	return cmd
+}
+
+// conversationWithCalls is `conversation show -o json`.
+type conversationWithCalls struct {
+	*maskcall.Conversation
+	Calls []*maskcall.Call `json:"calls"`
+}
+
+func conversationShowRun(ctx context.Context, opts *ConversationShowOptions) error {
+	store, err := opts.Store()
+	if err != nil {
+		return err
+	}
+	c, err := store.FindConversationByID(ctx, opts.ID)
+	if err != nil {
+		return notFoundHint(err, opts.ID)
+	}
+	calls, err := store.FindCalls(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	if calls == nil {
+		calls = []*maskcall.Call{}
+	}
+	if opts.Output == outputJSON {
+		return opts.IO.writeJSON(conversationWithCalls{c, calls})
+	}
+	now := opts.Now()
+	printConversation(opts.IO, c, now)
+	if len(calls) == 0 {
+		fmt.Fprintln(opts.IO.Out, "\nNo calls yet.")
+		return nil
+	}
+	fmt.Fprintln(opts.IO.Out, "\nCalls:")
+	t := newTable(opts.IO, "UUID", "FROM", "TO", "STATUS", "DURATION", "STARTED")
+	t.io = &IOStreams{Out: opts.IO.Out, OutTTY: true}
+	for _, call := range calls {
+		t.add(call.UUID, call.From, call.To, call.Status, strconv.Itoa(call.Duration)+"s", opts.IO.formatTime(call.StartedAt, now))
+	}
+	return t.print()
+}
+
+func notFoundHint(err error, id string) error {
+	if maskcall.ErrorCode(err) == maskcall.ENOTFOUND {
+		return maskcall.Errorf(maskcall.ENOTFOUND, "No conversation has the id %q.", id).
+			WithHint("Run `maskcall conversation list --status all` to see them.")
+	}
+	return err
+}
+
+// ConversationEndOptions are the inputs of `conversation end`.
+type ConversationEndOptions struct {
+	IO      *IOStreams
+	Service func() (*maskcall.ConversationService, error)
+	ID      string
+	Hangup  bool
+	Output  string
+}
+
+// NewCmdConversationEnd builds `conversation end`.
+func NewCmdConversationEnd(f *Factory, runF func(context.Context, *ConversationEndOptions) error) *cobra.Command {
+	opts := &ConversationEndOptions{IO: f.IO, Service: f.ConversationService}
+	cmd := &cobra.Command{
+		Use:   "end ID",
+		Short: "End a conversation: its proxy numbers stop connecting the pair",
+		Long: `End a conversation. The next call through its proxy numbers hears "not in service".
+Ending an ended conversation does nothing. --hangup also ends calls in progress (Voice API).`,
+		Example: `  maskcall conversation end cv_abc123
+  maskcall conversation end cv_abc123 --hangup`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(opts.Output); err != nil {
+				return err
+			}
+			opts.ID = args[0]
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return conversationEndRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.Hangup, "hangup", false, "also hang up calls in progress")
+	outputFlag(cmd, &opts.Output)
+	return cmd
+}
+
+func conversationEndRun(ctx context.Context, opts *ConversationEndOptions) error {
+	svc, err := opts.Service()
+	if err != nil {
+		return err
+	}
+	res, err := svc.End(ctx, opts.ID, opts.Hangup)
+	if err != nil && res == nil {
+		return notFoundHint(err, opts.ID)
+	}
+	if opts.Output == outputJSON {
+		if jerr := opts.IO.writeJSON(res.Conversation); jerr != nil {
+			return jerr
+		}
+	} else {
+		opts.IO.Statusf("Conversation %s is ended (%s).", res.Conversation.ID, res.Conversation.EndReason)
+	}
+	for _, uuid := range res.HungUp {
+		opts.IO.Statusf("Hung up call %s.", uuid)
+	}
+	for _, herr := range res.HangupErrors {
+		opts.IO.Statusf("Could not hang up a call: %s", maskcall.ErrorMessage(herr))
+	}
+	if err == nil && len(res.HangupErrors) > 0 {
+		return maskcall.Errorf(maskcall.EUPSTREAM, "Conversation %s ended, but %d call(s) could not be hung up.", opts.ID, len(res.HangupErrors)).
+			WithHint("Run the command again with --hangup to retry.")
+	}
+	return err
+}
+
+// ConversationNotifyOptions are the inputs of `conversation notify`.
+type ConversationNotifyOptions struct {
+	IO      *IOStreams
+	Service func() (*maskcall.ConversationService, error)
+	ID      string
+}
+
+// NewCmdConversationNotify builds `conversation notify`.
+func NewCmdConversationNotify(f *Factory, runF func(context.Context, *ConversationNotifyOptions) error) *cobra.Command {
+	opts := &ConversationNotifyOptions{IO: f.IO, Service: f.ConversationService}
+	cmd := &cobra.Command{
+		Use:     "notify ID",
+		Short:   "Text each participant the number to call, again",
+		Example: `  maskcall conversation notify cv_abc123`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.ID = args[0]
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return conversationNotifyRun(cmd.Context(), opts)
+		},
+	}
+	return cmd
+}
+
+func conversationNotifyRun(ctx context.Context, opts *ConversationNotifyOptions) error {
+	svc, err := opts.Service()
+	if err != nil {
+		return err
+	}
+	notes, err := svc.Notify(ctx, opts.ID)
+	if err != nil {
+		return notFoundHint(err, opts.ID)
+	}
+	var failed int
+	for _, n := range notes {
+		if n.Err != nil {
+			failed++
+			opts.IO.Statusf("Could not text %s: %s", maskcall.MaskNumber(n.Participant.Number), maskcall.ErrorMessage(n.Err))
+		} else {
+			opts.IO.Statusf("Texted %s from %s.", maskcall.MaskNumber(n.Participant.Number), n.Participant.ProxyNumber)
+		}
+	}
+	if failed > 0 {
+		return maskcall.Errorf(maskcall.EUPSTREAM, "%d of %d text messages failed.", failed, len(notes)).
+			WithHint("Run the command again to retry.")
+	}
+	return nil
+}
+
+// ConversationPurgeOptions are the inputs of `conversation purge`.
+type ConversationPurgeOptions struct {
+	IO          *IOStreams
+	Service     func() (*maskcall.ConversationService, error)
+	EndedBefore time.Duration
+}
+
+// NewCmdConversationPurge builds `conversation purge`.
+func NewCmdConversationPurge(f *Factory, runF func(context.Context, *ConversationPurgeOptions) error) *cobra.Command {
+	opts := &ConversationPurgeOptions{IO: f.IO, Service: func() (*maskcall.ConversationService, error) {
+		db, err := f.DB()
+		if err != nil {
+			return nil, err
+		}
+		return &maskcall.ConversationService{Store: db, Now: f.Now}, nil
+	}}
+	cmd := &cobra.Command{
+		Use:   "purge --ended-before DURATION",
+		Short: "Delete old ended conversations with their numbers and call records",
+		Long: `Delete conversations that ended more than DURATION ago, with their participants' numbers and
+their call records: a retention policy to run from cron.`,
+		Example: `  maskcall conversation purge --ended-before 720h`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.EndedBefore <= 0 {
+				return flagErrorf("--ended-before must be a positive duration such as 720h")
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			svc, err := opts.Service()
+			if err != nil {
+				return err
+			}
+			n, err := svc.Purge(cmd.Context(), opts.EndedBefore)
+			if err != nil {
+				return err
+			}
+			opts.IO.Statusf("Purged %d conversation(s).", n)
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&opts.EndedBefore, "ended-before", 0, "purge conversations that ended longer ago than this, e.g. 720h (required)")
+	_ = cmd.MarkFlagRequired("ended-before")
+	return cmd
+}

@@ -1,0 +1,135 @@
+package cli
+
+import (
+	"os"
+	"time"
+
+	"github.com/maskcall/maskcall/internal/maskcall"
+	"github.com/maskcall/maskcall/internal/sqlite"
+	"github.com/maskcall/maskcall/internal/vonage"
+	"github.com/spf13/pflag"
+)
+
+// Factory builds a command's dependencies lazily, so --help, completion and
+// version never open the database or read credentials.
+type Factory struct {
+	IO  *IOStreams
+	Now func() time.Time
+
+	// ConfigFile is --config; Flags are the root's persistent flags.
+	ConfigFile string
+	Flags      *pflag.FlagSet
+
+	cfg *Config
+	db  *sqlite.DB
+}
+
+// NewFactory returns a Factory writing to io.
+func NewFactory(io *IOStreams) *Factory {
+	return &Factory{IO: io, Now: time.Now}
+}
+
+// Config loads the configuration once.
+func (f *Factory) Config() (*Config, error) {
+	if f.cfg != nil {
+		return f.cfg, nil
+	}
+	cfg, err := loadConfig(f.ConfigFile, f.Flags)
+	if err != nil {
+		return nil, err
+	}
+	f.cfg = cfg
+	return cfg, nil
+}
+
+// DB opens the state database once.
+func (f *Factory) DB() (*sqlite.DB, error) {
+	if f.db != nil {
+		return f.db, nil
+	}
+	cfg, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	db := sqlite.NewDB(cfg.String("db"))
+	db.Now = f.Now
+	if err := db.Open(); err != nil {
+		return nil, &maskcall.Error{Code: maskcall.ECONFIG, Err: err,
+			Message: "Could not open the database " + cfg.String("db") + ": " + err.Error() + ".",
+			Hint:    "Check the path given by --db, MASKCALL_DB or db in maskcall.yaml."}
+	}
+	f.db = db
+	return db, nil
+}
+
+// Vonage builds a client from the configured credentials.
+func (f *Factory) Vonage() (*vonage.Client, error) {
+	cfg, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	key, err := cfg.Require("vonage.api_key")
+	if err != nil {
+		return nil, err
+	}
+	secret, err := cfg.Require("vonage.api_secret")
+	if err != nil {
+		return nil, err
+	}
+	timeout, err := cfg.Duration("vonage.timeout")
+	if err != nil {
+		return nil, err
+	}
+	vc := vonage.Config{
+		APIKey: key, APISecret: secret,
+		ApplicationID: cfg.String("vonage.application_id"),
+		RestURL:       cfg.String("vonage.rest_url"),
+		APIURL:        cfg.String("vonage.api_url"),
+		Timeout:       timeout,
+	}
+	if path := cfg.String("vonage.private_key"); path != "" {
+		pem, err := os.ReadFile(path)
+		if err != nil {
+			return nil, maskcall.Errorf(maskcall.ECONFIG, "Could not read the private key %s: %v.", path, err).
+				WithHint("Point vonage.private_key (VONAGE_PRIVATE_KEY_PATH) at the application's private key file.")
+		}
+		vc.PrivateKey = pem
+	}
+	return vonage.New(vc)
+}
+
+// NumberPool wires the pool to the database and Vonage.
+func (f *Factory) NumberPool() (*maskcall.NumberPool, error) {
+	db, err := f.DB()
+	if err != nil {
+		return nil, err
+	}
+	vc, err := f.Vonage()
+	if err != nil {
+		return nil, err
+	}
+	cfg, _ := f.Config()
+	return &maskcall.NumberPool{Store: db, Numbers: vc, ApplicationID: cfg.String("vonage.application_id"), Now: f.Now}, nil
+}
+
+// ConversationService wires conversations to the database and Vonage.
+func (f *Factory) ConversationService() (*maskcall.ConversationService, error) {
+	pool, err := f.NumberPool()
+	if err != nil {
+		return nil, err
+	}
+	vc, _ := f.Vonage()
+	cfg, _ := f.Config()
+	return &maskcall.ConversationService{
+		Store: f.db, Pool: pool, Insight: vc, SMS: vc, Voice: vc,
+		SMSTemplate: cfg.String("sms.template"), Now: f.Now,
+	}, nil
+}
+
+// Close releases what the Factory opened.
+func (f *Factory) Close() {
+	if f.db != nil {
+		f.db.Close()
+		f.db = nil
+	}
+}

@@ -1,0 +1,161 @@
+// Package cli is maskcall's command-line interface: cobra commands that
+// parse flags into options structs and call run functions, which use the
+// domain through the Factory.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/maskcall/maskcall/internal/build"
+	"github.com/maskcall/maskcall/internal/maskcall"
+	"github.com/spf13/cobra"
+)
+
+// Exit statuses.
+const (
+	exitOK       = 0
+	exitError    = 1
+	exitUsage    = 2
+	exitConfig   = 3
+	exitAuth     = 4
+	exitCanceled = 130
+)
+
+// exitCodes maps error codes to exit statuses; anything else exits 1.
+var exitCodes = map[string]int{
+	maskcall.EINVALID:      exitUsage,
+	maskcall.ECONFIG:       exitConfig,
+	maskcall.EUNAUTHORIZED: exitAuth,
+	maskcall.ECANCELED:     exitCanceled,
+}
+
+// Main runs maskcall with the process's arguments and returns its exit status.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	f := NewFactory(System())
+	return Run(ctx, f, os.Args[1:])
+}
+
+// Run executes one command line against f and returns the exit status.
+func Run(ctx context.Context, f *Factory, args []string) int {
+	defer f.Close()
+	cmd := NewCmdRoot(f)
+	cmd.SetArgs(args)
+	cmd.SetOut(f.IO.Out)
+	cmd.SetErr(f.IO.ErrOut)
+	err := cmd.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	return printError(f.IO, err)
+}
+
+// flagError marks errors in the command line itself; usage is shown for them.
+type flagError struct{ error }
+
+func flagErrorf(format string, args ...any) error {
+	return &flagError{maskcall.Errorf(maskcall.EINVALID, format, args...)}
+}
+
+func printError(io *IOStreams, err error) int {
+	var fe *flagError
+	if errors.As(err, &fe) {
+		fmt.Fprintf(io.ErrOut, "maskcall: %s\n", maskcall.ErrorMessage(fe.error))
+		fmt.Fprintln(io.ErrOut, "Run with --help for usage.")
+		return exitUsage
+	}
+	code := maskcall.ErrorCode(err)
+	if code == maskcall.EINTERNAL {
+		var e *maskcall.Error
+		if errors.As(err, &e) {
+			fmt.Fprintf(io.ErrOut, "maskcall: %s\n", e.Error())
+		} else {
+			// Not one of ours: say what happened, as we know nothing better.
+			fmt.Fprintf(io.ErrOut, "maskcall: %v.\n", err)
+		}
+		return exitError
+	}
+	fmt.Fprintf(io.ErrOut, "maskcall: %s\n", maskcall.ErrorMessage(err))
+	if c, ok := exitCodes[code]; ok {
+		return c
+	}
+	return exitError
+}
+
+// NewCmdRoot builds the command tree.
+func NewCmdRoot(f *Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "maskcall <command>",
+		Short: "Masked calling on Vonage: two people call each other through rented virtual numbers.",
+		Long: `maskcall connects two people through rented Vonage virtual numbers, so neither learns the other's real number.
+It manages the number pool, pairs numbers into conversations, and answers Vonage's call webhooks.`,
+		Example: `  # try it with no account: a local Vonage sandbox, a server, two calls
+  maskcall demo
+
+  # rent two UK numbers, pair a driver and a rider, answer calls
+  maskcall numbers provision --country GB --count 2
+  maskcall conversation create +447700900123 +447700900456 --label-a driver --label-b rider --ttl 2h
+  maskcall serve --public-url https://example.ngrok.app`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Version:       build.Version,
+	}
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &flagError{maskcall.Errorf(maskcall.EINVALID, "%s.", err.Error())}
+	})
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.ConfigFile, "config", "", "config file (default ./maskcall.yaml if present, else "+displayConfigDir()+")")
+	pf.String("db", "", "SQLite state file, shared by the CLI and serve (default "+defaultDBPath()+")")
+	f.Flags = pf
+
+	cmd.AddCommand(
+		NewCmdNumbers(f),
+		NewCmdConversation(f),
+		NewCmdServe(f, nil),
+		NewCmdSandbox(f),
+		NewCmdDemo(f, nil),
+		NewCmdConfig(f),
+		NewCmdVersion(f),
+	)
+	return cmd
+}
+
+func displayConfigDir() string {
+	if dir, err := os.UserConfigDir(); err == nil {
+		return dir + "/maskcall/config.yaml"
+	}
+	return "the user config dir's maskcall/config.yaml"
+}
+
+// NewCmdVersion prints the version.
+func NewCmdVersion(f *Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:     "version",
+		Short:   "Print maskcall's version",
+		Example: "  maskcall version",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fmt.Fprintf(f.IO.Out, "maskcall %s\n", build.Version)
+			return nil
+		},
+	}
+}
+
+// outputFlag adds -o/--output to cmd.
+func outputFlag(cmd *cobra.Command, p *string) {
+	cmd.Flags().StringVarP(p, "output", "o", outputTable, "output format: table or json")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{outputTable, outputJSON}, cobra.ShellCompDirectiveNoFileComp))
+}
+
+func checkOutput(o string) error {
+	if o != outputTable && o != outputJSON {
+		return flagErrorf("--output must be table or json, not %q", o)
+	}
+	return nil
+}

@@ -1,0 +1,220 @@
+// Package sandbox is a local, in-memory imitation of the parts of the Vonage
+// API that maskcall uses: Numbers, Number Insight (basic), SMS and the Voice
+// API's call modification. It follows the official API definitions (paths,
+// methods, parameter locations, reply fields, error shapes) so that maskcall
+// can be tried and tested without the internet.
+//
+// Besides the Vonage API the sandbox plays the part of the Vonage platform:
+// it simulates inbound calls by calling an application's answer webhook,
+// interpreting the NCCO it returns and sending signed event webhooks. Its own
+// inspection and fault-injection endpoints live under /_sandbox/.
+package sandbox
+
+import (
+	"crypto"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Default credentials, used when Config leaves APIKey and APISecret empty.
+const (
+	DefaultAPIKey    = "sandbox1"
+	DefaultAPISecret = "sandbox-secret-1"
+)
+
+// DefaultBalance is the account balance in EUR when Config.Balance is zero.
+const DefaultBalance = 100.00
+
+// DefaultCallDuration is how long a simulated connected call lasts unless the
+// CallRequest says otherwise.
+const DefaultCallDuration = 42 * time.Second
+
+// Config configures a Sandbox. The zero value is usable.
+type Config struct {
+	// APIKey and APISecret are the only credentials accepted by the Numbers,
+	// Number Insight and SMS APIs. Both empty means DefaultAPIKey and
+	// DefaultAPISecret.
+	APIKey, APISecret string
+
+	// SignatureSecret signs the webhooks the sandbox sends (HS256 JWT in the
+	// Authorization header). Empty means webhooks are sent unsigned.
+	SignatureSecret string
+
+	// ApplicationID is the Vonage application the simulated calls belong to.
+	// It is put in the application_id claim of signed webhooks and, when set,
+	// Voice API tokens must carry it as their application_id claim.
+	ApplicationID string
+
+	// ApplicationPublicKey, when set, is the key Voice API bearer tokens must
+	// verify against (RS256). When nil any well-formed, unexpired JWT with an
+	// application_id claim is accepted.
+	ApplicationPublicKey crypto.PublicKey
+
+	// Balance is the account balance in EUR. Zero means DefaultBalance.
+	Balance float64
+
+	// RegionURL is sent as region_url in answer webhooks. Server.Open sets
+	// it to the server's own URL when empty; when still empty it is omitted.
+	RegionURL string
+
+	// AnswerTimeout bounds the wait for an answer webhook's reply. Zero
+	// means 5 seconds, which is about what Vonage waits.
+	AnswerTimeout time.Duration
+
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	// HTTPClient sends the webhooks; nil means a client with a 10s timeout.
+	HTTPClient *http.Client
+}
+
+// Sandbox is a Vonage-compatible HTTP API with in-memory state. It is an
+// http.Handler; all methods are safe for concurrent use.
+type Sandbox struct {
+	cfg       Config
+	mux       *http.ServeMux
+	apiRoutes []string // "METHOD /path" patterns of the Vonage API routes
+	inventory *inventory
+	client    *http.Client
+	bg        sync.WaitGroup // webhooks sent in the background
+
+	mu        sync.Mutex
+	regionURL string
+	balance   float64
+	owned     map[string]*OwnedNumber
+	requests  []RequestRecord
+	sms       []SentSMS
+	smsSeq    int
+	calls     map[string]*CallResult
+	callOrder []string
+	faults    []*Fault
+}
+
+// New returns a Sandbox with an empty account (no owned numbers).
+func New(cfg Config) *Sandbox {
+	if cfg.APIKey == "" && cfg.APISecret == "" {
+		cfg.APIKey, cfg.APISecret = DefaultAPIKey, DefaultAPISecret
+	}
+	if cfg.Balance == 0 {
+		cfg.Balance = DefaultBalance
+	}
+	if cfg.AnswerTimeout == 0 {
+		cfg.AnswerTimeout = 5 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Sandbox{
+		cfg:       cfg,
+		mux:       http.NewServeMux(),
+		inventory: newInventory(),
+		client:    cfg.HTTPClient,
+		regionURL: cfg.RegionURL,
+	}
+	if s.client == nil {
+		s.client = &http.Client{Timeout: 10 * time.Second}
+	}
+	s.resetState()
+	s.routes()
+	return s
+}
+
+// routes registers every route the sandbox serves.
+func (s *Sandbox) routes() {
+	// Vonage APIs. Production hosts: rest.nexmo.com (Numbers, SMS) and
+	// api.nexmo.com (Number Insight, Voice); the sandbox serves both.
+	s.api("GET /number/search", s.handleNumberSearch)
+	s.api("POST /number/buy", s.handleNumberBuy)
+	s.api("POST /number/cancel", s.handleNumberCancel)
+	s.api("POST /number/update", s.handleNumberUpdate)
+	s.api("GET /account/numbers", s.handleOwnedNumbers)
+	s.api("GET /ni/basic/json", s.handleInsightBasic)
+	s.api("POST /sms/json", s.handleSMSSend)
+	s.api("GET /v1/calls/{uuid}", s.handleCallGet)
+	s.api("PUT /v1/calls/{uuid}", s.handleCallUpdate)
+
+	// Inspection, set-up and fault injection.
+	s.mux.HandleFunc("GET /_sandbox/requests", s.handleInspectRequests)
+	s.mux.HandleFunc("GET /_sandbox/sms", s.handleInspectSMS)
+	s.mux.HandleFunc("GET /_sandbox/numbers", s.handleInspectNumbers)
+	s.mux.HandleFunc("POST /_sandbox/owned", s.handleAddOwned)
+	s.mux.HandleFunc("DELETE /_sandbox/owned/{msisdn}", s.handleRemoveOwned)
+	s.mux.HandleFunc("GET /_sandbox/balance", s.handleGetBalance)
+	s.mux.HandleFunc("POST /_sandbox/balance", s.handleSetBalance)
+	s.mux.HandleFunc("GET /_sandbox/faults", s.handleListFaults)
+	s.mux.HandleFunc("POST /_sandbox/faults", s.handleInjectFault)
+	s.mux.HandleFunc("DELETE /_sandbox/faults", s.handleClearFaults)
+	s.mux.HandleFunc("POST /_sandbox/reset", s.handleReset)
+	s.mux.HandleFunc("GET /_sandbox/calls", s.handleListCalls)
+	s.mux.HandleFunc("POST /_sandbox/calls", s.handleSimulateCall)
+	s.mux.HandleFunc("GET /_sandbox/calls/{uuid}", s.handleGetCall)
+	s.mux.HandleFunc("POST /_sandbox/calls/{uuid}/hangup", s.handleEndCall)
+}
+
+// api registers a Vonage API route.
+func (s *Sandbox) api(pattern string, h http.HandlerFunc) {
+	s.apiRoutes = append(s.apiRoutes, pattern)
+	s.mux.HandleFunc(pattern, h)
+}
+
+// ServeHTTP serves the Vonage APIs and the /_sandbox/ endpoints. Every request
+// outside /_sandbox/ is recorded and may be hit by an injected fault.
+func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/_sandbox/") {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	s.serveAPI(w, r)
+}
+
+// Reset forgets everything that happened: owned numbers, requests, SMS,
+// calls and faults, and restores the configured balance.
+func (s *Sandbox) Reset() {
+	s.bg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.resetState()
+}
+
+// resetState must be called with s.mu held (or before s is shared).
+func (s *Sandbox) resetState() {
+	s.balance = s.cfg.Balance
+	s.owned = make(map[string]*OwnedNumber)
+	s.requests = nil
+	s.sms = nil
+	s.smsSeq = 0
+	s.calls = make(map[string]*CallResult)
+	s.callOrder = nil
+	s.faults = nil
+}
+
+// Wait blocks until the webhooks the sandbox sends in the background (the
+// completed event after a Voice API hangup) have been delivered.
+func (s *Sandbox) Wait() { s.bg.Wait() }
+
+// Balance returns the account balance in EUR.
+func (s *Sandbox) Balance() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.balance
+}
+
+// SetBalance sets the account balance in EUR.
+func (s *Sandbox) SetBalance(eur float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.balance = eur
+}
+
+func (s *Sandbox) now() time.Time { return s.cfg.Now() }
+
+// setRegionURL sets region_url for answer webhooks unless configured.
+func (s *Sandbox) setRegionURL(u string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.regionURL == "" {
+		s.regionURL = u
+	}
+}

@@ -1,0 +1,152 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/maskcall/maskcall/internal/maskcall"
+)
+
+// seed is a bulk-loaded store: n active conversations over a pool of
+// poolSize GB numbers, conversation i between seedA(i) and seedB(i), both
+// given pool number i % poolSize.
+type seed struct {
+	n, poolSize int
+}
+
+func seedA(i int) string    { return fmt.Sprintf("+4477%08d", i) }
+func seedB(i int) string    { return fmt.Sprintf("+1202%07d", i) }
+func seedPool(i int) string { return fmt.Sprintf("+44700%07d", i) }
+
+// MustSeedConversations bulk-inserts n active conversations in one
+// transaction, bypassing allocation (its rules are tested elsewhere) but
+// keeping counters, keys and pairings as CreateConversation would.
+func MustSeedConversations(tb testing.TB, db *DB, n, poolSize int) seed {
+	tb.Helper()
+	ctx := context.Background()
+	tx, err := db.beginWrite(ctx, t0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer tx.Rollback()
+	at := formatTime(t0)
+	exp := formatTime(t0.Add(24 * time.Hour))
+
+	prep := func(q string) func(args ...any) {
+		stmt, err := tx.PrepareContext(ctx, q)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { stmt.Close() })
+		return func(args ...any) {
+			if _, err := stmt.ExecContext(ctx, args...); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+	insNumber := prep(`INSERT INTO numbers (number, country, type, features, status, active_conversations, created_at, updated_at)
+		VALUES (?, 'GB', 'mobile-lvn', 'SMS,VOICE', 'active', ?, ?, ?)`)
+	insConv := prep(`INSERT INTO conversations (id, ref, status, created_at, expires_at) VALUES (?, '', 'active', ?, ?)`)
+	insPart := prep(`INSERT INTO participants (conversation_id, position, number, country, proxy_number, label, active, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, 1, ?)`)
+	insPairing := prep(`INSERT INTO pairings (number, other_number, proxy_number, conversation_id) VALUES (?, ?, ?, ?)`)
+
+	for p := range poolSize {
+		uses := n / poolSize
+		if p < n%poolSize {
+			uses++
+		}
+		insNumber(seedPool(p), uses, at, at)
+	}
+	for i := range n {
+		id := fmt.Sprintf("cv_seed%08d", i)
+		a, b, proxy := seedA(i), seedB(i), seedPool(i%poolSize)
+		insConv(id, at, exp)
+		insPart(id, 0, a, "GB", proxy, "a", exp)
+		insPart(id, 1, b, "US", proxy, "b", exp)
+		insPairing(a, b, proxy, id)
+		insPairing(b, a, proxy, id)
+	}
+	if err := tx.Commit(); err != nil {
+		tb.Fatal(err)
+	}
+	return seed{n: n, poolSize: poolSize}
+}
+
+func TestMustSeedConversations(t *testing.T) {
+	db := MustOpenDB(t)
+	s := MustSeedConversations(t, db, 1000, 7)
+	assertCounters(t, db)
+	r, err := db.FindRoute(context.Background(), seedB(123), seedPool(123%s.poolSize), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Callee.Number != seedA(123) {
+		t.Fatalf("route = %+v", r)
+	}
+}
+
+// BenchmarkDB_FindRoute looks routes up among 100,000 active conversations.
+func BenchmarkDB_FindRoute(b *testing.B) {
+	db := MustOpenDB(b)
+	start := time.Now()
+	s := MustSeedConversations(b, db, 100_000, 1000)
+	b.Logf("seeded %d conversations in %v", s.n, time.Since(start).Round(time.Millisecond))
+	ctx := context.Background()
+	now := t0.Add(time.Hour)
+
+	b.Run("Serial", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			i = (i + 7919) % s.n
+			r, err := db.FindRoute(ctx, seedA(i), seedPool(i%s.poolSize), now)
+			if err != nil {
+				b.Fatal(err)
+			} else if r.Callee.Number != seedB(i) {
+				b.Fatalf("route = %+v", r)
+			}
+		}
+	})
+
+	b.Run("Parallel", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			i := 0
+			for pb.Next() {
+				i = (i + 7919) % s.n
+				if _, err := db.FindRoute(ctx, seedB(i), seedPool(i%s.poolSize), now); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+
+	b.Run("NotFound", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := db.FindRoute(ctx, "+33600000000", seedPool(1), now); maskcall.ErrorCode(err) != maskcall.ENOTFOUND {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkDB_CreateConversation allocates among 100,000 active
+// conversations and a pool of 1,000 numbers.
+func BenchmarkDB_CreateConversation(b *testing.B) {
+	db := MustOpenDB(b)
+	s := MustSeedConversations(b, db, 100_000, 1000)
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		i++
+		// New people, paired with seeded ones so their keys are in use.
+		c := &maskcall.Conversation{Participants: []maskcall.Participant{
+			{Number: seedA(i % s.n), Country: "GB"},
+			{Number: fmt.Sprintf("+3360%07d", i), Country: "FR"},
+		}}
+		if err := db.CreateConversation(ctx, c, t0.Add(time.Hour)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

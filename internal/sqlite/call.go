@@ -1,0 +1,245 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/maskcall/maskcall/internal/maskcall"
+)
+
+// Calls are interactions of kind 'call'. Messages will be another kind in
+// the same log.
+const kindCall = "call"
+
+const (
+	// callByUUIDQuery finds a call by its (inbound leg's) uuid
+	// (interactions' unique index on uuid).
+	callByUUIDQuery = `SELECT ` + callColumns + ` FROM interactions
+		WHERE uuid = ? AND kind = 'call'`
+	// callByConversationUUIDQuery finds the call an outbound leg belongs to
+	// (interactions_conversation_uuid_idx).
+	callByConversationUUIDQuery = `SELECT ` + callColumns + ` FROM interactions
+		WHERE conversation_uuid = ? AND conversation_uuid <> '' AND kind = 'call'
+		ORDER BY id LIMIT 1`
+	// callsQuery lists a conversation's calls, oldest first
+	// (interactions_conversation_idx).
+	callsQuery = `SELECT ` + callColumns + ` FROM interactions
+		WHERE conversation_id = ? AND kind = 'call'
+		ORDER BY created_at, id`
+)
+
+// CreateCall records an inbound call routed for a conversation. Creating a
+// call whose UUID exists changes nothing. EINVALID without a UUID or
+// conversation; ENOTFOUND if the conversation does not exist.
+func (db *DB) CreateCall(ctx context.Context, c *maskcall.Call) error {
+	tx, err := db.beginWrite(ctx, time.Time{})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := createCall(ctx, tx, c); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// RecordCallEvent stores ev once and advances its call with
+// maskcall.NextCallStatus. The event belongs to the call whose UUID is
+// ev.UUID or, for the outbound leg, whose ConversationUUID is
+// ev.ConversationUUID; it reports false, storing nothing, if none matches.
+//
+// A retried event (same leg uuid, status and timestamp) is stored once and
+// changes nothing the second time. Because events arrive out of order, the
+// call keeps the earliest start and the latest end it has heard of (from
+// the events' start and end times, the answered event's timestamp for the
+// start and a terminal event's timestamp for the end), and the longest
+// duration of a completed event.
+func (db *DB) RecordCallEvent(ctx context.Context, ev maskcall.CallEvent) (bool, error) {
+	tx, err := db.beginWrite(ctx, time.Time{})
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	ok, err := recordCallEvent(ctx, tx, ev)
+	if err != nil {
+		return false, err
+	}
+	return ok, tx.Commit()
+}
+
+// FindCalls lists a conversation's calls, oldest first.
+func (db *DB) FindCalls(ctx context.Context, conversationID string) ([]*maskcall.Call, error) {
+	tx, err := db.beginRead(ctx, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	calls, err := findCalls(ctx, tx, conversationID, false)
+	if err != nil {
+		return nil, err
+	}
+	return calls, tx.Commit()
+}
+
+// FindActiveCalls lists a conversation's calls that are not over (whose
+// status is not terminal), oldest first.
+func (db *DB) FindActiveCalls(ctx context.Context, conversationID string) ([]*maskcall.Call, error) {
+	tx, err := db.beginRead(ctx, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	calls, err := findCalls(ctx, tx, conversationID, true)
+	if err != nil {
+		return nil, err
+	}
+	return calls, tx.Commit()
+}
+
+const callColumns = `id, uuid, conversation_uuid, conversation_id, from_number, to_number, status, duration, started_at, ended_at`
+
+// scanCall reads a call and its interaction id.
+func scanCall(s interface{ Scan(...any) error }) (int64, *maskcall.Call, error) {
+	var id int64
+	var c maskcall.Call
+	var startedAt, endedAt sql.NullString
+	if err := s.Scan(&id, &c.UUID, &c.ConversationUUID, &c.ConversationID, &c.From, &c.To, &c.Status,
+		&c.Duration, &startedAt, &endedAt); err != nil {
+		return 0, nil, err
+	}
+	var err error
+	if c.StartedAt, err = parseNullTime(startedAt); err != nil {
+		return 0, nil, err
+	}
+	if c.EndedAt, err = parseNullTime(endedAt); err != nil {
+		return 0, nil, err
+	}
+	return id, &c, nil
+}
+
+func createCall(ctx context.Context, tx *Tx, c *maskcall.Call) error {
+	if c.UUID == "" {
+		return maskcall.Errorf(maskcall.EINVALID, "A call needs a uuid.")
+	} else if c.ConversationID == "" {
+		return maskcall.Errorf(maskcall.EINVALID, "Call %s needs a conversation.", c.UUID)
+	}
+	var one int
+	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM conversations WHERE id = ?`, c.ConversationID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+		return maskcall.Errorf(maskcall.ENOTFOUND, "Conversation %s not found.", c.ConversationID)
+	} else if err != nil {
+		return formatError(err)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO interactions
+		(kind, conversation_id, uuid, conversation_uuid, from_number, to_number, status, duration, started_at, ended_at, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (uuid) DO NOTHING`,
+		kindCall, c.ConversationID, c.UUID, c.ConversationUUID, c.From, c.To, c.Status, c.Duration,
+		nullTime(c.StartedAt), nullTime(c.EndedAt), formatTime(tx.now))
+	return formatError(err)
+}
+
+// findCallForEvent returns the call ev belongs to and its interaction id;
+// nil if none.
+func findCallForEvent(ctx context.Context, tx *Tx, ev maskcall.CallEvent) (int64, *maskcall.Call, error) {
+	if ev.UUID != "" {
+		id, c, err := scanCall(tx.QueryRowContext(ctx, callByUUIDQuery, ev.UUID))
+		if err == nil {
+			return id, c, nil
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return 0, nil, formatError(err)
+		}
+	}
+	if ev.ConversationUUID != "" {
+		id, c, err := scanCall(tx.QueryRowContext(ctx, callByConversationUUIDQuery, ev.ConversationUUID))
+		if err == nil {
+			return id, c, nil
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return 0, nil, formatError(err)
+		}
+	}
+	return 0, nil, nil
+}
+
+func recordCallEvent(ctx context.Context, tx *Tx, ev maskcall.CallEvent) (bool, error) {
+	id, c, err := findCallForEvent(ctx, tx, ev)
+	if err != nil {
+		return false, err
+	} else if c == nil {
+		return false, nil
+	}
+
+	// A zero timestamp is stored as such, so a retry still matches it.
+	res, err := tx.ExecContext(ctx, `INSERT INTO interaction_events
+		(interaction_id, uuid, status, timestamp, direction, from_number, to_number, duration, start_time, end_time, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (interaction_id, uuid, status, timestamp) DO NOTHING`,
+		id, ev.UUID, ev.Status, formatTime(ev.Timestamp), ev.Direction, ev.From, ev.To, ev.Duration,
+		nullTime(ev.StartTime), nullTime(ev.EndTime), formatTime(tx.now))
+	if err != nil {
+		return false, formatError(err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return false, formatError(err)
+	} else if n == 0 {
+		return true, nil // seen before
+	}
+
+	c.Status = maskcall.NextCallStatus(c.Status, ev.Status)
+	if ev.Status == "completed" && ev.Duration > c.Duration {
+		c.Duration = ev.Duration
+	}
+	start := ev.StartTime
+	if start == nil && ev.Status == "answered" && !ev.Timestamp.IsZero() {
+		start = &ev.Timestamp
+	}
+	c.StartedAt = earliest(c.StartedAt, start)
+	end := ev.EndTime
+	if end == nil && maskcall.IsTerminalCallStatus(ev.Status) && !ev.Timestamp.IsZero() {
+		end = &ev.Timestamp
+	}
+	c.EndedAt = latest(c.EndedAt, end)
+
+	if _, err := tx.ExecContext(ctx, `UPDATE interactions
+		SET status = ?, duration = ?, started_at = ?, ended_at = ?
+		WHERE id = ?`,
+		c.Status, c.Duration, nullTime(c.StartedAt), nullTime(c.EndedAt), id); err != nil {
+		return false, formatError(err)
+	}
+	return true, nil
+}
+
+func earliest(a, b *time.Time) *time.Time {
+	if a == nil || (b != nil && b.Before(*a)) {
+		return b
+	}
+	return a
+}
+
+func latest(a, b *time.Time) *time.Time {
+	if a == nil || (b != nil && b.After(*a)) {
+		return b
+	}
+	return a
+}
+
+func findCalls(ctx context.Context, tx *Tx, conversationID string, activeOnly bool) ([]*maskcall.Call, error) {
+	rows, err := tx.QueryContext(ctx, callsQuery, conversationID)
+	if err != nil {
+		return nil, formatError(err)
+	}
+	defer rows.Close()
+	calls := []*maskcall.Call{}
+	for rows.Next() {
+		_, c, err := scanCall(rows)
+		if err != nil {
+			return nil, formatError(err)
+		}
+		if activeOnly && maskcall.IsTerminalCallStatus(c.Status) {
+			continue
+		}
+		calls = append(calls, c)
+	}
+	return calls, formatError(rows.Err())
+}

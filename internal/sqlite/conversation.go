@@ -1,0 +1,584 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/maskcall/maskcall/internal/maskcall"
+)
+
+// The queries allocation, routing and expiry run on every conversation or
+// call. Each is served by an index (see migration/0001_init.sql and
+// plan_test.go); none may scan conversations or participants.
+const (
+	// poolQuery lists the numbers allocation may hand out
+	// (numbers_status_idx). The pool is small; candidates are filtered and
+	// ranked in Go.
+	poolQuery = `SELECT number, country, active_conversations FROM numbers
+		WHERE status = 'active' ORDER BY number`
+
+	// usedProxiesQuery lists the proxies a real number already has in active
+	// conversations (participants_key_idx, covering).
+	usedProxiesQuery = `SELECT proxy_number FROM participants
+		WHERE number = ? AND active = 1`
+
+	// stickyQuery finds the proxy number had when last paired with
+	// other_number (pairings primary key).
+	stickyQuery = `SELECT proxy_number FROM pairings
+		WHERE number = ? AND other_number = ?`
+
+	// expiredQuery finds active conversations expired by now. Without
+	// statistics SQLite would prefer the equality on status in
+	// conversations_status_idx, reading every active conversation, so the
+	// partial index is named.
+	expiredQuery = `SELECT id, expires_at FROM conversations INDEXED BY conversations_expiry_idx
+		WHERE status = 'active' AND expires_at IS NOT NULL AND expires_at <= ?
+		ORDER BY expires_at`
+
+	// routeQuery resolves a call from number to proxy_number: the caller's
+	// participant by its active key (participants_key_idx), then the other
+	// participant by primary key. Expiry is checked on the participant row,
+	// so a conversation stops routing at the instant it expires, before any
+	// sweep ends it.
+	routeQuery = `SELECT p.conversation_id,
+			p.number, p.country, p.proxy_number, p.label,
+			q.number, q.country, q.proxy_number, q.label
+		FROM participants AS p
+		JOIN participants AS q ON q.conversation_id = p.conversation_id AND q.position = 1 - p.position
+		WHERE p.number = ? AND p.proxy_number = ? AND p.active = 1
+			AND (p.expires_at IS NULL OR p.expires_at > ?)`
+
+	// The statements that end one conversation: release its proxies'
+	// counters (once per conversation, however many participants share a
+	// proxy), deactivate its keys, mark it ended.
+	endCountersStmt = `UPDATE numbers SET active_conversations = active_conversations - 1
+		WHERE number IN (SELECT proxy_number FROM participants WHERE conversation_id = ? AND active = 1)`
+	endParticipantsStmt = `UPDATE participants SET active = 0
+		WHERE conversation_id = ? AND active = 1`
+	endConversationStmt = `UPDATE conversations SET status = 'ended', ended_at = ?, end_reason = ?
+		WHERE id = ? AND status = 'active'`
+
+	// purgeStmt deletes ended conversations (conversations_ended_idx, named
+	// for the same reason); the foreign keys cascade to participants,
+	// pairings, interactions and their events.
+	purgeStmt = `DELETE FROM conversations INDEXED BY conversations_ended_idx WHERE status = 'ended' AND ended_at < ?`
+)
+
+// CreateConversation allocates a proxy number for each of c's two
+// participants and stores c, in one immediate transaction that first ends
+// the conversations expired by now.
+//
+// A participant's candidates are the active pool numbers that are neither
+// proxy to that participant's number in another active conversation nor
+// either participant's own number; the one it had the last time it was
+// paired with the same other number is sticky. maskcall.ChooseProxy picks.
+// Both participants may get the same proxy: their keys differ. A proxy
+// counts once per conversation in Number.ActiveConversations.
+//
+// It fills c's proxy numbers, ID if empty (cv_ and 12 base32 characters),
+// Status and CreatedAt. EINVALID unless c has two participants with
+// different numbers and an expiry after now; ECONFLICT if c.ID exists;
+// EEXHAUSTED wrapping *maskcall.ExhaustedError if a participant has no free
+// proxy number.
+func (db *DB) CreateConversation(ctx context.Context, c *maskcall.Conversation, now time.Time) error {
+	tx, err := db.beginWrite(ctx, now)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := createConversation(ctx, tx, c); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// FindConversationByID returns a conversation with its participants in
+// order; ENOTFOUND if none.
+func (db *DB) FindConversationByID(ctx context.Context, id string) (*maskcall.Conversation, error) {
+	tx, err := db.beginRead(ctx, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	c, err := findConversationByID(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	return c, tx.Commit()
+}
+
+// FindConversations lists conversations, newest first (ties by ID,
+// descending), each with its participants in order.
+func (db *DB) FindConversations(ctx context.Context, filter maskcall.ConversationFilter) ([]*maskcall.Conversation, error) {
+	tx, err := db.beginRead(ctx, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	cs, err := findConversations(ctx, tx, filter)
+	if err != nil {
+		return nil, err
+	}
+	return cs, tx.Commit()
+}
+
+// EndConversation ends an active conversation with reason (EndReasonEnded
+// if empty) at now, frees its keys and proxies' counters, and returns it.
+// Ending an ended conversation changes nothing and returns it as it is.
+// ENOTFOUND if absent.
+func (db *DB) EndConversation(ctx context.Context, id, reason string, now time.Time) (*maskcall.Conversation, error) {
+	tx, err := db.beginWrite(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	if reason == "" {
+		reason = maskcall.EndReasonEnded
+	}
+	if _, err := findConversationByID(ctx, tx, id); err != nil {
+		return nil, err
+	}
+	if _, err := endConversation(ctx, tx, id, reason, tx.now); err != nil {
+		return nil, err
+	}
+	c, err := findConversationByID(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	return c, tx.Commit()
+}
+
+// ExpireConversations ends, with reason expired, every active conversation
+// whose expiry is at or before now, and returns how many. An expired
+// conversation's EndedAt is its expiry: the instant it stopped routing.
+func (db *DB) ExpireConversations(ctx context.Context, now time.Time) (int, error) {
+	tx, err := db.beginWrite(ctx, now)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	n, err := expireConversations(ctx, tx)
+	if err != nil {
+		return 0, err
+	}
+	return n, tx.Commit()
+}
+
+// PurgeConversations deletes ended conversations that ended before t, with
+// their participants, calls and the sticky pairings they last set; it
+// returns how many. Active conversations, expired or not, are kept: run
+// ExpireConversations first.
+func (db *DB) PurgeConversations(ctx context.Context, before time.Time) (int, error) {
+	tx, err := db.beginWrite(ctx, time.Time{})
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	n, err := purgeConversations(ctx, tx, before)
+	if err != nil {
+		return 0, err
+	}
+	return n, tx.Commit()
+}
+
+// FindRoute returns the route of the conversation, active at now, whose
+// participant has number from and proxy number to; ENOTFOUND if none. It is
+// one prepared query: an index lookup of the caller's key and a primary-key
+// lookup of the other participant.
+func (db *DB) FindRoute(ctx context.Context, from, to string, now time.Time) (*maskcall.Route, error) {
+	tx, err := db.beginRead(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	r, err := findRoute(ctx, tx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return r, tx.Commit()
+}
+
+func findRoute(ctx context.Context, tx *Tx, from, to string) (*maskcall.Route, error) {
+	// The statement was prepared on the read pool at Open; on a connection
+	// that has it already, the transaction reuses it.
+	stmt := tx.StmtContext(ctx, tx.db.routeStmt)
+	defer stmt.Close()
+	var r maskcall.Route
+	err := stmt.QueryRowContext(ctx, from, to, formatTime(tx.now)).Scan(&r.ConversationID,
+		&r.Caller.Number, &r.Caller.Country, &r.Caller.ProxyNumber, &r.Caller.Label,
+		&r.Callee.Number, &r.Callee.Country, &r.Callee.ProxyNumber, &r.Callee.Label)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, maskcall.Errorf(maskcall.ENOTFOUND, "No active conversation routes calls from %s to %s.",
+			maskcall.MaskNumber(from), to)
+	} else if err != nil {
+		return nil, formatError(err)
+	}
+	return &r, nil
+}
+
+func createConversation(ctx context.Context, tx *Tx, c *maskcall.Conversation) error {
+	if len(c.Participants) != 2 {
+		return maskcall.Errorf(maskcall.EINVALID, "A conversation needs exactly two participants, got %d.", len(c.Participants))
+	}
+	a, b := c.Participants[0], c.Participants[1]
+	if a.Number == "" || b.Number == "" {
+		return maskcall.Errorf(maskcall.EINVALID, "A conversation needs two phone numbers.")
+	} else if a.Number == b.Number {
+		return maskcall.Errorf(maskcall.EINVALID, "Both participants have the number %s; a conversation needs two different numbers.",
+			maskcall.MaskNumber(a.Number))
+	}
+	if c.ExpiresAt != nil {
+		if !c.ExpiresAt.After(tx.now) {
+			return maskcall.Errorf(maskcall.EINVALID, "The conversation would expire at %s, which is not after its creation.",
+				c.ExpiresAt.UTC().Format(time.RFC3339))
+		}
+		exp := c.ExpiresAt.UTC()
+		c.ExpiresAt = &exp
+	}
+
+	// Expired conversations free their keys and counters first.
+	if _, err := expireConversations(ctx, tx); err != nil {
+		return err
+	}
+
+	pool, err := findPool(ctx, tx)
+	if err != nil {
+		return err
+	}
+	for i := range c.Participants {
+		p, other := &c.Participants[i], c.Participants[1-i]
+		proxy, err := allocateProxy(ctx, tx, pool, *p, other.Number)
+		if err != nil {
+			return err
+		}
+		if proxy == "" {
+			return exhausted(i, *p)
+		}
+		p.ProxyNumber = proxy
+	}
+
+	if c.ID == "" {
+		c.ID = newID()
+	}
+	c.Status = maskcall.ConversationActive
+	c.CreatedAt = tx.now
+	c.EndedAt, c.EndReason = nil, ""
+
+	if _, err := tx.ExecContext(ctx, `INSERT INTO conversations (id, ref, status, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?)`,
+		c.ID, c.Ref, string(c.Status), formatTime(c.CreatedAt), nullTime(c.ExpiresAt)); err != nil {
+		if err = formatError(err); maskcall.ErrorCode(err) == maskcall.ECONFLICT {
+			return &maskcall.Error{Code: maskcall.ECONFLICT, Err: err, Message: "Conversation " + c.ID + " already exists."}
+		}
+		return err
+	}
+	for i, p := range c.Participants {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO participants
+			(conversation_id, position, number, country, proxy_number, label, active, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, 1, ?)`,
+			c.ID, i, p.Number, p.Country, p.ProxyNumber, p.Label, nullTime(c.ExpiresAt)); err != nil {
+			return formatError(err)
+		}
+		other := c.Participants[1-i]
+		if _, err := tx.ExecContext(ctx, `INSERT INTO pairings (number, other_number, proxy_number, conversation_id)
+			VALUES (?, ?, ?, ?)
+			ON CONFLICT (number, other_number) DO UPDATE
+			SET proxy_number = excluded.proxy_number, conversation_id = excluded.conversation_id`,
+			p.Number, other.Number, p.ProxyNumber, c.ID); err != nil {
+			return formatError(err)
+		}
+	}
+	// IN counts a proxy serving both participants once.
+	if _, err := tx.ExecContext(ctx, `UPDATE numbers SET active_conversations = active_conversations + 1
+		WHERE number IN (?, ?)`, c.Participants[0].ProxyNumber, c.Participants[1].ProxyNumber); err != nil {
+		return formatError(err)
+	}
+	return nil
+}
+
+// poolEntry is an active pool number as allocation sees it.
+type poolEntry struct {
+	number, country string
+	uses            int
+}
+
+func findPool(ctx context.Context, tx *Tx) ([]poolEntry, error) {
+	rows, err := tx.QueryContext(ctx, poolQuery)
+	if err != nil {
+		return nil, formatError(err)
+	}
+	defer rows.Close()
+	var pool []poolEntry
+	for rows.Next() {
+		var e poolEntry
+		if err := rows.Scan(&e.number, &e.country, &e.uses); err != nil {
+			return nil, formatError(err)
+		}
+		pool = append(pool, e)
+	}
+	return pool, formatError(rows.Err())
+}
+
+// allocateProxy picks p's proxy number from pool with maskcall.ChooseProxy;
+// "" if none is free.
+func allocateProxy(ctx context.Context, tx *Tx, pool []poolEntry, p maskcall.Participant, otherNumber string) (string, error) {
+	used := map[string]bool{}
+	rows, err := tx.QueryContext(ctx, usedProxiesQuery, p.Number)
+	if err != nil {
+		return "", formatError(err)
+	}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return "", formatError(err)
+		}
+		used[n] = true
+	}
+	if err := rows.Close(); err != nil {
+		return "", formatError(err)
+	}
+	if err := rows.Err(); err != nil {
+		return "", formatError(err)
+	}
+
+	var sticky string
+	if err := tx.QueryRowContext(ctx, stickyQuery, p.Number, otherNumber).Scan(&sticky); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", formatError(err)
+	}
+
+	candidates := make([]maskcall.ProxyCandidate, 0, len(pool))
+	for _, e := range pool {
+		// A participant's own number, or the other's, cannot be a proxy:
+		// calls to it would loop back into maskcall.
+		if e.number == p.Number || e.number == otherNumber || used[e.number] {
+			continue
+		}
+		candidates = append(candidates, maskcall.ProxyCandidate{
+			Number: e.number, Country: e.country, ActiveUses: e.uses, Sticky: e.number == sticky,
+		})
+	}
+	best, ok := maskcall.ChooseProxy(p.Country, candidates)
+	if !ok {
+		return "", nil
+	}
+	return best.Number, nil
+}
+
+// exhausted is the error for participant i (0 or 1) getting no proxy.
+func exhausted(i int, p maskcall.Participant) error {
+	who := p.Label
+	if who == "" {
+		who = string(rune('a' + i))
+	}
+	country := p.Country
+	if country == "" {
+		country = "unknown country"
+	}
+	return &maskcall.Error{
+		Code:    maskcall.EEXHAUSTED,
+		Message: "No pool number is free for participant " + who + " (" + maskcall.MaskNumber(p.Number) + ", " + country + ").",
+		Err:     &maskcall.ExhaustedError{Participant: p},
+	}
+}
+
+// expireConversations ends the active conversations expired by tx.now.
+func expireConversations(ctx context.Context, tx *Tx) (int, error) {
+	rows, err := tx.QueryContext(ctx, expiredQuery, formatTime(tx.now))
+	if err != nil {
+		return 0, formatError(err)
+	}
+	type expired struct {
+		id string
+		at time.Time
+	}
+	var list []expired
+	for rows.Next() {
+		var e expired
+		var at string
+		if err := rows.Scan(&e.id, &at); err != nil {
+			rows.Close()
+			return 0, formatError(err)
+		}
+		if e.at, err = parseTime(at); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		list = append(list, e)
+	}
+	if err := rows.Close(); err != nil {
+		return 0, formatError(err)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, formatError(err)
+	}
+	n := 0
+	for _, e := range list {
+		ok, err := endConversation(ctx, tx, e.id, maskcall.EndReasonExpired, e.at)
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// endConversation ends conversation id if it is active and reports whether
+// it did.
+func endConversation(ctx context.Context, tx *Tx, id, reason string, at time.Time) (bool, error) {
+	res, err := tx.ExecContext(ctx, endConversationStmt, formatTime(at), reason, id)
+	if err != nil {
+		return false, formatError(err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return false, formatError(err)
+	} else if n == 0 {
+		return false, nil
+	}
+	if _, err := tx.ExecContext(ctx, endCountersStmt, id); err != nil {
+		return false, formatError(err)
+	}
+	if _, err := tx.ExecContext(ctx, endParticipantsStmt, id); err != nil {
+		return false, formatError(err)
+	}
+	return true, nil
+}
+
+func purgeConversations(ctx context.Context, tx *Tx, before time.Time) (int, error) {
+	res, err := tx.ExecContext(ctx, purgeStmt, formatTime(before))
+	if err != nil {
+		return 0, formatError(err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), formatError(err)
+}
+
+const conversationColumns = `id, ref, status, created_at, expires_at, ended_at, end_reason`
+
+func scanConversation(s interface{ Scan(...any) error }) (*maskcall.Conversation, error) {
+	var c maskcall.Conversation
+	var status, createdAt string
+	var expiresAt, endedAt sql.NullString
+	if err := s.Scan(&c.ID, &c.Ref, &status, &createdAt, &expiresAt, &endedAt, &c.EndReason); err != nil {
+		return nil, err
+	}
+	c.Status = maskcall.ConversationStatus(status)
+	var err error
+	if c.CreatedAt, err = parseTime(createdAt); err != nil {
+		return nil, err
+	}
+	if c.ExpiresAt, err = parseNullTime(expiresAt); err != nil {
+		return nil, err
+	}
+	if c.EndedAt, err = parseNullTime(endedAt); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func findConversationByID(ctx context.Context, tx *Tx, id string) (*maskcall.Conversation, error) {
+	c, err := scanConversation(tx.QueryRowContext(ctx,
+		`SELECT `+conversationColumns+` FROM conversations WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, maskcall.Errorf(maskcall.ENOTFOUND, "Conversation %s not found.", id)
+	} else if err != nil {
+		return nil, formatError(err)
+	}
+	if c.Participants, err = findParticipants(ctx, tx, nil, c.ID); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// conversationsQuery lists conversations newest first, walking
+// conversations_created_idx, conversations_status_idx or
+// conversations_ref_idx backwards: no sort, and a limit stops early.
+func conversationsQuery(filter maskcall.ConversationFilter) (string, []any) {
+	where, args := []string{"1 = 1"}, []any{}
+	if filter.Status != nil {
+		where, args = append(where, "status = ?"), append(args, string(*filter.Status))
+	}
+	if filter.Ref != nil {
+		where, args = append(where, "ref = ?"), append(args, *filter.Ref)
+	}
+	query := `SELECT ` + conversationColumns + ` FROM conversations
+		WHERE ` + strings.Join(where, " AND ") + `
+		ORDER BY created_at DESC, id DESC`
+	if filter.Limit > 0 {
+		query += ` LIMIT ?`
+		args = append(args, filter.Limit)
+	}
+	return query, args
+}
+
+func findConversations(ctx context.Context, tx *Tx, filter maskcall.ConversationFilter) ([]*maskcall.Conversation, error) {
+	query, args := conversationsQuery(filter)
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, formatError(err)
+	}
+	cs := []*maskcall.Conversation{}
+	for rows.Next() {
+		c, err := scanConversation(rows)
+		if err != nil {
+			rows.Close()
+			return nil, formatError(err)
+		}
+		cs = append(cs, c)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, formatError(err)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, formatError(err)
+	}
+
+	if len(cs) == 0 {
+		return cs, nil
+	}
+	stmt, err := tx.PrepareContext(ctx, participantsQuery)
+	if err != nil {
+		return nil, formatError(err)
+	}
+	defer stmt.Close()
+	for _, c := range cs {
+		if c.Participants, err = findParticipants(ctx, tx, stmt, c.ID); err != nil {
+			return nil, err
+		}
+	}
+	return cs, nil
+}
+
+// participantsQuery reads a conversation's participants by primary key.
+const participantsQuery = `SELECT number, country, proxy_number, label FROM participants
+	WHERE conversation_id = ? ORDER BY position`
+
+// findParticipants reads a conversation's participants in order, with stmt
+// (a prepared participantsQuery) if not nil.
+func findParticipants(ctx context.Context, tx *Tx, stmt *sql.Stmt, id string) ([]maskcall.Participant, error) {
+	var rows *sql.Rows
+	var err error
+	if stmt != nil {
+		rows, err = stmt.QueryContext(ctx, id)
+	} else {
+		rows, err = tx.QueryContext(ctx, participantsQuery, id)
+	}
+	if err != nil {
+		return nil, formatError(err)
+	}
+	defer rows.Close()
+	ps := make([]maskcall.Participant, 0, 2)
+	for rows.Next() {
+		var p maskcall.Participant
+		if err := rows.Scan(&p.Number, &p.Country, &p.ProxyNumber, &p.Label); err != nil {
+			return nil, formatError(err)
+		}
+		ps = append(ps, p)
+	}
+	return ps, formatError(rows.Err())
+}

@@ -1,0 +1,394 @@
+// Package sqlite implements maskcall.Store on a SQLite file with
+// modernc.org/sqlite (pure Go, no cgo).
+//
+// The CLI and a running `maskcall serve` open the same file from separate
+// processes. The file is in WAL mode, so readers never wait for the writer.
+// Writers never fail with "database is locked":
+//
+//   - within a process, every write goes through one pool with a single
+//     connection, so writers queue in database/sql rather than in SQLite;
+//   - every write transaction starts with BEGIN IMMEDIATE (_txlock=immediate),
+//     taking the write lock up front, so a transaction never has to upgrade a
+//     read lock to a write lock (which SQLite fails at once with SQLITE_BUSY
+//     instead of waiting);
+//   - across processes, BEGIN IMMEDIATE waits up to busy_timeout (10 s) for the
+//     other process's write transaction, which are all short.
+//
+// Reads go through a second pool of several query_only connections, in
+// read-only (deferred) transactions that see one consistent snapshot.
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"embed"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/maskcall/maskcall/internal/maskcall"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+//go:embed migration/*.sql
+var migrationFS embed.FS
+
+// busyTimeout is how long a statement waits for another connection's lock
+// (another process's write transaction) before failing.
+const busyTimeout = 10 * time.Second
+
+// DB is the SQLite store. Create it with NewDB, then Open it.
+type DB struct {
+	path string
+	wdb  *sql.DB // writes: one connection, BEGIN IMMEDIATE
+	rdb  *sql.DB // reads: several query_only connections
+
+	routeStmt *sql.Stmt // FindRoute's query, prepared on the read pool
+
+	// Now returns the current time; it stamps rows whose methods take no
+	// explicit time (numbers, calls, migrations). Tests replace it.
+	Now func() time.Time
+}
+
+var _ maskcall.Store = (*DB)(nil)
+
+// NewDB returns a store for the SQLite file at path. Open must be called
+// before use.
+func NewDB(path string) *DB {
+	return &DB{path: path, Now: time.Now}
+}
+
+// Path returns the file the store was created for.
+func (db *DB) Path() string { return db.path }
+
+// Open creates the file (mode 0600) and its directory (0700) if missing,
+// opens the connection pools, checks the file is in WAL mode and applies
+// pending migrations.
+func (db *DB) Open() (err error) {
+	if db.path == "" {
+		return maskcall.Errorf(maskcall.ECONFIG, "No database path is set.")
+	}
+	if db.path == ":memory:" || strings.HasPrefix(db.path, "file:") {
+		return maskcall.Errorf(maskcall.ECONFIG, "The database must be a file path, not %q.", db.path)
+	}
+	if db.Now == nil {
+		db.Now = time.Now
+	}
+	defer func() {
+		if err != nil {
+			db.Close()
+		}
+	}()
+
+	if err := createFile(db.path); err != nil {
+		return err
+	}
+
+	// Writes: a single connection, so in-process writers queue for it.
+	if db.wdb, err = sql.Open("sqlite", dsn(db.path,
+		"_pragma=busy_timeout("+fmt.Sprint(busyTimeout.Milliseconds())+")",
+		"_pragma=journal_mode(wal)",
+		"_pragma=foreign_keys(1)",
+		"_pragma=synchronous(normal)",
+		"_txlock=immediate",
+	)); err != nil {
+		return fmt.Errorf("open %s: %w", db.path, err)
+	}
+	db.wdb.SetMaxOpenConns(1)
+	db.wdb.SetMaxIdleConns(1)
+	db.wdb.SetConnMaxLifetime(0)
+	db.wdb.SetConnMaxIdleTime(0)
+
+	ctx := context.Background()
+	var mode string
+	if err := db.wdb.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		return db.openError(err)
+	} else if !strings.EqualFold(mode, "wal") {
+		return maskcall.Errorf(maskcall.ECONFIG, "The database %s could not be switched to WAL mode (it is in %s mode).", db.path, mode).
+			WithHint("Put it on a local file system.")
+	}
+	if err := db.migrate(ctx); err != nil {
+		return err
+	}
+
+	// Reads: several connections; query_only guards against a write slipping
+	// into the read pool.
+	if db.rdb, err = sql.Open("sqlite", dsn(db.path,
+		"_pragma=busy_timeout("+fmt.Sprint(busyTimeout.Milliseconds())+")",
+		"_pragma=foreign_keys(1)",
+		"_pragma=query_only(1)",
+	)); err != nil {
+		return fmt.Errorf("open %s: %w", db.path, err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	db.rdb.SetMaxOpenConns(n)
+	db.rdb.SetMaxIdleConns(n)
+	db.rdb.SetConnMaxLifetime(0)
+	db.rdb.SetConnMaxIdleTime(0)
+
+	if db.routeStmt, err = db.rdb.PrepareContext(ctx, routeQuery); err != nil {
+		return db.openError(err)
+	}
+	return nil
+}
+
+// Close closes the pools. It is safe to call on a store that failed to open.
+func (db *DB) Close() error {
+	var errs []error
+	if db.routeStmt != nil {
+		errs = append(errs, db.routeStmt.Close())
+		db.routeStmt = nil
+	}
+	// Readers first: the writer's connection is then the last one, and SQLite
+	// checkpoints and removes the -wal and -shm files when it closes.
+	if db.rdb != nil {
+		errs = append(errs, db.rdb.Close())
+		db.rdb = nil
+	}
+	if db.wdb != nil {
+		errs = append(errs, db.wdb.Close())
+		db.wdb = nil
+	}
+	return errors.Join(errs...)
+}
+
+func (db *DB) openError(err error) error {
+	return &maskcall.Error{Code: maskcall.ECONFIG, Err: err,
+		Message: fmt.Sprintf("The database %s could not be opened: %v.", db.path, err)}
+}
+
+// createFile makes path's directory (0700) and the file itself (0600) if
+// they are missing, so SQLite never creates the file with the umask's mode.
+// SQLite gives the -wal and -shm files the database file's mode.
+func createFile(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return &maskcall.Error{Code: maskcall.ECONFIG, Err: err,
+			Message: fmt.Sprintf("The database directory %s could not be created: %v.", filepath.Dir(path), err)}
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil // an existing file keeps its mode
+	} else if err != nil {
+		return &maskcall.Error{Code: maskcall.ECONFIG, Err: err,
+			Message: fmt.Sprintf("The database file %s could not be created: %v.", path, err)}
+	}
+	// The umask may have cleared bits we need; it can never add any.
+	err = f.Chmod(0o600)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return &maskcall.Error{Code: maskcall.ECONFIG, Err: err,
+			Message: fmt.Sprintf("The database file %s could not be created: %v.", path, err)}
+	}
+	return nil
+}
+
+// dsn builds a SQLite URI for path with the driver parameters params.
+func dsn(path string, params ...string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	// In a file: URI '%', '?' and '#' are special; SQLite decodes %XX.
+	path = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	return "file:" + path + "?" + strings.Join(params, "&")
+}
+
+// migrate applies the embedded migrations that the file has not had, in
+// name order, each in its own transaction. Migrations are forward-only; a
+// file that has migrations this binary does not know was written by a newer
+// maskcall and is refused.
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.wdb.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS migrations (
+		name       TEXT NOT NULL PRIMARY KEY,
+		applied_at TEXT NOT NULL
+	)`); err != nil {
+		return db.openError(err)
+	}
+	names, err := fs.Glob(migrationFS, "migration/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	known := map[string]bool{}
+	for _, name := range names {
+		known[filepath.Base(name)] = true
+		if err := db.migrateFile(ctx, name); err != nil {
+			return err
+		}
+	}
+
+	rows, err := db.wdb.QueryContext(ctx, `SELECT name FROM migrations ORDER BY name`)
+	if err != nil {
+		return db.openError(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return db.openError(err)
+		}
+		if !known[name] {
+			return maskcall.Errorf(maskcall.ECONFIG, "The database %s was written by a newer maskcall (it has migration %s).", db.path, name).
+				WithHint("Upgrade maskcall.")
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return db.openError(err)
+	}
+	return nil
+}
+
+// migrateFile applies one migration unless it is recorded. Checking and
+// applying share one immediate transaction, so two processes opening a new
+// file at once apply it once.
+func (db *DB) migrateFile(ctx context.Context, name string) error {
+	tx, err := db.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return db.openError(err)
+	}
+	defer tx.Rollback()
+
+	base := filepath.Base(name)
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM migrations WHERE name = ?`, base).Scan(&n); err != nil {
+		return db.openError(err)
+	} else if n > 0 {
+		return nil
+	}
+	buf, err := fs.ReadFile(migrationFS, name)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, string(buf)); err != nil {
+		return fmt.Errorf("migration %s: %w", base, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO migrations (name, applied_at) VALUES (?, ?)`,
+		base, formatTime(db.Now())); err != nil {
+		return fmt.Errorf("migration %s: %w", base, err)
+	}
+	return tx.Commit()
+}
+
+// Tx is a transaction carrying the time its changes are stamped with.
+type Tx struct {
+	*sql.Tx
+	db  *DB
+	now time.Time
+}
+
+// beginWrite starts an immediate write transaction on the write pool. now is
+// the transaction's time; the zero time means db.Now().
+func (db *DB) beginWrite(ctx context.Context, now time.Time) (*Tx, error) {
+	if db.wdb == nil {
+		return nil, errNotOpen
+	}
+	tx, err := db.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, formatError(err)
+	}
+	return &Tx{Tx: tx, db: db, now: db.txTime(now)}, nil
+}
+
+// beginRead starts a read-only transaction on the read pool: one snapshot
+// for all its queries, never blocked by a writer.
+func (db *DB) beginRead(ctx context.Context, now time.Time) (*Tx, error) {
+	if db.rdb == nil {
+		return nil, errNotOpen
+	}
+	tx, err := db.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, formatError(err)
+	}
+	return &Tx{Tx: tx, db: db, now: db.txTime(now)}, nil
+}
+
+func (db *DB) txTime(now time.Time) time.Time {
+	if now.IsZero() {
+		now = db.Now()
+	}
+	return now.UTC()
+}
+
+// Commit commits the transaction, mapping errors like any statement's.
+func (tx *Tx) Commit() error {
+	return formatError(tx.Tx.Commit())
+}
+
+var errNotOpen = &maskcall.Error{Code: maskcall.EINTERNAL, Message: "The database is not open."}
+
+// formatError turns driver errors into coded errors: constraint failures
+// become ECONFLICT or EINVALID, a lock not granted within busy_timeout
+// EUNAVAILABLE. Other errors pass through (and count as EINTERNAL).
+func formatError(err error) error {
+	var se *sqlite.Error
+	if err == nil || !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return &maskcall.Error{Code: maskcall.ECONFLICT, Err: err, Message: "That already exists."}
+	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+		return &maskcall.Error{Code: maskcall.ECONFLICT, Err: err,
+			Message: "That is still referred to, or refers to something that does not exist."}
+	case sqlite3.SQLITE_CONSTRAINT_CHECK, sqlite3.SQLITE_CONSTRAINT_NOTNULL:
+		return &maskcall.Error{Code: maskcall.EINVALID, Err: err, Message: "A value is out of range."}
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return &maskcall.Error{Code: maskcall.EUNAVAILABLE, Err: err,
+			Message: "The database stayed locked by another maskcall process.",
+			Hint:    "Try again."}
+	}
+	return err
+}
+
+// timeLayout is RFC 3339 with a fixed nine fractional digits: stored times
+// compare correctly as text.
+const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// nullTime formats t, or gives NULL for nil.
+func nullTime(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return formatTime(*t)
+}
+
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("stored time %q: %w", s, err)
+	}
+	return t.UTC(), nil
+}
+
+func parseNullTime(s sql.NullString) (*time.Time, error) {
+	if !s.Valid {
+		return nil, nil
+	}
+	t, err := parseTime(s.String)
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// newID returns a conversation ID: "cv_" and 12 random base32 characters
+// (60 bits).
+func newID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return "cv_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))[:12]
+}

@@ -1,0 +1,93 @@
+package vonage
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/maskcall/maskcall/internal/maskcall"
+)
+
+func TestSendSMSRequestAndReply(t *testing.T) {
+	f := newFake(t, replyJSON(200, `{
+		"message-count": "1",
+		"messages": [{"to": "447700900000", "message-id": "0A0000000123ABCD1", "status": "0",
+			"remaining-balance": "3.14159265", "message-price": "0.03330000", "network": "12345"}]}`))
+	id, err := newTestClient(t, f.URL).SendSMS(ctx, "+447700900001", "+447700900000", "Hello World!")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id != "0A0000000123ABCD1" {
+		t.Fatalf("id %q", id)
+	}
+	r := f.only(t)
+	if r.Method != http.MethodPost || r.Path != "/sms/json" {
+		t.Fatalf("request %s %s, want POST /sms/json", r.Method, r.Path)
+	}
+	// sms.yml: credentials are fields of the form body (NewMessage), not
+	// query parameters.
+	wantValues(t, "query", r.Query, nil)
+	wantValues(t, "form", r.Form(t), map[string][]string{
+		"api_key": {testKey}, "api_secret": {testSecret},
+		"from": {"447700900001"}, "to": {"447700900000"}, "text": {"Hello World!"},
+	})
+}
+
+func TestSendSMSUnicode(t *testing.T) {
+	f := newFake(t, replyJSON(200, `{"message-count":"1","messages":[{"message-id":"X1","status":"0"}]}`))
+	if _, err := newTestClient(t, f.URL).SendSMS(ctx, "+447700900001", "+447700900000", "Grüße 👋"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.only(t).Form(t).Get("type"); got != "unicode" {
+		t.Fatalf("type = %q, want unicode", got)
+	}
+}
+
+func TestSendSMSMultipart(t *testing.T) {
+	f := newFake(t, replyJSON(200, `{"message-count":"2","messages":[{"message-id":"P1","status":"0"},{"message-id":"P2","status":"0"}]}`))
+	id, err := newTestClient(t, f.URL).SendSMS(ctx, "+447700900001", "+447700900000", "long text")
+	if err != nil || id != "P1" {
+		t.Fatalf("got %q, %v", id, err)
+	}
+}
+
+func TestSendSMSErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		body   string
+		code   string
+		vonage string
+	}{
+		{"missing param", 200, `{"message-count":"1","messages":[{"status":"2","error-text":"Missing to param"}]}`, maskcall.EUPSTREAM, "2"},
+		{"bad credentials", 200, `{"message-count":"1","messages":[{"status":"4","error-text":"Bad Credentials"}]}`, maskcall.EUNAUTHORIZED, "4"},
+		{"invalid signature", 200, `{"message-count":"1","messages":[{"status":"14","error-text":"Invalid Signature"}]}`, maskcall.EUNAUTHORIZED, "14"},
+		{"quota", 200, `{"message-count":"1","messages":[{"status":"9","error-text":"Partner quota violation"}]}`, maskcall.EUPSTREAM, "9"},
+		{"second part fails", 200, `{"message-count":"2","messages":[{"message-id":"P1","status":"0"},{"status":"5","error-text":"Internal Error"}]}`, maskcall.EUPSTREAM, "5"},
+		{"no messages", 200, `{"message-count":"0","messages":[]}`, maskcall.EUPSTREAM, ""},
+		{"401", 401, `{"type":"https://developer.nexmo.com/api-errors#unauthorized","title":"Invalid credentials supplied"}`, maskcall.EUNAUTHORIZED, ""},
+		{"500", 500, `boom`, maskcall.EUPSTREAM, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t, replyJSON(tc.status, tc.body))
+			_, err := newTestClient(t, f.URL).SendSMS(ctx, "+447700900001", "+447700900000", "hi")
+			wantCode(t, err, tc.code)
+			if ae := apiErr(t, err); ae.Code != tc.vonage || ae.StatusCode != tc.status {
+				t.Fatalf("APIError = %+v", ae)
+			}
+		})
+	}
+}
+
+func TestSendSMSInvalid(t *testing.T) {
+	f := newFake(t, replyJSON(200, `{}`))
+	c := newTestClient(t, f.URL)
+	_, err := c.SendSMS(ctx, "+447700900001", "+4477", "hi")
+	wantCode(t, err, maskcall.EINVALID)
+	_, err = c.SendSMS(ctx, "sender", "+447700900000", "hi")
+	wantCode(t, err, maskcall.EINVALID)
+	_, err = c.SendSMS(ctx, "+447700900001", "+447700900000", "")
+	wantCode(t, err, maskcall.EINVALID)
+	if n := len(f.requests()); n != 0 {
+		t.Fatalf("sent %d requests", n)
+	}
+}

@@ -1,0 +1,84 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/maskcall/maskcall/internal/maskcall"
+)
+
+// mapRoutes is a lock-free, read-only route store for benchmarks.
+type mapRoutes map[[2]string]*maskcall.Route
+
+func (m mapRoutes) FindRoute(ctx context.Context, from, to string, now time.Time) (*maskcall.Route, error) {
+	if r, ok := m[[2]string{from, to}]; ok {
+		return r, nil
+	}
+	return nil, maskcall.Errorf(maskcall.ENOTFOUND, "No route.")
+}
+
+// nopCalls accepts every call and event.
+type nopCalls struct{}
+
+func (nopCalls) CreateCall(context.Context, *maskcall.Call) error { return nil }
+func (nopCalls) RecordCallEvent(context.Context, maskcall.CallEvent) (bool, error) {
+	return true, nil
+}
+func (nopCalls) FindCalls(context.Context, string) ([]*maskcall.Call, error)       { return nil, nil }
+func (nopCalls) FindActiveCalls(context.Context, string) ([]*maskcall.Call, error) { return nil, nil }
+
+// discardWriter is a ResponseWriter that keeps nothing, so the benchmark
+// measures the handler.
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) WriteHeader(code int)        { w.code = code }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+// BenchmarkAnswer measures the answer handler for known callers, with an
+// in-memory route store of 10,000 conversations.
+func BenchmarkAnswer(b *testing.B) {
+	const n = 10000
+	routes := mapRoutes{}
+	var reqs []*http.Request
+	for i := range n {
+		// Drama-range numbers are only 1,000; (number, proxy) pairs are unique.
+		a := maskcall.Participant{Number: fmt.Sprintf("+447700900%03d", i%1000), ProxyNumber: fmt.Sprintf("+447700900%03d", i/1000)}
+		bb := maskcall.Participant{Number: fmt.Sprintf("+1202555%04d", i), ProxyNumber: "+12025550100"}
+		routes[[2]string{a.Number, a.ProxyNumber}] = &maskcall.Route{ConversationID: "c", Caller: a, Callee: bb}
+		if i < 256 {
+			q := answerQuery(a.Number[1:], a.ProxyNumber[1:], fmt.Sprintf("uuid-%d", i))
+			reqs = append(reqs, httptest.NewRequest("GET", "/webhooks/answer?"+q, nil))
+		}
+	}
+	router := &maskcall.Router{Routes: routes, Calls: nopCalls{}}
+	srv, err := NewServer(":0", router, Config{AllowUnsigned: true, PublicURL: "https://maskcall.example",
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := srv.Handler()
+	for _, r := range reqs[:3] {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != http.StatusOK || !bytes.Contains(rec.Body.Bytes(), []byte(`"action":"connect"`)) {
+			b.Fatalf("%s: %d %s", r.URL, rec.Code, rec.Body)
+		}
+	}
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		clear(w.h)
+		h.ServeHTTP(w, reqs[i%len(reqs)])
+	}
+}
