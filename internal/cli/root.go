@@ -123,7 +123,27 @@ It manages the number pool, pairs numbers into conversations, and answers Vonage
 		NewCmdConfig(f),
 		NewCmdVersion(f),
 	)
+	addGeneratedExamples(cmd)
 	return cmd
+}
+
+// addGeneratedExamples gives cobra's generated help and completion commands
+// the examples every maskcall command has.
+func addGeneratedExamples(root *cobra.Command) {
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "help" {
+			c.Example = "  maskcall help conversation create"
+		}
+		if c.Name() != "completion" {
+			continue
+		}
+		c.Example = "  maskcall completion bash > /etc/bash_completion.d/maskcall\n  maskcall completion zsh > \"${fpath[1]}/_maskcall\""
+		for _, sub := range c.Commands() {
+			sub.Example = "  maskcall completion " + sub.Name() + " > maskcall." + sub.Name()
+		}
+	}
 }
 
 func displayConfigDir() string {

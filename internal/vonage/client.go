@@ -186,8 +186,11 @@ func (t *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	u.RawQuery, u.ForceQuery, u.Fragment = "", false, ""
 	*t.ex = exchange{method: req.Method, endpoint: u.String()}
 
-	if t.ctx.Err() != nil {
-		return nil, context.Cause(t.ctx) // ended before anything was sent
+	if t.ctx.Err() != nil { // ended before anything was sent
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, context.Cause(t.ctx)
 	}
 	ctx, cancel := context.WithCancelCause(req.Context())
 	stop := context.AfterFunc(t.ctx, func() { cancel(context.Cause(t.ctx)) })

@@ -58,7 +58,7 @@ func (c *Client) SendSMS(ctx context.Context, from, to, text string) (string, er
 		form.Set("type", "unicode")
 	}
 	// The recipient is a participant's real number: it stays out of messages.
-	o := op{what: "send an SMS from " + from, unavailableHint: "The SMS may or may not have been sent."}
+	o := op{what: "send an SMS from " + from, changes: true, unavailableHint: "The SMS may or may not have been sent."}
 	cl := c.begin(ctx, c.restURL)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.restURL+"/sms/json", strings.NewReader(form.Encode()))
 	if err != nil {

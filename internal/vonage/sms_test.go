@@ -63,9 +63,10 @@ func TestSendSMSErrors(t *testing.T) {
 		{"invalid signature", 200, `{"message-count":"1","messages":[{"status":"14","error-text":"Invalid Signature"}]}`, maskcall.EUNAUTHORIZED, "14"},
 		{"quota", 200, `{"message-count":"1","messages":[{"status":"9","error-text":"Partner quota violation"}]}`, maskcall.EUPSTREAM, "9"},
 		{"second part fails", 200, `{"message-count":"2","messages":[{"message-id":"P1","status":"0"},{"status":"5","error-text":"Internal Error"}]}`, maskcall.EUPSTREAM, "5"},
-		{"no messages", 200, `{"message-count":"0","messages":[]}`, maskcall.EUPSTREAM, ""},
+		// Replies that do not say whether the SMS went.
+		{"no messages", 200, `{"message-count":"0","messages":[]}`, maskcall.EUNAVAILABLE, ""},
 		{"401", 401, `{"type":"https://developer.nexmo.com/api-errors#unauthorized","title":"Invalid credentials supplied"}`, maskcall.EUNAUTHORIZED, ""},
-		{"500", 500, `boom`, maskcall.EUPSTREAM, ""},
+		{"500", 500, `boom`, maskcall.EUNAVAILABLE, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(t, replyJSON(tc.status, tc.body))

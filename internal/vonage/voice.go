@@ -31,7 +31,7 @@ func (c *Client) HangupCall(ctx context.Context, uuid string) error {
 	if err != nil {
 		return err
 	}
-	o := op{what: "hang up call " + uuid, auth: authAppJWT, unavailableHint: "The call may or may not have ended; try again."}
+	o := op{what: "hang up call " + uuid, auth: authAppJWT, changes: true, unavailableHint: "The call may or may not have ended; try again."}
 	cl := c.begin(ctx, c.apiURL)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.apiURL+"/v1/calls/"+url.PathEscape(uuid), strings.NewReader(`{"action":"hangup"}`))
 	if err != nil {

@@ -60,7 +60,7 @@ func parseDuration(s string) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf("duration %q is not a whole number of seconds", s)
+		return 0, fmt.Errorf("duration %q is not a whole number of seconds", truncate(s, 16))
 	}
 	return n, nil
 }
