@@ -154,6 +154,17 @@ func (s *Sandbox) SimulateCall(ctx context.Context, req CallRequest) (CallResult
 	if err != nil {
 		return CallResult{}, err
 	}
+	call, regionURL := s.startCall(req)
+	plan, ok := s.answer(ctx, call, regionURL)
+	if ok {
+		s.follow(call, plan)
+	}
+	s.play(ctx, call, ok, req)
+	return s.call(call.UUID)
+}
+
+// startCall registers a new call and returns it with the region URL.
+func (s *Sandbox) startCall(req CallRequest) (*CallResult, string) {
 	_, network := smsRate(req.From)
 	call := &CallResult{
 		UUID:             newUUID(),
@@ -173,54 +184,70 @@ func (s *Sandbox) SimulateCall(ctx context.Context, req CallRequest) (CallResult
 		Network:          network,
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	call.Warnings = s.routingWarnings(call)
 	s.calls[call.UUID] = call
 	s.callOrder = append(s.callOrder, call.UUID)
-	regionURL := s.regionURL
-	s.mu.Unlock()
+	return call, s.regionURL
+}
 
-	plan, ok := s.answer(ctx, call, regionURL)
-
+// follow records what the NCCO makes of call.
+func (s *Sandbox) follow(call *CallResult, plan nccoPlan) {
 	s.mu.Lock()
-	if ok {
-		call.Actions = plan.actions
-		call.Connected, call.ConnectTo, call.CallerID = plan.connected, plan.connectTo, plan.callerID
-		call.Warnings = append(call.Warnings, plan.warnings...)
-		if plan.eventURL != "" {
-			call.EventURL, call.EventMethod = plan.eventURL, cmp.Or(plan.eventMethod, http.MethodPost)
-		}
-		if plan.connected {
-			call.Rate = connectedRate
-		}
+	defer s.mu.Unlock()
+	call.Actions = plan.actions
+	call.Connected, call.ConnectTo, call.CallerID = plan.connected, plan.connectTo, plan.callerID
+	call.Warnings = append(call.Warnings, plan.warnings...)
+	if plan.eventURL != "" {
+		call.EventURL, call.EventMethod = plan.eventURL, cmp.Or(plan.eventMethod, http.MethodPost)
 	}
-	s.mu.Unlock()
+	if plan.connected {
+		call.Rate = connectedRate
+	}
+}
 
+// play sends the events of call: started, then (if the answer webhook
+// worked) ringing for a connected call, answered and, unless the call is
+// kept open, completed. It stops when the call is hung up meanwhile.
+func (s *Sandbox) play(ctx context.Context, call *CallResult, answered bool, req CallRequest) {
 	t := call.StartTime
 	s.event(ctx, call, StatusStarted, t)
-	if !ok {
+	if !answered {
 		s.finish(ctx, call, t)
-		return s.call(call.UUID)
+		return
 	}
+	t = t.Add(ringDelay)
 	length := shortCall
 	if call.Connected {
-		t = t.Add(ringDelay)
-		s.event(ctx, call, StatusRinging, t)
+		if !s.ended(call) {
+			s.event(ctx, call, StatusRinging, t)
+		}
 		t = t.Add(answerDelay)
 		length = DefaultCallDuration
 		if req.DurationSeconds > 0 {
 			length = time.Duration(req.DurationSeconds) * time.Second
 		}
-	} else {
-		t = t.Add(ringDelay)
 	}
 	s.mu.Lock()
-	call.AnswerTime = t
+	hungUp := call.Status == StatusCompleted
+	if !hungUp {
+		call.AnswerTime = t
+	}
 	s.mu.Unlock()
+	if hungUp {
+		return
+	}
 	s.event(ctx, call, StatusAnswered, t)
 	if !req.KeepOpen {
 		s.finish(ctx, call, t.Add(length))
 	}
-	return s.call(call.UUID)
+}
+
+// ended reports whether call is completed.
+func (s *Sandbox) ended(call *CallResult) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return call.Status == StatusCompleted
 }
 
 // routingWarnings notes why Vonage would not route call to the application.
@@ -277,9 +304,14 @@ func (s *Sandbox) answer(ctx context.Context, call *CallResult, regionURL string
 	return plan, true
 }
 
-// finish completes call at end and sends the completed event.
+// finish completes call at end and sends the completed event, unless the
+// call was hung up already.
 func (s *Sandbox) finish(ctx context.Context, call *CallResult, end time.Time) {
 	s.mu.Lock()
+	if call.Status == StatusCompleted {
+		s.mu.Unlock()
+		return
+	}
 	s.complete(call, end)
 	s.mu.Unlock()
 	s.event(ctx, call, StatusCompleted, end)

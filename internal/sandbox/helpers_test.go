@@ -181,6 +181,7 @@ func newRecorder(t *testing.T, reply func(w http.ResponseWriter, r *http.Request
 	rec.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		rec.reqs <- recorded{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), body}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		if reply != nil {
 			reply(w, r)
 		}

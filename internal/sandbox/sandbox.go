@@ -1,13 +1,32 @@
 // Package sandbox is a local, in-memory imitation of the parts of the Vonage
-// API that maskcall uses: Numbers, Number Insight (basic), SMS and the Voice
-// API's call modification. It follows the official API definitions (paths,
-// methods, parameter locations, reply fields, error shapes) so that maskcall
-// can be tried and tested without the internet.
+// API that maskcall uses, following the official API definitions: paths,
+// methods, where parameters go, reply fields and error shapes.
 //
-// Besides the Vonage API the sandbox plays the part of the Vonage platform:
-// it simulates inbound calls by calling an application's answer webhook,
-// interpreting the NCCO it returns and sending signed event webhooks. Its own
-// inspection and fault-injection endpoints live under /_sandbox/.
+// One host serves what production splits between rest.nexmo.com and
+// api.nexmo.com:
+//
+//	GET  /number/search      Numbers: search available numbers
+//	POST /number/buy         Numbers: buy (form-encoded body)
+//	POST /number/cancel      Numbers: cancel (form-encoded body)
+//	POST /number/update      Numbers: update (form-encoded body)
+//	GET  /account/numbers    Numbers: list owned numbers
+//	GET  /ni/basic/json      Number Insight basic
+//	POST /sms/json           SMS: send (form-encoded body)
+//	GET  /v1/calls/{uuid}    Voice: get a call
+//	PUT  /v1/calls/{uuid}    Voice: modify a call (hangup, mute, ...)
+//
+// Numbers takes api_key and api_secret in the query string (or, for its
+// POSTs, in the form body) and answers bad ones with HTTP 401
+// {"error-code":"401","error-code-label":"authentication failed"}. Number
+// Insight takes them in the query string and SMS in the form body; both
+// answer HTTP 200 with status 4. The Voice API wants a bearer JWT carrying
+// an application_id claim (see Config.ApplicationPublicKey).
+//
+// The sandbox also plays the Vonage platform: SimulateCall calls an
+// application's answer webhook, acts on the NCCO and sends event webhooks,
+// signed like Vonage's (SignWebhook). Its own endpoints, for tests and for
+// people trying maskcall, live under /_sandbox/: requests, sms, numbers,
+// owned, balance, faults, reset and calls.
 package sandbox
 
 import (

@@ -166,3 +166,41 @@ func TestEndCall(t *testing.T) {
 	wantStatus(t, sendJSON(t, http.MethodPost, base+"/_sandbox/calls/"+call.UUID+"/hangup", nil), http.StatusConflict)
 	wantStatus(t, sendJSON(t, http.MethodPost, base+"/_sandbox/calls/nope/hangup", nil), http.StatusNotFound)
 }
+
+func TestHangupWhileAnswering(t *testing.T) {
+	sb, base := callSandbox(t, "")
+	token := "Bearer " + appToken(t, jwt.SigningMethodHS256, []byte("k"), nil)
+	// The application hangs up as soon as the call is answered.
+	events := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		var ev map[string]string
+		if err := json.NewDecoder(r.Body).Decode(&ev); err == nil && ev["status"] == "answered" {
+			req, _ := http.NewRequest(http.MethodPut, base+"/v1/calls/"+ev["uuid"], strings.NewReader(`{"action":"hangup"}`))
+			req.Header.Set("Authorization", token)
+			req.Header.Set("Content-Type", "application/json")
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusNoContent {
+					t.Errorf("hangup: HTTP %d", resp.StatusCode)
+				}
+			}
+		}
+	})
+	answer := newRecorder(t, replyNCCO(connectNCCO))
+	if _, err := sb.SimulateCall(context.Background(), CallRequest{From: callerNumber, To: virtualNumber, AnswerURL: answer.URL, EventURL: events.URL}); err != nil {
+		t.Fatal(err)
+	}
+	sb.Wait()
+	var statuses []string
+	for len(events.reqs) > 0 {
+		var ev map[string]string
+		_ = json.Unmarshal((<-events.reqs).body, &ev)
+		statuses = append(statuses, ev["status"])
+	}
+	if got := strings.Join(statuses, ","); got != "started,ringing,answered,completed" {
+		t.Errorf("events = %s", got)
+	}
+	calls := sb.Calls()
+	if len(calls) != 1 || calls[0].Status != StatusCompleted || calls[0].DurationSeconds != 0 {
+		t.Errorf("call = %+v", calls)
+	}
+}

@@ -307,10 +307,10 @@ func TestDB_CreateConversation_Concurrent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "maskcall.db")
 	dbs := []*DB{MustOpenDBAt(t, path), MustOpenDBAt(t, path)}
 	ctx := context.Background()
-	for i := range 6 {
+	for i := range 8 {
 		MustCreateNumber(t, dbs[0], fmt.Sprintf("+4470000000%02d", i), "GB")
 	}
-	people := make([]string, 10)
+	people := make([]string, 12)
 	for i := range people {
 		people[i] = fmt.Sprintf("+4477009001%02d", i)
 	}
@@ -349,7 +349,7 @@ func TestDB_CreateConversation_Concurrent(t *testing.T) {
 						errs <- err
 						return
 					}
-					if rng.IntN(2) == 0 {
+					if rng.IntN(4) != 0 {
 						if _, err := db.EndConversation(ctx, c.ID, "", t0); err != nil {
 							errs <- err
 							return
