@@ -28,6 +28,7 @@ Every number maskcall buys is recorded before the purchase is sent, so a paid nu
 		NewCmdNumbersImport(f, nil),
 		NewCmdNumbersList(f, nil),
 		NewCmdNumbersRelease(f, nil),
+		NewCmdNumbersReconcile(f, nil),
 	)
 	return cmd
 }
@@ -571,4 +572,87 @@ func parsePattern(p string) (string, string) {
 		return strings.TrimPrefix(p, "*"), "ends"
 	}
 	return strings.Trim(p, "*+"), "contains"
+}
+
+// NumbersReconcileOptions are the inputs of `numbers reconcile`.
+type NumbersReconcileOptions struct {
+	IO   *IOStreams
+	Pool func() (*maskcall.NumberPool, error)
+
+	DryRun bool
+	Output string
+}
+
+// NewCmdNumbersReconcile builds `numbers reconcile`.
+func NewCmdNumbersReconcile(f *Factory, runF func(context.Context, *NumbersReconcileOptions) error) *cobra.Command {
+	opts := &NumbersReconcileOptions{IO: f.IO, Pool: f.NumberPool}
+	cmd := &cobra.Command{
+		Use:   "reconcile",
+		Short: "Compare the pool with what the account owns, repair what is safe, report the rest",
+		Long: `Compare the pool with the numbers the Vonage account really owns and how each is linked.
+It adopts owned numbers missing from the pool (bought behind maskcall's back), settles purchases
+that were interrupted, and relinks numbers not pointing at vonage.application_id. Pool numbers the
+account no longer owns are only reported. Safe to run from cron; --dry-run changes nothing.`,
+		Example: `  maskcall numbers reconcile --dry-run
+  maskcall numbers reconcile -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(opts.Output); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return numbersReconcileRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "report what would be done, change nothing")
+	outputFlag(cmd, &opts.Output)
+	return cmd
+}
+
+func numbersReconcileRun(ctx context.Context, opts *NumbersReconcileOptions) error {
+	pool, err := opts.Pool()
+	if err != nil {
+		return err
+	}
+	actions, err := pool.Reconcile(ctx, opts.DryRun)
+	if err != nil {
+		return err
+	}
+	var failed int
+	for _, a := range actions {
+		if a.Error != "" {
+			failed++
+		}
+	}
+	if opts.Output == outputJSON {
+		if actions == nil {
+			actions = []maskcall.ReconcileAction{}
+		}
+		if err := opts.IO.writeJSON(actions); err != nil {
+			return err
+		}
+	} else if len(actions) == 0 {
+		opts.IO.Statusf("The pool matches the account.")
+	} else {
+		t := newTable(opts.IO, "NUMBER", "FINDING", "ACTION")
+		for _, a := range actions {
+			action := a.Action
+			if opts.DryRun && !strings.HasPrefix(action, "none") {
+				action = "would be " + action
+			}
+			if a.Error != "" {
+				action += " (failed: " + a.Error + ")"
+			}
+			t.add(a.Number, a.Finding, action)
+		}
+		if err := t.print(); err != nil {
+			return err
+		}
+	}
+	if failed > 0 {
+		return maskcall.Errorf(maskcall.EUPSTREAM, "%d repair(s) failed.", failed).WithHint("Run `maskcall numbers reconcile` again.")
+	}
+	return nil
 }

@@ -72,20 +72,19 @@ func (p *NumberPool) Rent(ctx context.Context, avail AvailableNumber, opts RentO
 
 	// The purchase must not be cut off half-way by the user's Ctrl-C: the
 	// reply tells us whether we own the number.
-	buyErr := p.Numbers.BuyNumber(context.WithoutCancel(ctx), avail.Country, avail.Number)
+	buyErr := p.buy(context.WithoutCancel(ctx), avail.Country, avail.Number)
 	if buyErr != nil {
+		progress(RentStep{Number: n.Number, Stage: "failed", Err: buyErr})
 		if ErrorCode(buyErr) == EUNAVAILABLE {
-			// No answer: the purchase may have happened. Keep the row as
-			// purchasing; configure settles it against the owned list.
-			progress(RentStep{Number: n.Number, Stage: "failed", Err: buyErr})
-			return n, wrapError(buyErr, "Buying "+n.Number+" got no answer:",
-				"The purchase may or may not have gone through; run `maskcall numbers configure` to check and finish it.")
+			// Still unknown whether we own it: keep the row as purchasing;
+			// configure and reconcile settle it against the owned list.
+			return n, wrapError(buyErr, "Buying "+n.Number+" got no clear answer:",
+				"The purchase may or may not have gone through; run `maskcall numbers reconcile` to check and finish it.")
 		}
 		// Vonage said no: nothing was bought.
 		if err := p.Store.DeleteNumber(context.WithoutCancel(ctx), n.Number); err != nil {
 			return n, err
 		}
-		progress(RentStep{Number: n.Number, Stage: "failed", Err: buyErr})
 		return nil, buyErr
 	}
 	n, err := p.setStatus(context.WithoutCancel(ctx), n.Number, NumberUnconfigured, nil)
@@ -97,6 +96,56 @@ func (p *NumberPool) Rent(ctx context.Context, avail AvailableNumber, opts RentO
 		return n, nil
 	}
 	return p.link(ctx, n, progress)
+}
+
+// buyAttempts bounds how often one number's purchase is tried when Vonage's
+// answer is lost.
+const buyAttempts = 3
+
+// buy buys a number, never twice: after a reply that leaves the outcome
+// unknown (a timeout, a 5xx) it asks Vonage whether the account owns the
+// number before trying again. It returns nil once the number is owned, the
+// refusal if Vonage says no, and EUNAVAILABLE if the outcome stays unknown.
+func (p *NumberPool) buy(ctx context.Context, country, number string) error {
+	var err error
+	for attempt := 1; attempt <= buyAttempts; attempt++ {
+		err = p.Numbers.BuyNumber(ctx, country, number)
+		if err == nil {
+			return nil
+		}
+		if ErrorCode(err) != EUNAVAILABLE && attempt == 1 {
+			return err // a clear refusal of the first request: nothing bought
+		}
+		// Unclear, or a refusal of a repeat (perhaps "you own it already"
+		// because an earlier attempt did go through): look before deciding.
+		owned, oerr := p.owns(ctx, country, number)
+		if oerr != nil {
+			// Unknown either way: keep it as purchasing for reconcile.
+			return &Error{Code: EUNAVAILABLE, Err: oerr,
+				Message: "Buying " + number + " got no clear answer, and checking the account failed: " + ErrorMessage(oerr)}
+		}
+		if owned {
+			return nil
+		}
+		if ErrorCode(err) != EUNAVAILABLE {
+			return err // refused, and not ours: nothing bought
+		}
+	}
+	return err
+}
+
+// owns reports whether the account rents number.
+func (p *NumberPool) owns(ctx context.Context, country, number string) (bool, error) {
+	list, err := p.Numbers.OwnedNumbers(ctx, OwnedNumbersFilter{Country: country, Pattern: strings.TrimPrefix(number, "+")})
+	if err != nil {
+		return false, err
+	}
+	for _, o := range list {
+		if o.Number == number {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // link points n at the application and records the result.
@@ -293,7 +342,9 @@ func (p *NumberPool) Configure(ctx context.Context, numbers []string, all bool) 
 }
 
 // Import adopts numbers the account already owns into the pool: linked to
-// our application they become active, otherwise unconfigured.
+// our application they become active, otherwise unconfigured. Numbers
+// already in the pool are left alone, except interrupted purchases, which
+// are settled.
 func (p *NumberPool) Import(ctx context.Context, filter OwnedNumbersFilter) ([]*Number, error) {
 	owned, err := p.Numbers.OwnedNumbers(ctx, filter)
 	if err != nil {
@@ -301,28 +352,14 @@ func (p *NumberPool) Import(ctx context.Context, filter OwnedNumbersFilter) ([]*
 	}
 	var added []*Number
 	for _, o := range owned {
-		status := NumberUnconfigured
-		if p.ApplicationID != "" && o.AppID == p.ApplicationID {
-			status = NumberActive
-		}
 		existing, err := p.Store.FindNumber(ctx, o.Number)
-		switch {
-		case err == nil && existing.Status != NumberReleased:
-			if existing.Status == NumberPurchasing {
-				// An interrupted rent that did go through.
-				if existing, err = p.setStatus(ctx, o.Number, status, &o.AppID); err != nil {
-					return added, err
-				}
-				added = append(added, existing)
-			}
+		if err == nil && existing.Status != NumberReleased && existing.Status != NumberPurchasing {
 			continue
-		case err != nil && ErrorCode(err) != ENOTFOUND:
+		} else if err != nil && ErrorCode(err) != ENOTFOUND {
 			return added, err
 		}
-		now := p.now()
-		n := &Number{Number: o.Number, Country: o.Country, Type: o.Type, Features: o.Features,
-			Status: status, AppID: o.AppID, CreatedAt: now, UpdatedAt: now}
-		if err := p.Store.CreateNumber(ctx, n); err != nil {
+		n, err := p.adopt(ctx, o)
+		if err != nil {
 			return added, err
 		}
 		added = append(added, n)

@@ -36,7 +36,9 @@ func Parse(input, defaultCountry string) (Number, error) {
 
 	var tries []func() (*phonenumbers.PhoneNumber, error)
 	if international {
-		tries = append(tries, func() (*phonenumbers.PhoneNumber, error) { return phonenumbers.Parse(s, "ZZ") })
+		tries = append(tries, func() (*phonenumbers.PhoneNumber, error) {
+			return phonenumbers.Parse("+"+strings.TrimPrefix(strings.TrimPrefix(s, "00"), "+"), "ZZ")
+		})
 	} else {
 		if defaultCountry != "" {
 			tries = append(tries, func() (*phonenumbers.PhoneNumber, error) { return phonenumbers.Parse(s, defaultCountry) })

@@ -30,6 +30,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"crypto"
 	"net/http"
 	"strings"
@@ -53,7 +54,7 @@ const DefaultCallDuration = 42 * time.Second
 // Config configures a Sandbox. The zero value is usable.
 type Config struct {
 	// APIKey and APISecret are the only credentials accepted by the Numbers,
-	// Number Insight and SMS APIs. Both empty means DefaultAPIKey and
+	// Number Insight and SMS APIs. Empty means DefaultAPIKey and
 	// DefaultAPISecret.
 	APIKey, APISecret string
 
@@ -113,9 +114,8 @@ type Sandbox struct {
 
 // New returns a Sandbox with an empty account (no owned numbers).
 func New(cfg Config) *Sandbox {
-	if cfg.APIKey == "" && cfg.APISecret == "" {
-		cfg.APIKey, cfg.APISecret = DefaultAPIKey, DefaultAPISecret
-	}
+	cfg.APIKey = cmp.Or(cfg.APIKey, DefaultAPIKey)
+	cfg.APISecret = cmp.Or(cfg.APISecret, DefaultAPISecret)
 	if cfg.Balance == 0 {
 		cfg.Balance = DefaultBalance
 	}

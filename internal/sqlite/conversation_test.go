@@ -272,8 +272,9 @@ func TestDB_CreateConversation(t *testing.T) {
 			"no number":       {Participants: []maskcall.Participant{gb(alice, "a"), gb("", "b")}},
 			"expired":         {ExpiresAt: &t0, Participants: []maskcall.Participant{gb(alice, "a"), gb(bob, "b")}},
 		} {
-			assertCode(t, db.CreateConversation(ctx, c, t0), maskcall.EINVALID)
-			_ = name
+			if err := db.CreateConversation(ctx, c, t0); maskcall.ErrorCode(err) != maskcall.EINVALID {
+				t.Errorf("%s: %v, want EINVALID", name, err)
+			}
 		}
 	})
 

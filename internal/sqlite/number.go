@@ -40,7 +40,7 @@ func (db *DB) FindNumbers(ctx context.Context, filter maskcall.NumberFilter) ([]
 }
 
 // CreateNumber adds n, stamping CreatedAt and UpdatedAt with n's times if
-// set, else now. ECONFLICT if the number is in the pool and not released; a
+// set, else now; an empty Status means purchasing. ECONFLICT if the number is in the pool and not released; a
 // released entry is replaced in place (same row, so past conversations keep
 // pointing at it) and keeps its active-conversation count.
 func (db *DB) CreateNumber(ctx context.Context, n *maskcall.Number) error {

@@ -80,6 +80,9 @@ func (db *DB) Open() (err error) {
 	if db.path == ":memory:" || strings.HasPrefix(db.path, "file:") {
 		return maskcall.Errorf(maskcall.ECONFIG, "The database must be a file path, not %q.", db.path)
 	}
+	if db.wdb != nil {
+		return maskcall.Errorf(maskcall.EINTERNAL, "The database %s is already open.", db.path)
+	}
 	if db.Now == nil {
 		db.Now = time.Now
 	}

@@ -15,6 +15,7 @@
 package vonage
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -64,6 +65,22 @@ type Config struct {
 	// works on its own copy: it sets Timeout, wraps Transport and does not
 	// follow redirects (a redirect would carry the credentials elsewhere).
 	HTTPClient *http.Client
+
+	// Retries is how many times a request that is safe to repeat is sent
+	// again after HTTP 429, a 5xx or no complete reply (see retry.go);
+	// 0 means DefaultRetries (3), a negative value none.
+	Retries int
+	// RetryBaseDelay and RetryMaxDelay shape the backoff: the wait before
+	// retry n is random in [0, min(RetryMaxDelay, RetryBaseDelay*2^n)], and
+	// a Retry-After header is honoured up to RetryMaxDelay. Defaults 200ms
+	// and 5s.
+	RetryBaseDelay, RetryMaxDelay time.Duration
+	// Sleep waits between attempts; it must return ctx.Err() (and not
+	// wait) once ctx ends. Default: a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Jitter picks the wait in [0, d] before a retry. Default: uniformly
+	// random.
+	Jitter func(d time.Duration) time.Duration
 }
 
 // Client talks to Vonage. It is safe for concurrent use.
@@ -74,6 +91,11 @@ type Client struct {
 	restURL, apiURL   string // no trailing slash
 	timeout           time.Duration
 	hc                http.Client // template for each call; Transport is never nil
+
+	retries             int // extra attempts for requests safe to repeat
+	baseDelay, maxDelay time.Duration
+	sleep               func(context.Context, time.Duration) error
+	jitter              func(time.Duration) time.Duration
 }
 
 var (
@@ -84,8 +106,8 @@ var (
 )
 
 // New returns a Client for cfg. It fails with ECONFIG only if a base URL is
-// not an absolute http(s) URL or Timeout is negative; empty credentials are
-// accepted (see Config).
+// not an absolute http(s) URL or Timeout or a retry delay is negative; empty
+// credentials are accepted (see Config).
 func New(cfg Config) (*Client, error) {
 	rest, err := baseURL("vonage.rest_url", cfg.RestURL, DefaultRestURL)
 	if err != nil {
@@ -101,6 +123,9 @@ func New(cfg Config) (*Client, error) {
 	} else if timeout == 0 {
 		timeout = DefaultTimeout
 	}
+	if cfg.RetryBaseDelay < 0 || cfg.RetryMaxDelay < 0 {
+		return nil, maskcall.Errorf(maskcall.ECONFIG, "The Vonage retry delays must not be negative (got %s and %s).", cfg.RetryBaseDelay, cfg.RetryMaxDelay)
+	}
 	c := &Client{
 		apiKey:     cfg.APIKey,
 		apiSecret:  cfg.APISecret,
@@ -109,6 +134,20 @@ func New(cfg Config) (*Client, error) {
 		restURL:    rest,
 		apiURL:     api,
 		timeout:    timeout,
+		retries:    cmp.Or(cfg.Retries, DefaultRetries),
+		baseDelay:  cmp.Or(cfg.RetryBaseDelay, DefaultRetryBaseDelay),
+		maxDelay:   cmp.Or(cfg.RetryMaxDelay, DefaultRetryMaxDelay),
+		sleep:      cfg.Sleep,
+		jitter:     cfg.Jitter,
+	}
+	if c.retries < 0 {
+		c.retries = 0
+	}
+	if c.sleep == nil {
+		c.sleep = sleepCtx
+	}
+	if c.jitter == nil {
+		c.jitter = fullJitter
 	}
 	if cfg.HTTPClient != nil {
 		c.hc = *cfg.HTTPClient

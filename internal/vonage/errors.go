@@ -71,8 +71,8 @@ type op struct {
 	auth authKind
 	// unavailableHint is the hint when no reply arrived.
 	unavailableHint string
-	// changes marks calls that change state and are not safely repeated
-	// (buy, cancel, send an SMS, hang up). A reply that
+	// changes marks calls that change state (buy, cancel, send an SMS,
+	// hang up; of these only hang up is retried). A reply that
 	// does not say clearly what happened (HTTP 5xx, or a body that cannot
 	// be read) then gives EUNAVAILABLE like no reply at all, since the
 	// change may or may not have happened; EUPSTREAM is kept for clear

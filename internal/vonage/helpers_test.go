@@ -1,6 +1,7 @@
 package vonage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -100,6 +101,8 @@ func newTestClient(t *testing.T, base string, mod ...func(*Config)) *Client {
 		RestURL:   base,
 		APIURL:    base,
 		Timeout:   2 * time.Second,
+		// Retries do not wait in tests; retry_test.go records the waits.
+		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
 	}
 	for _, m := range mod {
 		m(&cfg)

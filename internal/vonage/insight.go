@@ -31,20 +31,20 @@ func (c *Client) BasicInsight(ctx context.Context, number string) (*maskcall.Ins
 		return nil, err
 	}
 	o := op{what: "look up " + number, unavailableHint: "Try again later."}
-	cl := c.begin(ctx, c.apiURL)
 	var res sdk_vonage.NiResponseJsonBasic
-	sdkErr := sdk(func() (err error) {
-		nc := sdk_vonage.NewNumberInsightClient(sdk_vonage.CreateAuthFromKeySecret(c.apiKey, c.apiSecret))
-		nc.Config.BasePath = c.apiURL + "/ni"
-		nc.Config.HTTPClient = cl.hc
-		res, _, err = nc.Basic(msisdn, sdk_vonage.NiOpts{})
-		return err
-	})
-	ex, err := c.reply(cl, o, sdkErr)
-	if err != nil {
-		return nil, err
-	}
-	if sdkErr != nil {
+	var ex *exchange
+	err = c.retrying(ctx, o, c.apiURL, func(cl *call, _ bool) error {
+		sdkErr := sdk(func() (err error) {
+			nc := sdk_vonage.NewNumberInsightClient(sdk_vonage.CreateAuthFromKeySecret(c.apiKey, c.apiSecret))
+			nc.Config.BasePath = c.apiURL + "/ni"
+			nc.Config.HTTPClient = cl.hc
+			res, _, err = nc.Basic(msisdn, sdk_vonage.NiOpts{})
+			return err
+		})
+		var err error
+		if ex, err = c.reply(cl, o, sdkErr); err != nil || sdkErr == nil {
+			return err
+		}
 		// An HTTP error (the SDK keeps only the status line), or a body the
 		// SDK could not decode. Vonage may have said why, in Number
 		// Insight's shape or the common one.
@@ -57,9 +57,12 @@ func (c *Client) BasicInsight(ctx context.Context, number string) (*maskcall.Ins
 		_ = json.Unmarshal(ex.body, &r)
 		ae := c.apiError(ex, strings.Trim(string(r.Status), `"`), joinText(r.StatusMessage, r.Title, r.Detail))
 		if ex.status < 300 {
-			return nil, c.fail(maskcall.EUPSTREAM, fmt.Sprintf("Vonage sent an unexpected reply to %s (%s).", o.what, ae.details("")), "", ae)
+			return c.fail(maskcall.EUPSTREAM, fmt.Sprintf("Vonage sent an unexpected reply to %s (%s).", o.what, ae.details("")), "", ae)
 		}
-		return nil, c.statusFailure(cl, o, ae, "status")
+		return c.statusFailure(cl, o, ae, "status")
+	})
+	if err != nil {
+		return nil, err
 	}
 	if res.Status != 0 {
 		ae := c.apiError(ex, strconv.Itoa(int(res.Status)), res.StatusMessage)

@@ -109,21 +109,26 @@ func (c *Client) SearchNumbers(ctx context.Context, q maskcall.NumberSearch) ([]
 	opts.Size = int32(q.Limit)
 
 	o := op{what: "search for numbers in " + country, unavailableHint: "Try again later."}
-	cl := c.begin(ctx, c.restURL)
 	var res sdk_vonage.NumberSearch
-	sdkErr := sdk(func() (err error) {
-		res, _, err = c.numbersClient(cl).Search(country, opts)
-		return err
+	err = c.retrying(ctx, o, c.restURL, func(cl *call, _ bool) error {
+		sdkErr := sdk(func() (err error) {
+			res, _, err = c.numbersClient(cl).Search(country, opts)
+			return err
+		})
+		ex, err := c.reply(cl, o, sdkErr)
+		if err != nil {
+			return err
+		}
+		if err := c.numbersResult(cl, o, ex, nil); err != nil {
+			return err
+		}
+		if sdkErr != nil {
+			return c.statusFailure(cl, o, c.apiError(ex, "", ""), "")
+		}
+		return nil
 	})
-	ex, err := c.reply(cl, o, sdkErr)
 	if err != nil {
 		return nil, err
-	}
-	if err := c.numbersResult(cl, o, ex, nil); err != nil {
-		return nil, err
-	}
-	if sdkErr != nil {
-		return nil, c.statusFailure(cl, o, c.apiError(ex, "", ""), "")
 	}
 	out := make([]maskcall.AvailableNumber, 0, len(res.Numbers))
 	for _, n := range res.Numbers {
@@ -222,20 +227,22 @@ func (c *Client) LinkNumber(ctx context.Context, country, number, appID string) 
 			WithHint("Set vonage.application_id.")
 	}
 	o := op{what: fmt.Sprintf("link %s to application %s", number, appID), unavailableHint: "Try again; linking a number twice is harmless."}
-	cl := c.begin(ctx, c.restURL)
-	sdkErr := sdk(func() (err error) {
-		_, _, err = c.numbersClient(cl).Update(cc, msisdn, sdk_vonage.NumberUpdateOpts{AppID: appID})
-		return err
-	})
-	ex, err := c.reply(cl, o, sdkErr)
-	if err != nil {
-		return err
-	}
-	return c.numbersResult(cl, o, ex, func(label string) string {
-		if containsAny(label, "application", "app_id", "app id") {
-			return "Check vonage.application_id: it must be an application of this account."
+	// Setting app_id again is harmless, so the request is retried.
+	return c.retrying(ctx, o, c.restURL, func(cl *call, _ bool) error {
+		sdkErr := sdk(func() (err error) {
+			_, _, err = c.numbersClient(cl).Update(cc, msisdn, sdk_vonage.NumberUpdateOpts{AppID: appID})
+			return err
+		})
+		ex, err := c.reply(cl, o, sdkErr)
+		if err != nil {
+			return err
 		}
-		return ""
+		return c.numbersResult(cl, o, ex, func(label string) string {
+			if containsAny(label, "application", "app_id", "app id") {
+				return "Check vonage.application_id: it must be an application of this account."
+			}
+			return ""
+		})
 	})
 }
 
@@ -261,6 +268,7 @@ type ownedReply struct {
 // OwnedNumbers lists every number the account rents: GET /account/numbers
 // with country, pattern and search_pattern=1 (contains), size=100 and index
 // 1, 2, ... until count numbers have arrived or a page comes back short.
+// Each page is retried on its own.
 //
 // Made directly with net/http: the SDK's NumbersClient.List type-asserts
 // every error to the generated client's error type, so it panics when no
@@ -289,17 +297,19 @@ func (c *Client) OwnedNumbers(ctx context.Context, filter maskcall.OwnedNumbersF
 	seen := map[string]bool{}
 	for index := 1; ; index++ {
 		q.Set("index", strconv.Itoa(index))
-		cl := c.begin(ctx, c.restURL)
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.restURL+"/account/numbers?"+q.Encode(), nil)
+		var ex *exchange
+		err := c.retrying(ctx, o, c.restURL, func(cl *call, _ bool) error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.restURL+"/account/numbers?"+q.Encode(), nil)
+			if err != nil {
+				return c.fail(maskcall.EINTERNAL, "Could not build the request to "+o.what+".", "", err)
+			}
+			req.Header.Set("Accept", "application/json")
+			if ex, err = c.do(cl, o, req); err != nil {
+				return err
+			}
+			return c.numbersResult(cl, o, ex, nil)
+		})
 		if err != nil {
-			return nil, c.fail(maskcall.EINTERNAL, "Could not build the request to "+o.what+".", "", err)
-		}
-		req.Header.Set("Accept", "application/json")
-		ex, err := c.do(cl, o, req)
-		if err != nil {
-			return nil, err
-		}
-		if err := c.numbersResult(cl, o, ex, nil); err != nil {
 			return nil, err
 		}
 		var page ownedReply

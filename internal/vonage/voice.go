@@ -32,35 +32,41 @@ func (c *Client) HangupCall(ctx context.Context, uuid string) error {
 		return err
 	}
 	o := op{what: "hang up call " + uuid, auth: authAppJWT, changes: true, unavailableHint: "The call may or may not have ended; try again."}
-	cl := c.begin(ctx, c.apiURL)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.apiURL+"/v1/calls/"+url.PathEscape(uuid), strings.NewReader(`{"action":"hangup"}`))
-	if err != nil {
-		return c.fail(maskcall.EINTERNAL, "Could not build the request to "+o.what+".", "", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	ex, err := c.do(cl, o, req)
-	if err != nil {
-		return err
-	}
-	if ex.status >= 200 && ex.status < 300 {
-		return nil // 204 No Content per the spec
-	}
-	// Errors come in the common shape (common/common_errors.yml): type,
-	// title, detail, instance (the trace id apiError picks up).
-	var r struct {
-		Type   string `json:"type"`
-		Title  string `json:"title"`
-		Detail string `json:"detail"`
-	}
-	_ = json.Unmarshal(ex.body, &r)
-	ae := c.apiError(ex, "", joinText(r.Title, r.Detail))
-	if ex.status == http.StatusNotFound {
-		return c.fail(maskcall.ENOTFOUND, fmt.Sprintf("Vonage has no call %s (%s).", uuid, ae.details("")),
-			"The call may have ended already.", ae)
-	}
-	return c.statusFailure(cl, o, ae, "")
+	// Hanging up twice is harmless, so the request is retried; a 404 after
+	// an attempt whose outcome is unknown means that attempt ended the call.
+	return c.retrying(ctx, o, c.apiURL, func(cl *call, earlierUnclear bool) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.apiURL+"/v1/calls/"+url.PathEscape(uuid), strings.NewReader(`{"action":"hangup"}`))
+		if err != nil {
+			return c.fail(maskcall.EINTERNAL, "Could not build the request to "+o.what+".", "", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json")
+		ex, err := c.do(cl, o, req)
+		if err != nil {
+			return err
+		}
+		if ex.status >= 200 && ex.status < 300 {
+			return nil // 204 No Content per the spec
+		}
+		// Errors come in the common shape (common/common_errors.yml): type,
+		// title, detail, instance (the trace id apiError picks up).
+		var r struct {
+			Type   string `json:"type"`
+			Title  string `json:"title"`
+			Detail string `json:"detail"`
+		}
+		_ = json.Unmarshal(ex.body, &r)
+		ae := c.apiError(ex, "", joinText(r.Title, r.Detail))
+		if ex.status == http.StatusNotFound {
+			if earlierUnclear {
+				return nil
+			}
+			return c.fail(maskcall.ENOTFOUND, fmt.Sprintf("Vonage has no call %s (%s).", uuid, ae.details("")),
+				"The call may have ended already.", ae)
+		}
+		return c.statusFailure(cl, o, ae, "")
+	})
 }
 
 // appToken makes the JWT the Voice API needs.

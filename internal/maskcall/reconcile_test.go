@@ -1,0 +1,150 @@
+package maskcall_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/maskcall/maskcall/internal/maskcall"
+	"github.com/maskcall/maskcall/internal/sandbox"
+	"github.com/maskcall/maskcall/internal/sqlite"
+	"github.com/maskcall/maskcall/internal/vonage"
+)
+
+const reconcileAppID = "0c6a4c0e-1f7e-4c1a-9f0a-5b2b8e0d1a11"
+
+// newReconcilePool wires a pool to a real SQLite file and a sandbox over HTTP.
+func newReconcilePool(t *testing.T) (*maskcall.NumberPool, *sandbox.Sandbox, *sqlite.DB) {
+	t.Helper()
+	sb := sandbox.New(sandbox.Config{ApplicationID: reconcileAppID})
+	srv := sandbox.NewServer("127.0.0.1:0", sb)
+	if err := srv.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	db := sqlite.NewDB(filepath.Join(t.TempDir(), "maskcall.db"))
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	vc, err := vonage.New(vonage.Config{APIKey: sandbox.DefaultAPIKey, APISecret: sandbox.DefaultAPISecret, RestURL: srv.URL(), APIURL: srv.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &maskcall.NumberPool{Store: db, Numbers: vc, ApplicationID: reconcileAppID}, sb, db
+}
+
+func TestNumberPool_Reconcile(t *testing.T) {
+	pool, sb, db := newReconcilePool(t)
+	ctx := t.Context()
+	if _, err := pool.Provision(ctx, maskcall.NumberSearch{Country: "GB", Features: []string{"SMS", "VOICE"}}, 2, maskcall.RentOptions{Configure: true}); err != nil {
+		t.Fatal(err)
+	}
+	// Bought behind maskcall's back, not linked.
+	if err := sb.AddOwned(sandbox.OwnedNumber{Country: "GB", MSISDN: "447700900555"}); err != nil {
+		t.Fatal(err)
+	}
+	// An interrupted purchase that never reached Vonage.
+	if err := db.CreateNumber(ctx, &maskcall.Number{Number: "+447700900777", Country: "GB", Status: maskcall.NumberPurchasing}); err != nil {
+		t.Fatal(err)
+	}
+	// A pool number the account no longer owns.
+	if !sb.RemoveOwned("447700900001") {
+		t.Fatalf("sandbox did not own 447700900001: %+v", sb.OwnedNumbers())
+	}
+
+	t.Run("DryRunChangesNothing", func(t *testing.T) {
+		before, _ := db.FindNumbers(ctx, maskcall.NumberFilter{IncludeReleased: true})
+		actions, err := pool.Reconcile(ctx, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(actions) != 3 {
+			t.Fatalf("actions = %+v, want 3", actions)
+		}
+		after, _ := db.FindNumbers(ctx, maskcall.NumberFilter{IncludeReleased: true})
+		if len(after) != len(before) {
+			t.Fatalf("dry run changed the pool: %d -> %d numbers", len(before), len(after))
+		}
+	})
+
+	t.Run("Repairs", func(t *testing.T) {
+		actions, err := pool.Reconcile(ctx, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, a := range actions {
+			if a.Error != "" {
+				t.Errorf("%s: %s", a.Number, a.Error)
+			}
+			got[a.Number] = a.Action
+		}
+		if got["+447700900555"] != "adopted" || got["+447700900777"] != "dropped" || got["+447700900001"] == "" {
+			t.Fatalf("actions = %+v", actions)
+		}
+		adopted, err := db.FindNumber(ctx, "+447700900555")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if adopted.Status != maskcall.NumberUnconfigured {
+			t.Fatalf("adopted status = %s, want unconfigured (not linked to the app)", adopted.Status)
+		}
+		if _, err := db.FindNumber(ctx, "+447700900777"); maskcall.ErrorCode(err) != maskcall.ENOTFOUND {
+			t.Fatalf("dropped purchase still in the pool: %v", err)
+		}
+		missing, _ := db.FindNumber(ctx, "+447700900001")
+		if missing.Status != maskcall.NumberActive {
+			t.Fatalf("a number the account lost was changed to %s; it should only be reported", missing.Status)
+		}
+	})
+
+	t.Run("SecondRunRelinksAdopted", func(t *testing.T) {
+		// The adopted number is owned but not linked: reconcile links it.
+		actions, err := pool.Reconcile(ctx, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range actions {
+			if a.Number == "+447700900555" && a.Action != "relinked" {
+				t.Fatalf("action for adopted number = %q", a.Action)
+			}
+		}
+		n, _ := db.FindNumber(ctx, "+447700900555")
+		if n.Status != maskcall.NumberActive || n.AppID != reconcileAppID {
+			t.Fatalf("after relink: %+v", n)
+		}
+		for _, o := range sb.OwnedNumbers() {
+			if o.MSISDN == "447700900555" && o.AppID != reconcileAppID && o.VoiceCallbackValue != reconcileAppID {
+				t.Fatalf("sandbox shows %+v, not linked to the app", o)
+			}
+		}
+	})
+}
+
+func TestNumberPool_RentAmbiguousBuyChecksOwnedFirst(t *testing.T) {
+	pool, sb, db := newReconcilePool(t)
+	ctx := t.Context()
+	// The buy is applied but its reply is lost (HTTP 500).
+	if err := sb.InjectFault(sandbox.Fault{Path: "/number/buy", AfterEffect: true}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := pool.Rent(ctx, maskcall.AvailableNumber{Number: "+447700900010", Country: "GB"}, maskcall.RentOptions{Configure: true})
+	if err != nil {
+		t.Fatalf("Rent = %v; the number was bought, so it should succeed after checking the account", err)
+	}
+	if n.Status != maskcall.NumberActive {
+		t.Fatalf("status = %s", n.Status)
+	}
+	buys := 0
+	for _, r := range sb.Requests() {
+		if r.Path == "/number/buy" {
+			buys++
+		}
+	}
+	if buys != 1 {
+		t.Fatalf("buy requests = %d, want 1 (no blind repeat)", buys)
+	}
+	if got, _ := db.FindNumber(ctx, "+447700900010"); got.Status != maskcall.NumberActive {
+		t.Fatalf("pool status = %s", got.Status)
+	}
+}
