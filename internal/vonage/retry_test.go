@@ -32,11 +32,17 @@ func (w *waits) got() []time.Duration {
 	return append([]time.Duration(nil), w.d...)
 }
 
+var (
+	retryKeyOnce sync.Once
+	retryKey     []byte
+)
+
 // retryClient is a test client whose waits are recorded in w and whose
 // jitter is the identity (the wait is the backoff's ceiling).
 func retryClient(t *testing.T, base string, w *waits, mod ...func(*Config)) *Client {
 	t.Helper()
-	_, pemKey := testRSAKey(t)
+	retryKeyOnce.Do(func() { _, retryKey = testRSAKey(t) })
+	pemKey := retryKey
 	return newTestClient(t, base, append([]func(*Config){func(c *Config) {
 		c.Sleep = w.sleep
 		c.Jitter = func(d time.Duration) time.Duration { return d }
@@ -70,8 +76,8 @@ func withHeader(k, v string, reply func(http.ResponseWriter, *http.Request, seen
 	}
 }
 
-// retried runs each operation that is retried, with the reply it expects on
-// success.
+// retried returns each operation that is retried, made on c, with the reply
+// it expects on success.
 func retried(c *Client) map[string]struct {
 	ok   func(http.ResponseWriter, *http.Request, seen)
 	call func(context.Context) error
@@ -107,7 +113,7 @@ func TestRetryThenSuccess(t *testing.T) {
 		{"429", replyJSON(429, ``)},
 		{"connection closed", hangUp},
 	} {
-		for name, op := range retried(retryClient(t, "http://unused", &waits{})) {
+		for name, op := range retried(nil) {
 			t.Run(first.name+"/"+name, func(t *testing.T) {
 				f := newFake(t, sequence(first.reply, op.ok))
 				var w waits
@@ -245,7 +251,7 @@ func TestNoRetryOnClearRefusals(t *testing.T) {
 		{420, `{"error-code":"420","error-code-label":"method failed"}`},
 		{404, `{"title":"Not Found"}`},
 	} {
-		for name := range retried(retryClient(t, "http://unused", &waits{})) {
+		for name := range retried(nil) {
 			f := newFake(t, replyJSON(tc.status, tc.body))
 			var w waits
 			err := retried(retryClient(t, f.URL, &w))[name].call(ctx)
