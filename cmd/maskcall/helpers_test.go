@@ -276,6 +276,7 @@ func errorLine(t *testing.T, stderr string) string {
 		t.Fatalf("stderr has %d \"maskcall: \" error lines, want 1:\n%s", len(found), stderr)
 	}
 	i := found[0]
+	t.Logf("error line: %s", lines[i])
 	rest := lines[i+1:]
 	if len(rest) > 1 || (len(rest) == 1 && rest[0] != "Run with --help for usage.") {
 		t.Fatalf("the error line is not the last line of stderr:\n%s", stderr)

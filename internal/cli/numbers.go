@@ -496,8 +496,8 @@ func NewCmdNumbersRelease(f *Factory, runF func(context.Context, *NumbersRelease
 	cmd := &cobra.Command{
 		Use:   "release NUMBER",
 		Short: "Cancel a number's rental",
-		Long: `Cancel the rental of a pool number. Refuses while active conversations use it, unless --force
-(those conversations then can no longer be reached through it).`,
+		Long: `Cancel the rental of a pool number. Refuses while active conversations use it, unless --force,
+which ends those conversations.`,
 		Example: `  maskcall numbers release 447700900001
   maskcall numbers release +447700900001 --force`,
 		Args: cobra.ExactArgs(1),
@@ -513,7 +513,7 @@ func NewCmdNumbersRelease(f *Factory, runF func(context.Context, *NumbersRelease
 			return numbersReleaseRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.Force, "force", false, "release even if active conversations use the number")
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "end the conversations using the number and release it")
 	return cmd
 }
 
@@ -522,8 +522,12 @@ func numbersReleaseRun(ctx context.Context, opts *NumbersReleaseOptions) error {
 	if err != nil {
 		return err
 	}
-	if _, err := pool.Release(ctx, opts.Number, opts.Force); err != nil {
+	_, ended, err := pool.Release(ctx, opts.Number, opts.Force)
+	if err != nil {
 		return err
+	}
+	for _, id := range ended {
+		opts.IO.Statusf("Ended conversation %s.", id)
 	}
 	opts.IO.Statusf("Released %s.", opts.Number)
 	return nil

@@ -114,6 +114,10 @@ type ConversationStore interface {
 	// and frees its proxy keys. Ending an ended one changes nothing.
 	// ENOTFOUND if absent.
 	EndConversation(ctx context.Context, id, reason string, now time.Time) (*Conversation, error)
+	// EndConversationsUsingNumber ends, with reason, every active
+	// conversation using proxy as a participant's proxy number, and returns
+	// their ids.
+	EndConversationsUsingNumber(ctx context.Context, proxy, reason string, now time.Time) ([]string, error)
 	// ExpireConversations ends, with reason expired, every active
 	// conversation whose expiry is at or before now; it returns how many.
 	ExpireConversations(ctx context.Context, now time.Time) (int, error)

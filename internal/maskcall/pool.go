@@ -12,7 +12,7 @@ import (
 // learns of a purchase before Vonage does, so a paid number is never
 // forgotten, whatever fails in between.
 type NumberPool struct {
-	Store         NumberStore
+	Store         Store
 	Numbers       NumbersAPI
 	ApplicationID string // the voice application numbers are linked to
 	Now           func() time.Time
@@ -368,32 +368,40 @@ func (p *NumberPool) Import(ctx context.Context, filter OwnedNumbersFilter) ([]*
 }
 
 // Release cancels a number's rental. It refuses while active conversations
-// use the number, unless force is set (those conversations then stop
-// routing through it).
-func (p *NumberPool) Release(ctx context.Context, number string, force bool) (*Number, error) {
+// use the number, unless force is set: those conversations are then ended,
+// so they cannot come back to life if the number is rented again.
+func (p *NumberPool) Release(ctx context.Context, number string, force bool) (*Number, []string, error) {
 	n, err := p.Store.FindNumber(ctx, number)
 	if err != nil {
 		if ErrorCode(err) == ENOTFOUND {
-			return nil, Errorf(ENOTFOUND, "%s is not in the pool.", number).
+			return nil, nil, Errorf(ENOTFOUND, "%s is not in the pool.", number).
 				WithHint("Run `maskcall numbers list` to see the pool.")
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	if n.Status == NumberReleased {
-		return n, nil
+		return n, nil, nil
 	}
 	if n.ActiveConversations > 0 && !force {
-		return nil, Errorf(ECONFLICT, "%s is in use by %d active conversation(s).", number, n.ActiveConversations).
-			WithHint("End them first, or pass --force to release it anyway.")
+		return nil, nil, Errorf(ECONFLICT, "%s is in use by %d active conversation(s).", number, n.ActiveConversations).
+			WithHint("End them first, or pass --force to end them and release the number.")
 	}
 	if n.Status != NumberPurchasing {
 		if err := p.Numbers.CancelNumber(ctx, n.Country, n.Number); err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+	}
+	ctx = context.WithoutCancel(ctx) // the rental is gone: record it whatever happens
+	var ended []string
+	if n.ActiveConversations > 0 {
+		if ended, err = p.Store.EndConversationsUsingNumber(ctx, number, EndReasonEnded, p.now()); err != nil {
+			return nil, nil, err
 		}
 	}
 	released := NumberReleased
 	empty := ""
-	return p.Store.UpdateNumber(context.WithoutCancel(ctx), number, NumberUpdate{Status: &released, AppID: &empty})
+	n, err = p.Store.UpdateNumber(ctx, number, NumberUpdate{Status: &released, AppID: &empty})
+	return n, ended, err
 }
 
 // List returns the pool.

@@ -3,6 +3,7 @@ package maskcall_test
 import (
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/maskcall/maskcall/internal/maskcall"
 	"github.com/maskcall/maskcall/internal/sandbox"
@@ -146,5 +147,48 @@ func TestNumberPool_RentAmbiguousBuyChecksOwnedFirst(t *testing.T) {
 	}
 	if got, _ := db.FindNumber(ctx, "+447700900010"); got.Status != maskcall.NumberActive {
 		t.Fatalf("pool status = %s", got.Status)
+	}
+}
+
+func TestNumberPool_ReleaseForceEndsConversations(t *testing.T) {
+	pool, sb, db := newReconcilePool(t)
+	ctx := t.Context()
+	nums, err := pool.Provision(ctx, maskcall.NumberSearch{Country: "GB", Features: []string{"SMS", "VOICE"}}, 1, maskcall.RentOptions{Configure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := nums[0].Number
+	svc := &maskcall.ConversationService{Store: db}
+	res, err := svc.Create(ctx, maskcall.CreateRequest{
+		A: maskcall.Participant{Number: "+447700900123", Country: "GB"},
+		B: maskcall.Participant{Number: "+442079460321", Country: "GB"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := pool.Release(ctx, proxy, false); maskcall.ErrorCode(err) != maskcall.ECONFLICT {
+		t.Fatalf("Release without force = %v, want conflict", err)
+	}
+	n, ended, err := pool.Release(ctx, proxy, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Status != maskcall.NumberReleased || n.ActiveConversations != 0 {
+		t.Fatalf("released number = %+v", n)
+	}
+	if len(ended) != 1 || ended[0] != res.Conversation.ID {
+		t.Fatalf("ended = %v, want [%s]", ended, res.Conversation.ID)
+	}
+	c, _ := db.FindConversationByID(ctx, res.Conversation.ID)
+	if c.Status != maskcall.ConversationEnded {
+		t.Fatalf("conversation status = %s", c.Status)
+	}
+	if _, err := db.FindRoute(ctx, "+447700900123", proxy, time.Now()); maskcall.ErrorCode(err) != maskcall.ENOTFOUND {
+		t.Fatalf("route still found after release: %v", err)
+	}
+	for _, o := range sb.OwnedNumbers() {
+		if "+"+o.MSISDN == proxy {
+			t.Fatalf("sandbox still rents %s", proxy)
+		}
 	}
 }

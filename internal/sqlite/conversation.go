@@ -582,3 +582,37 @@ func findParticipants(ctx context.Context, tx *Tx, stmt *sql.Stmt, id string) ([
 	}
 	return ps, formatError(rows.Err())
 }
+
+// EndConversationsUsingNumber ends every active conversation in which a
+// participant has proxy as their proxy number, and returns their ids.
+func (db *DB) EndConversationsUsingNumber(ctx context.Context, proxy, reason string, now time.Time) ([]string, error) {
+	tx, err := db.beginWrite(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT conversation_id FROM participants
+		WHERE proxy_number = ? AND active = 1`, proxy)
+	if err != nil {
+		return nil, formatError(err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, formatError(err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, formatError(err)
+	}
+	for _, id := range ids {
+		if _, err := endConversation(ctx, tx, id, reason, tx.now); err != nil {
+			return nil, err
+		}
+	}
+	return ids, tx.Commit()
+}
