@@ -37,7 +37,7 @@ the pool: the number they dial to reach the other, and the caller ID they see wh
 // ConversationCreateOptions are the inputs of `conversation create`.
 type ConversationCreateOptions struct {
 	IO       *IOStreams
-	Service  func() (*maskcall.ConversationService, error)
+	Service  func(withVonage bool) (*maskcall.ConversationService, error)
 	Config   func() (*Config, error)
 	Numbers  []string // as typed
 	Country  string
@@ -119,7 +119,7 @@ func conversationCreateRun(ctx context.Context, opts *ConversationCreateOptions)
 			return err
 		}
 	}
-	svc, err := opts.Service()
+	svc, err := opts.Service(opts.Insight == "basic" || !opts.NoSMS || opts.AutoProv)
 	if err != nil {
 		return err
 	}
@@ -359,7 +359,7 @@ func notFoundHint(err error, id string) error {
 // ConversationEndOptions are the inputs of `conversation end`.
 type ConversationEndOptions struct {
 	IO      *IOStreams
-	Service func() (*maskcall.ConversationService, error)
+	Service func(withVonage bool) (*maskcall.ConversationService, error)
 	ID      string
 	Hangup  bool
 	Output  string
@@ -393,7 +393,7 @@ Ending an ended conversation does nothing. --hangup also ends calls in progress 
 }
 
 func conversationEndRun(ctx context.Context, opts *ConversationEndOptions) error {
-	svc, err := opts.Service()
+	svc, err := opts.Service(opts.Hangup)
 	if err != nil {
 		return err
 	}
@@ -424,7 +424,7 @@ func conversationEndRun(ctx context.Context, opts *ConversationEndOptions) error
 // ConversationNotifyOptions are the inputs of `conversation notify`.
 type ConversationNotifyOptions struct {
 	IO      *IOStreams
-	Service func() (*maskcall.ConversationService, error)
+	Service func(withVonage bool) (*maskcall.ConversationService, error)
 	ID      string
 }
 
@@ -448,7 +448,7 @@ func NewCmdConversationNotify(f *Factory, runF func(context.Context, *Conversati
 }
 
 func conversationNotifyRun(ctx context.Context, opts *ConversationNotifyOptions) error {
-	svc, err := opts.Service()
+	svc, err := opts.Service(true)
 	if err != nil {
 		return err
 	}
@@ -475,19 +475,13 @@ func conversationNotifyRun(ctx context.Context, opts *ConversationNotifyOptions)
 // ConversationPurgeOptions are the inputs of `conversation purge`.
 type ConversationPurgeOptions struct {
 	IO          *IOStreams
-	Service     func() (*maskcall.ConversationService, error)
+	Service     func(withVonage bool) (*maskcall.ConversationService, error)
 	EndedBefore time.Duration
 }
 
 // NewCmdConversationPurge builds `conversation purge`.
 func NewCmdConversationPurge(f *Factory, runF func(context.Context, *ConversationPurgeOptions) error) *cobra.Command {
-	opts := &ConversationPurgeOptions{IO: f.IO, Service: func() (*maskcall.ConversationService, error) {
-		db, err := f.DB()
-		if err != nil {
-			return nil, err
-		}
-		return &maskcall.ConversationService{Store: db, Now: f.Now}, nil
-	}}
+	opts := &ConversationPurgeOptions{IO: f.IO, Service: f.ConversationService}
 	cmd := &cobra.Command{
 		Use:   "purge --ended-before DURATION",
 		Short: "Delete old ended conversations with their numbers and call records",
@@ -502,7 +496,7 @@ their call records: a retention policy to run from cron.`,
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			svc, err := opts.Service()
+			svc, err := opts.Service(false)
 			if err != nil {
 				return err
 			}

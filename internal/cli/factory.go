@@ -112,18 +112,26 @@ func (f *Factory) NumberPool() (*maskcall.NumberPool, error) {
 	return &maskcall.NumberPool{Store: db, Numbers: vc, ApplicationID: cfg.String("vonage.application_id"), Now: f.Now}, nil
 }
 
-// ConversationService wires conversations to the database and Vonage.
-func (f *Factory) ConversationService() (*maskcall.ConversationService, error) {
+// ConversationService wires conversations to the database and, when
+// withVonage is set, to Vonage (Number Insight, SMS, hangup, auto-provision).
+// Without it, no credentials are needed.
+func (f *Factory) ConversationService(withVonage bool) (*maskcall.ConversationService, error) {
+	db, err := f.DB()
+	if err != nil {
+		return nil, err
+	}
+	cfg, _ := f.Config()
+	svc := &maskcall.ConversationService{Store: db, SMSTemplate: cfg.String("sms.template"), Now: f.Now}
+	if !withVonage {
+		return svc, nil
+	}
 	pool, err := f.NumberPool()
 	if err != nil {
 		return nil, err
 	}
 	vc, _ := f.Vonage()
-	cfg, _ := f.Config()
-	return &maskcall.ConversationService{
-		Store: f.db, Pool: pool, Insight: vc, SMS: vc, Voice: vc,
-		SMSTemplate: cfg.String("sms.template"), Now: f.Now,
-	}, nil
+	svc.Pool, svc.Insight, svc.SMS, svc.Voice = pool, vc, vc, vc
+	return svc, nil
 }
 
 // Close releases what the Factory opened.
