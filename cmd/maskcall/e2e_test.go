@@ -1226,3 +1226,78 @@ func TestUsageErrors(t *testing.T) {
 		t.Errorf("usage errors sent %d requests to Vonage", n)
 	}
 }
+
+// `conversation end --hangup` hangs up calls in progress through the Voice
+// API, with a JWT signed by the application's private key (the sandbox
+// verifies it against the public key).
+func TestEndHangup(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	runOK(t, e, "numbers", "provision", "--country", "GB", "--count", "1")
+	c := createConversation(t, e, "+447700900123", "+447700900456")
+	a, b := c.Participants[0], c.Participants[1]
+	srv := startServe(t, e)
+
+	ctx := t.Context()
+	res, err := e.SB.SimulateCall(ctx, sandbox.CallRequest{
+		From: digits(a.Number), To: digits(a.ProxyNumber),
+		AnswerURL: srv.URL + "/webhooks/answer", EventURL: srv.URL + "/webhooks/event",
+		KeepOpen: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertConnected(t, res, b.Number, b.ProxyNumber)
+	if shown := runJSON[conversation](t, e, "conversation", "show", c.ID, "-o", "json"); len(shown.Calls) != 1 || shown.Calls[0].Status != "answered" {
+		t.Fatalf("calls of the open conversation: %+v, want one answered", shown.Calls)
+	}
+
+	_, errOut, code := run(t, e, "conversation", "end", c.ID, "--hangup")
+	if code != 0 {
+		t.Fatalf("conversation end --hangup: exit %d\n%s", code, errOut)
+	}
+	if !strings.Contains(errOut, "Hung up call "+res.UUID) {
+		t.Errorf("stderr does not report the hangup of %s:\n%s", res.UUID, errOut)
+	}
+	puts := requestsTo(e.SB, "PUT /v1/calls/"+res.UUID)
+	if len(puts) != 1 || puts[0].Auth != "Bearer" || puts[0].Status != http.StatusNoContent {
+		t.Fatalf("Voice API requests %+v, want one PUT with a bearer token answered 204", puts)
+	}
+	if !strings.Contains(puts[0].Body, `"hangup"`) {
+		t.Errorf("PUT body %q does not ask for a hangup", puts[0].Body)
+	}
+	e.SB.Wait() // the completed event is sent in the background
+	shown := runJSON[conversation](t, e, "conversation", "show", c.ID, "-o", "json")
+	if shown.Status != "ended" || len(shown.Calls) != 1 || shown.Calls[0].Status != "completed" {
+		t.Errorf("after end --hangup: status %s, calls %+v; want ended with the call completed", shown.Status, shown.Calls)
+	}
+
+	// A wrong private key is refused by Vonage; the conversation still ends.
+	other := filepath.Join(t.TempDir(), "other.key")
+	writeOtherKey(t, other)
+	c2 := createConversation(t, e, "+447700900321", "+447700900654")
+	res2, err := e.SB.SimulateCall(ctx, sandbox.CallRequest{
+		From: digits(c2.Participants[0].Number), To: digits(c2.Participants[0].ProxyNumber),
+		AnswerURL: srv.URL + "/webhooks/answer", EventURL: srv.URL + "/webhooks/event", KeepOpen: true,
+	})
+	if err != nil || !res2.Connected {
+		t.Fatalf("second call: %v %+v", err, res2)
+	}
+	bad := e.with("VONAGE_PRIVATE_KEY_PATH", other)
+	_, errOut, code = run(t, bad, "conversation", "end", c2.ID, "--hangup")
+	if code == 0 {
+		t.Fatalf("end --hangup with the wrong key exited 0:\n%s", errOut)
+	}
+	if line := errorLine(t, errOut); !strings.Contains(line, "could not be hung up") {
+		t.Errorf("hangup with the wrong key says %q", line)
+	}
+	if !strings.Contains(errOut, "rejected the application's token") || !strings.Contains(errOut, "vonage.private_key") {
+		t.Errorf("stderr does not say the application's token was rejected and what to check:\n%s", errOut)
+	}
+	// With the right key, running it again hangs up the call.
+	runOK(t, e, "conversation", "end", c2.ID, "--hangup")
+	if got, _ := e.SB.Call(res2.UUID); got.Status != sandbox.StatusCompleted {
+		t.Errorf("after the retry the call is %s, want completed", got.Status)
+	}
+	srv.stop()
+}

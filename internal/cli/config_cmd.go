@@ -35,7 +35,7 @@ func NewCmdConfigShow(f *Factory, runF func(context.Context, *ConfigShowOptions)
 		Short: "Print the effective configuration and where each value came from (secrets masked)",
 		Example: `  maskcall config show
   MASKCALL_DB=/tmp/x.db maskcall config show -o json`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(opts.Output); err != nil {
 				return err

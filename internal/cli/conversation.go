@@ -208,7 +208,7 @@ func NewCmdConversationList(f *Factory, runF func(context.Context, *Conversation
 		Short: "List conversations, newest first",
 		Example: `  maskcall conversation list
   maskcall conversation list --status all --ref ride-8812 -o json`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(opts.Output); err != nil {
 				return err
@@ -488,7 +488,7 @@ func NewCmdConversationPurge(f *Factory, runF func(context.Context, *Conversatio
 		Long: `Delete conversations that ended more than DURATION ago, with their participants' numbers and
 their call records: a retention policy to run from cron.`,
 		Example: `  maskcall conversation purge --ended-before 720h`,
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.EndedBefore <= 0 {
 				return flagErrorf("--ended-before must be a positive duration such as 720h")

@@ -40,7 +40,7 @@ provision two numbers, pair a driver and a rider, simulate a call each way and p
 then end the conversation and show the next call being refused. Nothing leaves this machine.`,
 		Example: `  maskcall demo
   maskcall demo --keep   # keep the temporary database to explore with --db`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(cmd.Context(), opts)

@@ -51,7 +51,7 @@ func NewCmdNumbersSearch(f *Factory, runF func(context.Context, *NumbersSearchOp
 		Short: "List numbers available to rent (nothing is bought)",
 		Example: `  maskcall numbers search --country GB
   maskcall numbers search --country US --features VOICE,SMS --pattern 555 --limit 5 -o json`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(opts.Output); err != nil {
 				return err
@@ -195,7 +195,7 @@ This is the command to run first. If it stops part-way (a Vonage error, Ctrl-C),
 exactly what was bought; run "maskcall numbers configure" to finish linking.`,
 		Example: `  maskcall numbers provision --country GB --count 2
   maskcall numbers provision --country US --count 10 --features VOICE,SMS --type landline`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(opts.Output); err != nil {
 				return err
@@ -365,7 +365,7 @@ func NewCmdNumbersImport(f *Factory, runF func(context.Context, *NumbersImportOp
 become active; others are unconfigured until "maskcall numbers configure" links them.`,
 		Example: `  maskcall numbers import
   maskcall numbers import --country GB -o json`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(opts.Output); err != nil {
 				return err
@@ -420,7 +420,7 @@ func NewCmdNumbersList(f *Factory, runF func(context.Context, *NumbersListOption
 		Example: `  maskcall numbers list
   maskcall numbers list --status unconfigured
   maskcall numbers list -o json`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(opts.Output); err != nil {
 				return err
@@ -599,7 +599,7 @@ that were interrupted, and relinks numbers not pointing at vonage.application_id
 account no longer owns are only reported. Safe to run from cron; --dry-run changes nothing.`,
 		Example: `  maskcall numbers reconcile --dry-run
   maskcall numbers reconcile -o json`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(opts.Output); err != nil {
 				return err

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/maskcall/maskcall/internal/build"
@@ -60,7 +61,15 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 type flagError struct{ error }
 
 func flagErrorf(format string, args ...any) error {
-	return &flagError{maskcall.Errorf(maskcall.EINVALID, format, args...)}
+	return &flagError{sentence(maskcall.Errorf(maskcall.EINVALID, format, args...))}
+}
+
+// sentence ends e's message with a full stop.
+func sentence(e *maskcall.Error) *maskcall.Error {
+	if m := e.Message; m != "" && !strings.HasSuffix(m, ".") && !strings.HasSuffix(m, "?") {
+		e.Message = m + "."
+	}
+	return e
 }
 
 func printError(io *IOStreams, err error) int {
@@ -107,7 +116,7 @@ It manages the number pool, pairs numbers into conversations, and answers Vonage
 		Version:       build.Version,
 	}
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return &flagError{maskcall.Errorf(maskcall.EINVALID, "%s.", err.Error())}
+		return &flagError{sentence(maskcall.Errorf(maskcall.EINVALID, "%s", err.Error()))}
 	})
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.ConfigFile, "config", "", "config file (default ./maskcall.yaml if present, else "+displayConfigDir()+")")
@@ -124,7 +133,47 @@ It manages the number pool, pairs numbers into conversations, and answers Vonage
 		NewCmdVersion(f),
 	)
 	addGeneratedExamples(cmd)
+	markUsageErrors(cmd)
 	return cmd
+}
+
+// markUsageErrors makes every mistake in a command line a flagError (exit 2,
+// usage hint): wrong argument counts, missing required flags, and unknown
+// subcommands, which cobra would otherwise answer with help and exit 0.
+func markUsageErrors(root *cobra.Command) {
+	usage := func(err error) error {
+		if err == nil {
+			return nil
+		}
+		return &flagError{sentence(maskcall.Errorf(maskcall.EINVALID, "%s", err.Error()))}
+	}
+	// Runs before cobra's own check of required flags, which returns a plain error.
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		return usage(cmd.ValidateRequiredFlags())
+	}
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.SuggestionsMinimumDistance = 2
+		if c.HasSubCommands() && c.Run == nil && c.RunE == nil {
+			c.Args = cobra.ArbitraryArgs
+			c.RunE = func(cmd *cobra.Command, args []string) error {
+				if len(args) == 0 {
+					return cmd.Help()
+				}
+				msg := fmt.Sprintf("unknown command %q for %q.", args[0], cmd.CommandPath())
+				if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+					msg = strings.TrimSuffix(msg, ".") + "; did you mean " + strings.Join(s, " or ") + "?"
+				}
+				return &flagError{maskcall.Errorf(maskcall.EINVALID, "%s", msg)}
+			}
+		} else if validate := c.Args; validate != nil {
+			c.Args = func(cmd *cobra.Command, args []string) error { return usage(validate(cmd, args)) }
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
 }
 
 // addGeneratedExamples gives cobra's generated help and completion commands
@@ -178,4 +227,21 @@ func checkOutput(o string) error {
 		return flagErrorf("--output must be table or json, not %q", o)
 	}
 	return nil
+}
+
+// noArgs is cobra.NoArgs with a message that says what was extra.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("%s takes no arguments, got %q", cmd.CommandPath(), args[0])
+	}
+	return nil
+}
+
+// withHint replaces the hint of a maskcall error.
+func withHint(err error, hint string) error {
+	var e *maskcall.Error
+	if errors.As(err, &e) {
+		return e.WithHint(hint)
+	}
+	return err
 }

@@ -64,7 +64,7 @@ prints), and prints the environment that points maskcall at it. What it received
 (e.g. GET /_sandbox/requests, /_sandbox/sms). "maskcall sandbox call" simulates an inbound call.`,
 		Example: `  maskcall sandbox
   maskcall sandbox --listen 127.0.0.1:4010 --api-key mykey --api-secret mysecret`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -184,7 +184,7 @@ func sandboxRun(ctx context.Context, opts *SandboxOptions) error {
 	srv := sandbox.NewServer(opts.Listen, sandbox.New(setup.cfg))
 	if err := srv.Open(); err != nil {
 		return maskcall.Errorf(maskcall.ECONFIG, "Could not listen on %s: %v.", opts.Listen, err).
-			WithHint("Pick another address with --listen.")
+			WithHint("Pick another address with --listen, or stop what uses the port.")
 	}
 	defer srv.Close()
 
@@ -228,7 +228,7 @@ answer webhook exactly as Vonage would (signed), prints the NCCO and what Vonage
 then sends realistic event webhooks (started, ringing, answered, completed) to the event URL.`,
 		Example: `  maskcall sandbox call --from 447700900123 --to 447700900000
   maskcall sandbox call --from +447700900123 --to +447700900000 --method POST --answer-url https://example.ngrok.app/webhooks/answer`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(opts.Output); err != nil {
 				return err

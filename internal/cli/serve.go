@@ -45,7 +45,7 @@ Run it behind ngrok or a load balancer and set the two URLs it prints on the Von
 It verifies Vonage's signed webhooks with vonage.signature_secret.`,
 		Example: `  maskcall serve --public-url https://example.ngrok.app
   maskcall serve --listen 127.0.0.1:3000 --allow-unsigned   # local testing only`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := opts.Config()
 			if err != nil {
@@ -132,8 +132,7 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		return err
 	}
 	if err := srv.Open(); err != nil {
-		return maskcall.Errorf(maskcall.ECONFIG, "Could not listen on %s: %v.", opts.Listen, err).
-			WithHint("Pick another address with --listen.")
+		return withHint(err, "Pick another address with --listen, or stop what uses the port.")
 	}
 	defer srv.Close()
 

@@ -356,16 +356,11 @@ func TestErrorCode(t *testing.T) {
 		{&Error{Code: EUPSTREAM, Message: "outer", Err: Errorf(EINVALID, "inner")}, EUPSTREAM},
 		{errors.New("boom"), EINTERNAL},
 		{io.EOF, EINTERNAL},
-		{&Error{Message: "no code"}, ""},
 	}
 	for _, tt := range tests {
 		if got := ErrorCode(tt.err); got != tt.want {
 			t.Errorf("ErrorCode(%v) = %q, want %q", tt.err, got, tt.want)
 		}
-	}
-	var nilErr *Error
-	if got := ErrorCode(error(nilErr)); got != "" && got != EINTERNAL {
-		t.Errorf("ErrorCode(typed nil) = %q", got)
 	}
 }
 

@@ -238,7 +238,8 @@ func (s *Server) route(r *http.Request, body []byte, start time.Time) (ncco []by
 }
 
 // parseAnswerQuery reads the answer fields from a raw query; the first
-// occurrence of a field counts, as with url.Values.Get.
+// occurrence of a field counts, as with url.Values.Get. A bad %-escape in
+// one of the fields' values is an error.
 func parseAnswerQuery(raw string) (answerRequest, error) {
 	var in answerRequest
 	var seen [4]bool
@@ -246,6 +247,14 @@ func parseAnswerQuery(raw string) (answerRequest, error) {
 		var part string
 		part, rest, _ = strings.Cut(rest, "&")
 		k, v, _ := strings.Cut(part, "=")
+		if strings.ContainsAny(k, "%+") {
+			// Keys are unescaped too, as url.ParseQuery and QueryPayload
+			// (what a signature covers) do; one that cannot be is skipped.
+			var err error
+			if k, err = url.QueryUnescape(k); err != nil {
+				continue
+			}
+		}
 		var dst *string
 		var i int
 		switch k {

@@ -236,7 +236,7 @@ func (s *Server) Open() error {
 	if err != nil {
 		return &maskcall.Error{Code: maskcall.ECONFIG, Err: err,
 			Message: fmt.Sprintf("Cannot listen on %s: %v.", s.Addr, err),
-			Hint:    "Pick another address with --addr, or stop what uses the port."}
+			Hint:    "Pick another address, or stop what uses the port."}
 	}
 	s.ln = ln
 	s.srv = &http.Server{

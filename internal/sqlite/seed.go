@@ -1,0 +1,268 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/maskcall/maskcall/internal/maskcall"
+)
+
+// SeedMax is the most conversations SeedConversations can create: the
+// numbering of SeedNumberB runs out after it.
+const SeedMax = 8_000_000
+
+// SeedConversationID is the id of synthetic conversation i (0 ≤ i < n) of
+// SeedConversations.
+func SeedConversationID(i int) string { return fmt.Sprintf("cv_seed%08d", i) }
+
+// SeedNumberA is participant A's real number in synthetic conversation i: a
+// GB mobile number, +4477 and eight digits.
+func SeedNumberA(i int) string { return fmt.Sprintf("+4477%08d", i) }
+
+// SeedNumberB is participant B's real number in synthetic conversation i: a
+// US number in Washington DC, +1202 and seven digits from 2000000 up.
+func SeedNumberB(i int) string { return fmt.Sprintf("+1202%07d", 2_000_000+i) }
+
+// SeedProxy is the proxy number both participants of synthetic
+// conversation i were given: pool[i % len(pool)].
+func SeedProxy(pool []string, i int) string { return pool[i%len(pool)] }
+
+// SeedConversations bulk-inserts n active synthetic conversations, for
+// benchmarks and load tests: conversation i has the id
+// SeedConversationID(i), participant A (position 0, label "a", country GB)
+// with number SeedNumberA(i) and participant B (position 1, label "b",
+// country US) with SeedNumberB(i), and both participants have the proxy
+// SeedProxy(pool, i). Conversations are created at db.Now() and expire 30
+// days later.
+//
+// The rows are what CreateConversation would have written for the same
+// proxies: participant keys, sticky pairings in both directions, and each
+// pool number's active-conversation counter. Pool numbers not yet in the
+// store are added as active numbers (country from their calling code for
+// +44, +1 and +33, else none); pool numbers must be distinct, and none
+// may be a participant's number. Allocation rules are bypassed, so the
+// store must hold no active conversation of the synthetic participants;
+// ECONFLICT if a synthetic id exists already.
+//
+// It is one write transaction that generates the rows in SQL, in key
+// order, with the secondary indexes of the tables it fills dropped and
+// rebuilt afterwards (from their own definitions in the schema), so that
+// 1,000,000 conversations take seconds rather than minutes. It ends with a
+// WAL checkpoint. Other processes wait (busy_timeout) while it runs.
+func (db *DB) SeedConversations(ctx context.Context, n int, pool []string) (err error) {
+	if db.wdb == nil {
+		return errNotOpen
+	}
+	if n < 0 || n > SeedMax {
+		return maskcall.Errorf(maskcall.EINVALID, "Seeding takes 0 to %d conversations, not %d.", SeedMax, n)
+	}
+	if len(pool) == 0 {
+		return maskcall.Errorf(maskcall.EINVALID, "Seeding needs at least one pool number.")
+	}
+	seen := make(map[string]bool, len(pool))
+	for _, p := range pool {
+		if seen[p] {
+			return maskcall.Errorf(maskcall.EINVALID, "Pool number %s is given twice.", p)
+		}
+		if seedParticipant(p, n) {
+			return maskcall.Errorf(maskcall.EINVALID, "Pool number %s is a synthetic participant's number.", p)
+		}
+		seen[p] = true
+	}
+	if n == 0 {
+		return nil
+	}
+
+	// One connection serves every write of this process: it is held for
+	// the whole seeding, so the pragmas below apply to it alone and are
+	// restored before it goes back to the pool.
+	conn, err := db.wdb.Conn(ctx)
+	if err != nil {
+		return formatError(err)
+	}
+	defer conn.Close()
+	// Consistent by construction: no foreign-key checks. A big page cache
+	// keeps the tables being appended to and the rebuilt indexes' sorts in
+	// memory.
+	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF; PRAGMA cache_size = -524288`); err != nil {
+		return formatError(err)
+	}
+	defer func() {
+		if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA foreign_keys = ON; PRAGMA cache_size = -2000`); err == nil {
+			err = formatError(rerr)
+		}
+	}()
+
+	tx, err := conn.BeginTx(ctx, nil) // BEGIN IMMEDIATE (_txlock)
+	if err != nil {
+		return formatError(err)
+	}
+	defer tx.Rollback()
+	exec := func(query string, args ...any) error {
+		defer func(t time.Time) { if seedTrace { fmt.Printf("%v %.60q\n", time.Since(t), query) } }(time.Now())
+		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+			if err = formatError(err); maskcall.ErrorCode(err) == maskcall.ECONFLICT {
+				return &maskcall.Error{Code: maskcall.ECONFLICT, Err: err, Message: "The store already holds synthetic conversations."}
+			}
+			return fmt.Errorf("seed: %w\n%s", err, query)
+		}
+		return nil
+	}
+
+	now := db.txTime(time.Time{})
+	at, exp := formatTime(now), formatTime(now.Add(30*24*time.Hour))
+
+	// The pool, keyed by position, in a temporary table.
+	if err := exec(`CREATE TEMP TABLE seed_pool (k INTEGER PRIMARY KEY, number TEXT NOT NULL, country TEXT NOT NULL)`); err != nil {
+		return err
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS temp.seed_pool`)
+	for k, p := range pool {
+		if err := exec(`INSERT INTO seed_pool (k, number, country) VALUES (?, ?, ?)`, k, p, seedCountry(p)); err != nil {
+			return err
+		}
+	}
+	if err := exec(`INSERT INTO numbers (number, country, type, features, status, active_conversations, created_at, updated_at)
+		SELECT number, country, 'mobile-lvn', 'SMS,VOICE', 'active', 0, ?, ? FROM seed_pool WHERE true
+		ON CONFLICT (number) DO NOTHING`, at, at); err != nil {
+		return err
+	}
+	// Pool number k proxies conversations k, k+P, k+2P, ...
+	P := len(pool)
+	if err := exec(`UPDATE numbers SET active_conversations = active_conversations +
+			(SELECT ? / ? + (k < ? % ?) FROM seed_pool WHERE seed_pool.number = numbers.number)
+		WHERE number IN (SELECT number FROM seed_pool)`, n, P, n, P); err != nil {
+		return err
+	}
+
+	// Drop the secondary indexes of the tables filled; they are rebuilt
+	// from the same SQL after the rows are in, which sorts once instead of
+	// inserting millions of keys in random order.
+	type index struct{ name, sql string }
+	var indexes []index
+	rows, err := tx.QueryContext(ctx, `SELECT name, sql FROM sqlite_schema
+		WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ('conversations', 'participants', 'pairings')
+		ORDER BY name`)
+	if err != nil {
+		return formatError(err)
+	}
+	for rows.Next() {
+		var ix index
+		if err := rows.Scan(&ix.name, &ix.sql); err != nil {
+			rows.Close()
+			return formatError(err)
+		}
+		indexes = append(indexes, ix)
+	}
+	if err := rows.Close(); err != nil {
+		return formatError(err)
+	}
+	for _, ix := range indexes {
+		if err := exec(`DROP INDEX "` + ix.name + `"`); err != nil {
+			return err
+		}
+	}
+
+	// seq(i) counts 0 to n-1. The printf formats are SeedConversationID,
+	// SeedNumberA and SeedNumberB. Rows go in primary-key order, so each
+	// table only ever appends.
+	const seq = `WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i + 1 < ?) `
+	if err := exec(seq+`INSERT INTO conversations (id, ref, status, created_at, expires_at)
+		SELECT printf('cv_seed%08d', i), '', 'active', ?, ? FROM seq`, n, at, exp); err != nil {
+		return err
+	}
+	// j counts 2n participants: conversation j/2, position j%2.
+	if err := exec(seq+`INSERT INTO participants (conversation_id, position, number, country, proxy_number, label, active, expires_at)
+		SELECT printf('cv_seed%08d', i / 2),
+			i % 2,
+			CASE i % 2 WHEN 0 THEN printf('+4477%08d', i / 2) ELSE printf('+1202%07d', 2000000 + i / 2) END,
+			CASE i % 2 WHEN 0 THEN 'GB' ELSE 'US' END,
+			(SELECT number FROM seed_pool WHERE k = (i / 2) % ?),
+			CASE i % 2 WHEN 0 THEN 'a' ELSE 'b' END,
+			1, ?
+		FROM seq`, 2*n, P, exp); err != nil {
+		return err
+	}
+	// Pairings are keyed by (number, other_number): all B numbers (+1202…)
+	// sort before all A numbers (+4477…), so B's rows go first.
+	if err := exec(seq+`INSERT INTO pairings (number, other_number, proxy_number, conversation_id)
+		SELECT printf('+1202%07d', 2000000 + i), printf('+4477%08d', i),
+			(SELECT number FROM seed_pool WHERE k = i % ?), printf('cv_seed%08d', i)
+		FROM seq`, n, P); err != nil {
+		return err
+	}
+	if err := exec(seq+`INSERT INTO pairings (number, other_number, proxy_number, conversation_id)
+		SELECT printf('+4477%08d', i), printf('+1202%07d', 2000000 + i),
+			(SELECT number FROM seed_pool WHERE k = i % ?), printf('cv_seed%08d', i)
+		FROM seq`, n, P); err != nil {
+		return err
+	}
+
+	for _, ix := range indexes {
+		if err := exec(ix.sql); err != nil {
+			return err
+		}
+	}
+	// The rebuilt indexes must be exactly the migration's.
+	var count int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL
+		AND tbl_name IN ('conversations', 'participants', 'pairings')`).Scan(&count); err != nil {
+		return formatError(err)
+	} else if count != len(indexes) {
+		return fmt.Errorf("seed: %d indexes after rebuilding %d", count, len(indexes))
+	}
+	if err := tx.Commit(); err != nil {
+		return formatError(err)
+	}
+	// Move the transaction from the WAL into the database file now, rather
+	// than in the first process that happens to close it.
+	if _, err := conn.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		return formatError(err)
+	}
+	return nil
+}
+
+// seedParticipant reports whether number is SeedNumberA(i) or
+// SeedNumberB(i) for some i < n.
+func seedParticipant(number string, n int) bool {
+	digits := func(s string, width int) (int, bool) {
+		if len(s) != width {
+			return 0, false
+		}
+		v := 0
+		for i := 0; i < len(s); i++ {
+			if s[i] < '0' || s[i] > '9' {
+				return 0, false
+			}
+			v = v*10 + int(s[i]-'0')
+		}
+		return v, true
+	}
+	if rest, ok := strings.CutPrefix(number, "+4477"); ok {
+		v, ok := digits(rest, 8)
+		return ok && v < n
+	}
+	if rest, ok := strings.CutPrefix(number, "+1202"); ok {
+		v, ok := digits(rest, 7)
+		return ok && v >= 2_000_000 && v < 2_000_000+n
+	}
+	return false
+}
+
+// seedCountry is the country of a seeded pool number, from its calling
+// code.
+func seedCountry(number string) string {
+	switch {
+	case strings.HasPrefix(number, "+44"):
+		return "GB"
+	case strings.HasPrefix(number, "+1"):
+		return "US"
+	case strings.HasPrefix(number, "+33"):
+		return "FR"
+	}
+	return ""
+}
+
+var seedTrace = true
