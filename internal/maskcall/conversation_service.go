@@ -100,10 +100,16 @@ func (s *ConversationService) Create(ctx context.Context, req CreateRequest) (*C
 			return nil, err
 		}
 		who := labelOr(ex.Participant, "participant")
-		if !req.AutoProvision || s.Pool == nil || attempt >= 2 {
+		// Non-geographic numbers (satellite, global freephone) have no
+		// country to rent a local number in.
+		country, cc := ex.Participant.Country, ex.Participant.Country
+		if country == "" {
+			country, cc = "no country", "CC"
+		}
+		if !req.AutoProvision || s.Pool == nil || attempt >= 2 || ex.Participant.Country == "" {
 			return nil, &Error{Code: EEXHAUSTED, Err: err,
-				Message: "No pool number is free for " + who + " (" + MaskNumber(ex.Participant.Number) + ", " + ex.Participant.Country + ").",
-				Hint:    "Rent more with `maskcall numbers provision --country " + ex.Participant.Country + " --count 1`, or pass --auto-provision."}
+				Message: "No pool number is free for " + who + " (" + MaskNumber(ex.Participant.Number) + ", " + country + ").",
+				Hint:    "Rent more with `maskcall numbers provision --country " + cc + " --count 1`, or pass --auto-provision."}
 		}
 		features := []string{"VOICE"}
 		if req.Notify {
@@ -164,8 +170,18 @@ type EndResult struct {
 // End ends a conversation; ending an ended one changes nothing. With hangup
 // it also ends calls in progress.
 func (s *ConversationService) End(ctx context.Context, id string, hangup bool) (*EndResult, error) {
-	c, err := s.Store.EndConversation(ctx, id, EndReasonEnded, s.now())
+	now := s.now()
+	c, err := s.Store.FindConversationByID(ctx, id)
 	if err != nil {
+		return nil, err
+	}
+	if c.Status == ConversationActive && !c.ActiveAt(now) {
+		// It stopped routing at its expiry; record that, not a manual end.
+		if _, err := s.Store.ExpireConversations(ctx, now); err != nil {
+			return nil, err
+		}
+	}
+	if c, err = s.Store.EndConversation(ctx, id, EndReasonEnded, now); err != nil {
 		return nil, err
 	}
 	res := &EndResult{Conversation: c}
@@ -209,17 +225,43 @@ func labelOr(p Participant, fallback string) string {
 	return fallback
 }
 
-// MaskNumber hides the middle of a phone number for logs and messages:
-// "+447700900123" becomes "+44*******123".
+// MaskNumber hides a phone number for logs and messages, keeping only its
+// country calling code and last three digits: "+447700900123" becomes
+// "+44*******123" and "+12025550123" "+1*******123".
 func MaskNumber(n string) string {
 	plus := strings.HasPrefix(n, "+")
 	digits := strings.TrimPrefix(n, "+")
-	if len(digits) <= 5 {
+	cc := callingCodeLen(digits)
+	if len(digits) < cc+3+5 { // too short to hide five digits: hide all
 		return strings.Repeat("*", len(n))
 	}
-	masked := digits[:2] + strings.Repeat("*", len(digits)-5) + digits[len(digits)-3:]
+	masked := digits[:cc] + strings.Repeat("*", len(digits)-cc-3) + digits[len(digits)-3:]
 	if plus {
 		return "+" + masked
 	}
 	return masked
 }
+
+// callingCodeLen is the length of the ITU country calling code that digits
+// start with: one digit for 1 (NANP) and 7, two for the codes ITU assigned
+// in two digits, three for the rest.
+func callingCodeLen(digits string) int {
+	if digits == "" {
+		return 0
+	}
+	switch digits[0] {
+	case '1', '7':
+		return 1
+	}
+	if len(digits) < 2 {
+		return len(digits)
+	}
+	if strings.Contains(twoDigitCallingCodes, digits[:2]+" ") {
+		return 2
+	}
+	return 3
+}
+
+// twoDigitCallingCodes lists ITU-T E.164 country codes of two digits.
+const twoDigitCallingCodes = "20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49 51 52 53 54 55 56 57 58 " +
+	"60 61 62 63 64 65 66 81 82 84 86 90 91 92 93 94 95 98 "

@@ -214,7 +214,8 @@ func TestMaskNumber(t *testing.T) {
 		{"+447700900123", "+44*******123"},
 		{"447700900123", "44*******123"},
 		{"+33612345678", "+33******678"},
-		{"+353871234567", "+35*******567"},
+		{"+353871234567", "+353******567"},
+		{"+12025550123", "+1*******123"},
 		// Short inputs are masked entirely.
 		{"", ""},
 		{"1", "*"},
@@ -233,8 +234,11 @@ func TestMaskNumber(t *testing.T) {
 // are the only one-digit codes; the rest have two or three digits, and
 // showing two digits of a three-digit code reveals nothing more.
 func countryCodeLen(digits string) int {
-	if digits[0] == '1' || digits[0] == '7' {
+	switch {
+	case digits[0] == '1' || digits[0] == '7':
 		return 1
+	case strings.HasPrefix(digits, "353"), strings.HasPrefix(digits, "880"):
+		return 3
 	}
 	return 2
 }
@@ -271,7 +275,8 @@ func TestMaskNumberRevealsOnlyCountryCodeAndLastThree(t *testing.T) {
 }
 
 // Short or odd inputs never come back more revealing than the rule allows:
-// at most the first two and last three characters, at least one hidden.
+// at most a three-digit calling code and the last three digits, and at
+// least five digits hidden.
 func TestMaskNumberShortInputs(t *testing.T) {
 	for n := 0; n <= 20; n++ {
 		in := strings.Repeat("9", n)
@@ -281,7 +286,7 @@ func TestMaskNumberShortInputs(t *testing.T) {
 				t.Errorf("MaskNumber(%q) = %q: length changed", s, got)
 			}
 			shown := strings.Count(got, "9")
-			if shown > 5 || (n > 0 && shown >= n) {
+			if shown > 6 || (shown > 0 && n-shown < 5) {
 				t.Errorf("MaskNumber(%q) = %q reveals %d of %d digits", s, got, shown, n)
 			}
 		}

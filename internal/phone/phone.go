@@ -59,8 +59,13 @@ func Parse(input, defaultCountry string) (Number, error) {
 		}
 		e164 := phonenumbers.Format(n, phonenumbers.E164)
 		switch {
+		case len(e164) > 16: // E.164 allows at most 15 digits
+			if firstErr == nil {
+				firstErr = maskcall.Errorf(maskcall.EINVALID, "%q is not a possible phone number: more than 15 digits.", s).
+					WithHint(hintFor(international, defaultCountry))
+			}
 		case phonenumbers.IsValidNumber(n):
-			return Number{E164: e164, Country: phonenumbers.GetRegionCodeForNumber(n)}, nil
+			return Number{E164: e164, Country: isoRegion(phonenumbers.GetRegionCodeForNumber(n))}, nil
 		case phonenumbers.IsPossibleNumber(n) && IsFictional(e164):
 			return Number{E164: e164, Country: phonenumbers.GetRegionCodeForCountryCode(int(n.GetCountryCode()))}, nil
 		case !phonenumbers.IsPossibleNumber(n):
@@ -76,6 +81,16 @@ func Parse(input, defaultCountry string) (Number, error) {
 		}
 	}
 	return Number{}, firstErr
+}
+
+// isoRegion returns region if it is an ISO alpha-2 code and "" for
+// libphonenumber's "001" (non-geographic numbers: satellite, global
+// freephone), which belong to no country.
+func isoRegion(region string) string {
+	if len(region) != 2 {
+		return ""
+	}
+	return region
 }
 
 // FromMSISDN parses a number as Vonage sends it (digits, no '+'); a leading

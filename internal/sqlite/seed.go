@@ -86,11 +86,11 @@ func (db *DB) SeedConversations(ctx context.Context, n int, pool []string) (err 
 	// Consistent by construction: no foreign-key checks. A big page cache
 	// keeps the tables being appended to and the rebuilt indexes' sorts in
 	// memory.
-	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF; PRAGMA cache_size = -524288`); err != nil {
+	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF; PRAGMA cache_size = -524288; PRAGMA temp_store = MEMORY`); err != nil {
 		return formatError(err)
 	}
 	defer func() {
-		if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA foreign_keys = ON; PRAGMA cache_size = -2000`); err == nil {
+		if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA foreign_keys = ON; PRAGMA cache_size = -2000; PRAGMA temp_store = DEFAULT`); err == nil {
 			err = formatError(rerr)
 		}
 	}()

@@ -30,7 +30,8 @@ func (c *Client) BasicInsight(ctx context.Context, number string) (*maskcall.Ins
 	if err != nil {
 		return nil, err
 	}
-	o := op{what: "look up " + number, unavailableHint: "Try again later."}
+	// A participant's real number: never in full in a message.
+	o := op{what: "look up " + maskcall.MaskNumber(number), unavailableHint: "Try again later."}
 	var res sdk_vonage.NiResponseJsonBasic
 	var ex *exchange
 	err = c.retrying(ctx, o, c.apiURL, func(cl *call, _ bool) error {

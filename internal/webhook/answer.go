@@ -186,12 +186,7 @@ func (s *Server) route(r *http.Request, body []byte, start time.Time) (ncco []by
 		s.log.LogAttrs(r.Context(), level, "answer", attrs...)
 	}()
 
-	var err error
-	if r.Method == http.MethodPost {
-		err = json.Unmarshal(body, &in)
-	} else {
-		in, err = parseAnswerQuery(r.URL.RawQuery)
-	}
+	in, err := decodeAnswer(r, body)
 	if err != nil {
 		reason = "malformed request"
 		return s.ncco.notInService
@@ -200,7 +195,7 @@ func (s *Server) route(r *http.Request, body []byte, start time.Time) (ncco []by
 		reason = "missing from or to"
 		return s.ncco.notInService
 	}
-	f, err := phone.FromMSISDN(in.From)
+	f, err := s.callers.e164(in.From)
 	if err != nil {
 		reason = "from is not a phone number"
 		return s.ncco.notInService
@@ -210,7 +205,7 @@ func (s *Server) route(r *http.Request, body []byte, start time.Time) (ncco []by
 		reason = "to is not a phone number"
 		return s.ncco.notInService
 	}
-	from, to = f.E164, t
+	from, to = f, t
 
 	ctx, cancel := context.WithTimeout(r.Context(), answerTimeout)
 	defer cancel()
@@ -235,6 +230,18 @@ func (s *Server) route(r *http.Request, body []byte, start time.Time) (ncco []by
 		eventURL = requestEventURL(r)
 	}
 	return s.ncco.connectNCCO(proxy, number, eventURL)
+}
+
+// decodeAnswer reads an answer request's fields from its JSON body (POST)
+// or its query (GET). (A function of its own so that only a POST's fields
+// escape to the heap.)
+func decodeAnswer(r *http.Request, body []byte) (answerRequest, error) {
+	if r.Method == http.MethodPost {
+		var in answerRequest
+		err := json.Unmarshal(body, &in)
+		return in, err
+	}
+	return parseAnswerQuery(r.URL.RawQuery)
 }
 
 // parseAnswerQuery reads the answer fields from a raw query; the first
@@ -354,11 +361,15 @@ func orRaw(parsed, raw string) string {
 	return raw
 }
 
-// proxyCache memoises phone.FromMSISDN for the numbers callers dial, which
-// are the pool's few proxy numbers; parsing one with libphonenumber costs
-// about as much as the rest of the answer webhook. Only numbers that parse
-// are kept, and the cache is emptied when full, so strangers dialling
-// random numbers cannot grow it.
+// proxyCache memoises phone.FromMSISDN (as E.164) for the answer webhook.
+// Parsing a number with libphonenumber costs about 20 µs and 90
+// allocations, far more than the rest of the webhook. The server keeps two:
+// one for the numbers callers dial, which are the pool's few proxy numbers,
+// and one for the numbers they call from, which for calls that are routed
+// are the participants' and recur; the two are apart so strangers calling
+// from many numbers cannot evict the proxy numbers. Only numbers that parse
+// are kept, and a cache is emptied when full, so it cannot grow past
+// proxyCacheSize entries of at most 20 bytes of key.
 type proxyCache struct {
 	mu sync.RWMutex
 	m  map[string]string

@@ -140,7 +140,8 @@ type Server struct {
 	log      *slog.Logger
 	secret   []byte
 	ncco     nccoTemplates
-	proxies  proxyCache
+	proxies  proxyCache // E.164 of the numbers callers dial (to)
+	callers  proxyCache // E.164 of the numbers they call from (from)
 	handler  http.Handler
 	mu       sync.Mutex
 	ln       net.Listener
