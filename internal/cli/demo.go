@@ -66,14 +66,7 @@ func demoRun(ctx context.Context, opts *DemoOptions) (err error) {
 		defer os.RemoveAll(dir)
 	}
 
-	key, _, err := writeSandboxKey()
-	if err != nil {
-		return err
-	}
-	sb := sandbox.New(sandbox.Config{
-		SignatureSecret: sandboxSignatureSecret, ApplicationID: sandboxApplicationID,
-		ApplicationPublicKey: &key.PublicKey,
-	})
+	sb := sandbox.New(sandbox.Config{SignatureSecret: sandboxSignatureSecret, ApplicationID: sandboxApplicationID})
 	sbSrv := sandbox.NewServer("127.0.0.1:0", sb)
 	if err := sbSrv.Open(); err != nil {
 		return err

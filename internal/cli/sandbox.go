@@ -85,6 +85,8 @@ prints), and prints the environment that points maskcall at it. What it received
 // maskcall at it.
 type sandboxSetup struct {
 	cfg sandbox.Config
+	// tempKey is the private key file made for this run, "" if configured.
+	tempKey string
 	env [][2]string // printed as export lines; secrets included only if the sandbox chose them
 }
 
@@ -130,6 +132,7 @@ func resolveSandbox(cfg *Config, opts *SandboxOptions) (*sandboxSetup, error) {
 		if key, keyPath, err = writeSandboxKey(); err != nil {
 			return nil, err
 		}
+		s.tempKey = keyPath
 		s.env = append(s.env, [2]string{"VONAGE_PRIVATE_KEY_PATH", keyPath})
 	}
 	c.ApplicationPublicKey = &key.PublicKey
@@ -151,7 +154,8 @@ func parseRSAKey(pemBytes []byte) (*rsa.PrivateKey, error) {
 }
 
 // writeSandboxKey makes an application key pair for a sandbox run and saves
-// the private key (0600) where maskcall can be pointed at it.
+// the private key (0600) in a new temporary directory, where maskcall can be
+// pointed at it. The caller removes the directory.
 func writeSandboxKey() (*rsa.PrivateKey, string, error) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -167,6 +171,7 @@ func writeSandboxKey() (*rsa.PrivateKey, string, error) {
 	}
 	path := filepath.Join(dir, "private.key")
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		os.RemoveAll(dir)
 		return nil, "", err
 	}
 	return key, path, nil
@@ -180,6 +185,9 @@ func sandboxRun(ctx context.Context, opts *SandboxOptions) error {
 	setup, err := resolveSandbox(cfg, opts)
 	if err != nil {
 		return err
+	}
+	if setup.tempKey != "" {
+		defer os.RemoveAll(filepath.Dir(setup.tempKey))
 	}
 	srv := sandbox.NewServer(opts.Listen, sandbox.New(setup.cfg))
 	if err := srv.Open(); err != nil {
