@@ -87,7 +87,7 @@ type sandboxSetup struct {
 	cfg sandbox.Config
 	// tempKey is the private key file made for this run, "" if configured.
 	tempKey string
-	env [][2]string // printed as export lines; secrets included only if the sandbox chose them
+	env     [][2]string // printed as export lines; secrets included only if the sandbox chose them
 }
 
 func resolveSandbox(cfg *Config, opts *SandboxOptions) (*sandboxSetup, error) {
