@@ -29,9 +29,10 @@ func (r *Router) Answer(ctx context.Context, in InboundCall) (*Route, error) {
 		now = r.Now()
 	}
 	route, err := r.Routes.FindRoute(ctx, in.From, in.To, now)
-	if ErrorCode(err) == ENOTFOUND {
-		return nil, nil
-	} else if err != nil {
+	if err != nil {
+		if ErrorCode(err) == ENOTFOUND {
+			return nil, nil
+		}
 		return nil, err
 	}
 	if in.UUID != "" {
