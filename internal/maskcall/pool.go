@@ -122,7 +122,7 @@ func (p *NumberPool) buy(ctx context.Context, country, number string) error {
 		if oerr != nil {
 			// Unknown either way: keep it as purchasing for reconcile.
 			return &Error{Code: EUNAVAILABLE, Err: oerr,
-				Message: "Buying " + number + " got no clear answer, and checking the account failed: " + ErrorMessage(oerr)}
+				Message: "checking whether the account owns " + number + " failed: " + ErrorMessage(oerr)}
 		}
 		if owned {
 			return nil
