@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/maskcall/maskcall/internal/sandbox"
+	"github.com/maskcall/maskcall/internal/vonage/signature"
 )
 
 var e164RE = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
@@ -687,7 +688,11 @@ func TestConversationFlow(t *testing.T) {
 		t.Logf("note: unsigned answer webhook got HTTP %d, not the 401 the issue asked for", resp.StatusCode)
 	}
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/webhooks/answer"+q, nil)
-	forged, _ := sandbox.SignWebhook("not-the-signature-secret", testAPIKey, testApplicationID, sandbox.QueryPayload(mustOrderedQuery(t, q[1:])), time.Now())
+	payload, err := signature.QueryPayload(q[1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, _ := signature.Sign("not-the-signature-secret", signature.Claims{APIKey: testAPIKey, ApplicationID: testApplicationID}, payload, time.Now())
 	req.Header.Set("Authorization", "Bearer "+forged)
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
@@ -734,15 +739,6 @@ func TestConversationFlow(t *testing.T) {
 	}
 
 	srv.stop()
-}
-
-func mustOrderedQuery(t *testing.T, raw string) [][2]string {
-	t.Helper()
-	q, err := sandbox.OrderedQuery(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return q
 }
 
 // With one number, a participant already using it cannot get another:

@@ -418,6 +418,7 @@ type serveProc struct {
 	stderr *syncBuffer
 	done   chan struct{}
 	err    error // of Wait, once done is closed
+	killed bool  // set by kill: stop then expects nothing
 }
 
 // syncBuffer collects a process's output while it runs.
@@ -507,6 +508,9 @@ func startServe(t *testing.T, e *testEnv, extra ...string) *serveProc {
 // stop sends SIGTERM and requires a graceful exit with status 0.
 func (p *serveProc) stop() {
 	p.t.Helper()
+	if p.killed {
+		return
+	}
 	select {
 	case <-p.done:
 	default:
@@ -523,6 +527,22 @@ func (p *serveProc) stop() {
 	if p.err != nil {
 		p.t.Errorf("maskcall serve exited with %v after SIGTERM, want status 0:\n%s", p.err, p.stderr.String())
 	}
+}
+
+// kill stops serve with SIGKILL, as a crash would (no shutdown, no
+// deferred Close), and waits until it is reaped. Call it from the test's
+// goroutine; stop then does nothing.
+func (p *serveProc) kill() {
+	p.t.Helper()
+	if err := p.cmd.Process.Kill(); err != nil {
+		p.t.Fatalf("killing maskcall serve: %v (did it exit by itself?)\n%s", err, p.stderr.String())
+	}
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		p.t.Fatalf("maskcall serve was not reaped within 10s of SIGKILL")
+	}
+	p.killed = true
 }
 
 // call simulates an inbound call from a real number to a proxy number,

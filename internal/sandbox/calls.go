@@ -358,7 +358,8 @@ func (s *Sandbox) event(ctx context.Context, call *CallResult, status string, at
 	hook := webhook{method: call.EventMethod, url: call.EventURL, params: params, appID: call.ApplicationID}
 	s.mu.Unlock()
 
-	ev := EventSent{Status: status, Time: at, URL: hook.url, Payload: QueryPayload(params)}
+	ev := EventSent{Status: status, Time: at, URL: hook.url}
+	ev.Payload, _ = jsonObject(params) // nil only for invalid UTF-8, which send refuses too
 	if hook.url != "" {
 		ev.Method = hook.method
 		reply, err := s.send(ctx, hook)

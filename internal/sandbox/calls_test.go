@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/maskcall/maskcall/internal/vonage/signature"
 )
 
 const (
@@ -61,7 +64,7 @@ func verifySignature(t *testing.T, h http.Header, payload []byte) jwt.MapClaims 
 	if err != nil {
 		t.Fatalf("signature does not verify: %v", err)
 	}
-	if claims["payload_hash"] != PayloadHash(payload) {
+	if claims["payload_hash"] != signature.PayloadHash(payload) {
 		t.Errorf("payload_hash %v does not match payload %s", claims["payload_hash"], payload)
 	}
 	if claims["api_key"] != testKey || claims["application_id"] != testAppID || claims["jti"] == "" ||
@@ -89,10 +92,7 @@ func TestSimulateCallGETAnswerPOSTEvents(t *testing.T) {
 	if a.method != http.MethodGet || a.path != "/webhooks/answer" || len(a.body) != 0 {
 		t.Errorf("answer webhook: %s %s body %q", a.method, a.path, a.body)
 	}
-	params, err := OrderedQuery(a.rawQuery)
-	if err != nil {
-		t.Fatal(err)
-	}
+	params := orderedQuery(t, a.rawQuery)
 	want := [][2]string{
 		{"to", virtualNumber}, {"from", callerNumber},
 		{"uuid", res.UUID}, {"conversation_uuid", res.ConversationUUID},
@@ -104,7 +104,10 @@ func TestSimulateCallGETAnswerPOSTEvents(t *testing.T) {
 	if !uuidRE.MatchString(res.UUID) || !uuidRE.MatchString(strings.TrimPrefix(res.ConversationUUID, "CON-")) {
 		t.Errorf("uuid %q, conversation_uuid %q", res.UUID, res.ConversationUUID)
 	}
-	payload := QueryPayload(params)
+	payload, err := signature.QueryPayload(a.rawQuery)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !strings.HasPrefix(string(payload), `{"to":"447700900001","from":"447700900123","uuid":"`) {
 		t.Errorf("query payload = %s", payload)
 	}
@@ -208,14 +211,15 @@ func TestSimulateCallPOSTAnswerOverHTTP(t *testing.T) {
 		if e.method != http.MethodGet || e.path != "/connect-events" || len(e.body) != 0 {
 			t.Errorf("event webhook: %s %s", e.method, e.path)
 		}
-		params, err := OrderedQuery(e.rawQuery)
-		if err != nil {
-			t.Fatal(err)
-		}
+		params := orderedQuery(t, e.rawQuery)
 		if params[0] != [2]string{"leg", "b"} {
 			t.Errorf("the event URL's own query was lost: %v", params)
 		}
-		verifySignature(t, e.header, QueryPayload(params))
+		payload, err := signature.QueryPayload(e.rawQuery)
+		if err != nil {
+			t.Fatal(err)
+		}
+		verifySignature(t, e.header, payload)
 		q := map[string]string{}
 		for _, p := range params {
 			q[p[0]] = p[1]
@@ -356,17 +360,43 @@ func TestSimulateCallBadRequests(t *testing.T) {
 	}
 }
 
-func TestQueryPayload(t *testing.T) {
-	got := string(QueryPayload([][2]string{{"to", "447700900001"}, {"from", "44 7700\"900"}, {"a", "<&>"}}))
-	want := `{"to":"447700900001","from":"44 7700\"900","a":"<&>"}`
-	if got != want {
-		t.Errorf("QueryPayload = %s, want %s", got, want)
+// orderedQuery splits a raw query into its parameters, in order, unescaped
+// by net/url.
+func orderedQuery(t *testing.T, raw string) [][2]string {
+	t.Helper()
+	var params [][2]string
+	for part := range strings.SplitSeq(raw, "&") {
+		if part == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(part, "=")
+		key, err := url.QueryUnescape(k)
+		if err != nil {
+			t.Fatalf("query %q: %v", raw, err)
+		}
+		val, err := url.QueryUnescape(v)
+		if err != nil {
+			t.Fatalf("query %q: %v", raw, err)
+		}
+		params = append(params, [2]string{key, val})
 	}
-	if got := string(QueryPayload(nil)); got != "{}" {
-		t.Errorf("QueryPayload(nil) = %s", got)
+	return params
+}
+
+func TestJSONObject(t *testing.T) {
+	params := [][2]string{{"to", "447700900001"}, {"from", "44 7700\"900"}, {"a", "<&>"}, {"b", "x+y/é"}}
+	got, err := jsonObject(params)
+	want := `{"to":"447700900001","from":"44 7700\"900","a":"<&>","b":"x+y/é"}`
+	if err != nil || string(got) != want {
+		t.Errorf("jsonObject = %s, %v; want %s", got, err, want)
 	}
-	params, err := OrderedQuery("b=2&a=1&c=x%20y&b=3")
-	if err != nil || !reflect.DeepEqual(params, [][2]string{{"b", "2"}, {"a", "1"}, {"c", "x y"}, {"b", "3"}}) {
-		t.Errorf("OrderedQuery = %v, %v", params, err)
+	if got := orderedQuery(t, encodeQuery(params)); !reflect.DeepEqual(got, params) {
+		t.Errorf("encodeQuery does not round-trip: %v", got)
+	}
+	if got, err := jsonObject(nil); err != nil || string(got) != "{}" {
+		t.Errorf("jsonObject(nil) = %s, %v", got, err)
+	}
+	if _, err := jsonObject([][2]string{{"a", "\xff"}}); err == nil {
+		t.Error("jsonObject of invalid UTF-8 did not fail")
 	}
 }

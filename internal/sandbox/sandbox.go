@@ -24,7 +24,7 @@
 //
 // The sandbox also plays the Vonage platform: SimulateCall calls an
 // application's answer webhook, acts on the NCCO and sends event webhooks,
-// signed like Vonage's (SignWebhook). Its own endpoints, for tests and for
+// signed like Vonage's (signature.Sign). Its own endpoints, for tests and for
 // people trying maskcall, live under /_sandbox/: requests, sms, numbers,
 // owned, balance, faults, reset and calls.
 package sandbox

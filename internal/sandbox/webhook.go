@@ -4,94 +4,24 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
-	"github.com/golang-jwt/jwt/v5"
+	"github.com/maskcall/maskcall/internal/vonage/signature"
 )
 
-// WebhookIssuer is the iss claim of signed webhooks.
-const WebhookIssuer = "Vonage"
-
-// SignWebhook returns the JWT Vonage puts in "Authorization: Bearer <JWT>"
-// of a signed webhook: HS256 with the signature secret, claims iat, jti, iss,
-// api_key, application_id (when not empty) and payload_hash, the hex SHA-256
-// of payload. The payload of a POST is its body; that of a GET is
-// QueryPayload of its query parameters.
-func SignWebhook(secret, apiKey, applicationID string, payload []byte, now time.Time) (string, error) {
-	claims := jwt.MapClaims{
-		"iat":          now.Unix(),
-		"jti":          newUUID(),
-		"iss":          WebhookIssuer,
-		"api_key":      apiKey,
-		"payload_hash": PayloadHash(payload),
-	}
-	if applicationID != "" {
-		claims["application_id"] = applicationID
-	}
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
+// jsonObject is params, in order, as one compact JSON object of strings:
+// the body of a POST webhook, and what the payload_hash of a GET with
+// those parameters covers. It is signature.QueryPayload of the query
+// encodeQuery makes, so both are written alike.
+func jsonObject(params [][2]string) ([]byte, error) {
+	return signature.QueryPayload(encodeQuery(params))
 }
 
-// PayloadHash is the payload_hash claim for payload: its hex SHA-256.
-func PayloadHash(payload []byte) string {
-	sum := sha256.Sum256(payload)
-	return hex.EncodeToString(sum[:])
-}
-
-// QueryPayload is what a signed GET webhook's payload_hash covers: the query
-// parameters, in the order sent, as a JSON object without whitespace.
-func QueryPayload(params [][2]string) []byte {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, p := range params {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		writeJSONString(&b, p[0])
-		b.WriteByte(':')
-		writeJSONString(&b, p[1])
-	}
-	b.WriteByte('}')
-	return b.Bytes()
-}
-
-func writeJSONString(b *bytes.Buffer, s string) {
-	enc := json.NewEncoder(b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s)
-	b.Truncate(b.Len() - 1) // Encode adds a newline
-}
-
-// OrderedQuery splits a raw query string into its parameters, in order, so
-// that a receiver can rebuild QueryPayload.
-func OrderedQuery(rawQuery string) ([][2]string, error) {
-	var params [][2]string
-	for part := range strings.SplitSeq(rawQuery, "&") {
-		if part == "" {
-			continue
-		}
-		k, v, _ := strings.Cut(part, "=")
-		key, err := url.QueryUnescape(k)
-		if err != nil {
-			return nil, err
-		}
-		val, err := url.QueryUnescape(v)
-		if err != nil {
-			return nil, err
-		}
-		params = append(params, [2]string{key, val})
-	}
-	return params, nil
-}
-
-// encodeQuery is the inverse of OrderedQuery.
+// encodeQuery is params as a raw URL query, in order.
 func encodeQuery(params [][2]string) string {
 	parts := make([]string, len(params))
 	for i, p := range params {
@@ -112,12 +42,13 @@ type webhook struct {
 type webhookReply struct {
 	status  int
 	body    []byte
-	payload []byte // the JSON body sent, or QueryPayload for GET
+	payload []byte // the JSON body sent, or signature.QueryPayload of a GET's query
 	signed  bool
 }
 
 // send delivers h: for GET the params go in the query string, for POST in a
-// JSON body. It signs the request when a signature secret is configured.
+// JSON body. It signs the request (signature.Sign) when a signature secret
+// is configured.
 func (s *Sandbox) send(ctx context.Context, h webhook) (webhookReply, error) {
 	var (
 		reply webhookReply
@@ -125,18 +56,22 @@ func (s *Sandbox) send(ctx context.Context, h webhook) (webhookReply, error) {
 		u     = h.url
 	)
 	if h.method == http.MethodGet {
-		// The payload covers every query parameter, those already in
-		// the URL first.
-		base, rawQuery, _ := strings.Cut(u, "?")
-		params, err := OrderedQuery(rawQuery)
+		// The URL's own query parameters come first, as they are.
+		parsed, err := url.Parse(u)
 		if err != nil {
 			return reply, err
 		}
-		params = append(params, h.params...)
-		u = base + "?" + encodeQuery(params)
-		reply.payload = QueryPayload(params)
+		q := encodeQuery(h.params)
+		if parsed.RawQuery != "" && q != "" {
+			q = "&" + q
+		}
+		parsed.RawQuery += q
+		u = parsed.String()
 	} else {
-		reply.payload = QueryPayload(h.params)
+		var err error
+		if reply.payload, err = jsonObject(h.params); err != nil {
+			return reply, err
+		}
 		body = bytes.NewReader(reply.payload)
 	}
 	req, err := http.NewRequestWithContext(ctx, h.method, u, body)
@@ -145,10 +80,16 @@ func (s *Sandbox) send(ctx context.Context, h webhook) (webhookReply, error) {
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	} else {
+		// The payload of the very query sent, as the receiver rebuilds
+		// it: signer and verifier agree by construction.
+		if reply.payload, err = signature.QueryPayload(req.URL.RawQuery); err != nil {
+			return reply, err
+		}
 	}
 	req.Header.Set("User-Agent", "Vonage-Sandbox/1.0")
 	if secret := s.cfg.SignatureSecret; secret != "" {
-		token, err := SignWebhook(secret, s.cfg.APIKey, h.appID, reply.payload, s.now())
+		token, err := signature.Sign(secret, signature.Claims{APIKey: s.cfg.APIKey, ApplicationID: h.appID}, reply.payload, s.now())
 		if err != nil {
 			return reply, err
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/maskcall/maskcall/internal/maskcall"
 	"github.com/maskcall/maskcall/internal/phone"
+	"github.com/maskcall/maskcall/internal/vonage/signature"
 )
 
 // nccoTemplates are the constant parts of the NCCOs, rendered once. A
@@ -255,8 +256,9 @@ func parseAnswerQuery(raw string) (answerRequest, error) {
 		part, rest, _ = strings.Cut(rest, "&")
 		k, v, _ := strings.Cut(part, "=")
 		if strings.ContainsAny(k, "%+") {
-			// Keys are unescaped too, as url.ParseQuery and QueryPayload
-			// (what a signature covers) do; one that cannot be is skipped.
+			// Keys are unescaped too, as url.ParseQuery and
+			// signature.QueryPayload (what a signature covers) do; one
+			// that cannot be is skipped.
 			var err error
 			if k, err = url.QueryUnescape(k); err != nil {
 				continue
@@ -338,7 +340,7 @@ func (s *Server) payload(r *http.Request, body []byte) ([]byte, error) {
 	if r.Method == http.MethodPost {
 		return body, nil
 	}
-	return QueryPayload(r.URL.RawQuery)
+	return signature.QueryPayload(r.URL.RawQuery)
 }
 
 // refuse answers a request whose signature failed: 503 if it was unsigned

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/maskcall/maskcall/internal/vonage/signature"
 )
 
 const testEventURL = "https://maskcall.example/webhooks/event"
@@ -267,13 +269,13 @@ func TestSignatureHostile(t *testing.T) {
 	}{
 		// The time window's edges.
 		{"iat exactly max age", func(t *testing.T) *http.Request {
-			return signedGET(t, answerQ, hs256(t, testSecret, testNow.Add(-SignatureMaxAge)))
+			return signedGET(t, answerQ, hs256(t, testSecret, testNow.Add(-signature.MaxAge)))
 		}, true},
 		{"iat max age and a second", func(t *testing.T) *http.Request {
-			return signedGET(t, answerQ, hs256(t, testSecret, testNow.Add(-SignatureMaxAge-time.Second)))
+			return signedGET(t, answerQ, hs256(t, testSecret, testNow.Add(-signature.MaxAge-time.Second)))
 		}, false},
 		{"iat exactly clock skew ahead", func(t *testing.T) *http.Request {
-			return signedGET(t, answerQ, hs256(t, testSecret, testNow.Add(SignatureClockSkew)))
+			return signedGET(t, answerQ, hs256(t, testSecret, testNow.Add(signature.ClockSkew)))
 		}, true},
 		{"iat a day ahead", func(t *testing.T) *http.Request {
 			return signedGET(t, answerQ, hs256(t, testSecret, testNow.Add(24*time.Hour)))
@@ -324,14 +326,14 @@ func TestSignatureHostile(t *testing.T) {
 			return req
 		}, false},
 		{"GET param value re-escaped equivalently", func(t *testing.T) *http.Request {
-			// QueryPayload hashes the unescaped values, so this is the
+			// signature.QueryPayload hashes the unescaped values, so this is the
 			// same payload: '+' and %20 are both a space, %34 is '4'.
 			req := signedGET(t, "/webhooks/answer?from=%2B44+7700+900001&to=447700900101", tok)
 			req.URL.RawQuery = "from=%2B%34%34%207700%20900001&to=447700900101"
 			return req
 		}, true},
 		{"escaped field names route as signed", func(t *testing.T) *http.Request {
-			// QueryPayload unescapes keys, so the signed payload says from
+			// signature.QueryPayload unescapes keys, so the signed payload says from
 			// and to; the answer webhook reads them the same way.
 			return signedGET(t, "/webhooks/answer?fr%6Fm=447700900001&t%6F=447700900101", tok)
 		}, true},

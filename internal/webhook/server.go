@@ -33,14 +33,15 @@
 // # Signed webhooks
 //
 // With Config.SignatureSecret set every webhook must carry
-// "Authorization: Bearer <JWT>" (see verify in signature.go):
+// "Authorization: Bearer <JWT>" (see verify in signature.go and package
+// internal/vonage/signature):
 //
 //   - HS256 only, keyed with the secret's bytes; alg none, RS256, ... refused;
 //   - iat is required, may be at most 30 s in the future (clock skew) and
 //     at most 5 min old (Vonage sends no exp; an exp or nbf present is
 //     checked, with the same 30 s leeway);
 //   - payload_hash is the hex SHA-256 of the payload: the raw body of a POST,
-//     or QueryPayload(rawQuery) for a GET.
+//     or signature.QueryPayload(rawQuery) for a GET.
 //
 // A token that fails any check gets 401 with an empty body and the Router is
 // not called. A request without an Authorization header at all gets 503:
@@ -138,7 +139,7 @@ type Server struct {
 
 	now      func() time.Time // clock for signature checks; tests replace it
 	log      *slog.Logger
-	secret   []byte
+	secret   string // the signature secret; "" if webhooks are not verified
 	ncco     nccoTemplates
 	proxies  proxyCache // E.164 of the numbers callers dial (to)
 	callers  proxyCache // E.164 of the numbers they call from (from)
@@ -197,9 +198,7 @@ func NewServer(addr string, router *maskcall.Router, cfg Config) (*Server, error
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	if cfg.SignatureSecret != "" {
-		s.secret = []byte(cfg.SignatureSecret)
-	}
+	s.secret = cfg.SignatureSecret
 	s.ncco = newNCCOTemplates(cfg)
 	s.handler = s.routes()
 	return s, nil

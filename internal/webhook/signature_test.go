@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/maskcall/maskcall/internal/vonage/signature"
 )
 
 const testSecret = "test-signature-secret-0123456789abcdef"
@@ -37,7 +39,7 @@ func vonageToken(t testing.TB, method jwt.SigningMethod, key any, iat time.Time,
 
 func signedGET(t testing.TB, target string, token func(payload []byte) string) *http.Request {
 	req := httptest.NewRequest("GET", target, nil)
-	p, err := QueryPayload(req.URL.RawQuery)
+	p, err := signature.QueryPayload(req.URL.RawQuery)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,8 +137,8 @@ func TestSignedRefused(t *testing.T) {
 			req.URL.RawQuery = "to=447700900101&from=447700900001"
 			return req
 		}, 401},
-		{"stale iat", getWith(answerQ, hs256(t, testSecret, testNow.Add(-SignatureMaxAge-time.Second))), 401},
-		{"future iat", getWith(answerQ, hs256(t, testSecret, testNow.Add(SignatureClockSkew+5*time.Second))), 401},
+		{"stale iat", getWith(answerQ, hs256(t, testSecret, testNow.Add(-signature.MaxAge-time.Second))), 401},
+		{"future iat", getWith(answerQ, hs256(t, testSecret, testNow.Add(signature.ClockSkew+5*time.Second))), 401},
 		{"no iat", getWith(answerQ, func(p []byte) string {
 			sum := sha256.Sum256(p)
 			return claimsTok(jwt.MapClaims{"payload_hash": hex.EncodeToString(sum[:])})(p)
@@ -197,29 +199,4 @@ func withBody(req *http.Request, body string) *http.Request {
 	r := httptest.NewRequest(req.Method, req.URL.String(), strings.NewReader(body))
 	r.Header = req.Header.Clone()
 	return r
-}
-
-func TestQueryPayload(t *testing.T) {
-	tests := []struct{ raw, want string }{
-		{"", "{}"},
-		{"to=447700900001&from=447700900123&uuid=aaa&conversation_uuid=CON-bbb",
-			`{"to":"447700900001","from":"447700900123","uuid":"aaa","conversation_uuid":"CON-bbb"}`},
-		{"region_url=https%3A%2F%2Fapi-eu-1.vonage.com&custom_data=%7B%22a%22%3A1%7D",
-			`{"region_url":"https://api-eu-1.vonage.com","custom_data":"{\"a\":1}"}`},
-		{"a=%3C%26%3E&b=x+y&c=%0A%09%01&d=caf%C3%A9&e=%5C", `{"a":"<&>","b":"x y","c":"\n\t\u0001","d":"café","e":"\\"}`},
-		{"flag&&x=", `{"flag":"","x":""}`},
-		{"a=1&a=2", `{"a":"1","a":"2"}`},
-		{"from=%2B447700900001", `{"from":"+447700900001"}`},
-	}
-	for _, tt := range tests {
-		got, err := QueryPayload(tt.raw)
-		if err != nil || string(got) != tt.want {
-			t.Errorf("QueryPayload(%q) = %s, %v; want %s", tt.raw, got, err, tt.want)
-		}
-	}
-	for _, raw := range []string{"a=%zz", "a=%ff", "%=1"} {
-		if _, err := QueryPayload(raw); err == nil {
-			t.Errorf("QueryPayload(%q) did not fail", raw)
-		}
-	}
 }
