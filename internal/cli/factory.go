@@ -54,9 +54,7 @@ func (f *Factory) DB() (*sqlite.DB, error) {
 	db := sqlite.NewDB(cfg.String("db"))
 	db.Now = f.Now
 	if err := db.Open(); err != nil {
-		return nil, &maskcall.Error{Code: maskcall.ECONFIG, Err: err,
-			Message: "Could not open the database " + cfg.String("db") + ": " + err.Error() + ".",
-			Hint:    "Check the path given by --db, MASKCALL_DB or db in maskcall.yaml."}
+		return nil, withHint(err, "Check the path given by --db, MASKCALL_DB or db in maskcall.yaml.")
 	}
 	f.db = db
 	return db, nil
