@@ -323,6 +323,6 @@ func printCall(io *IOStreams, res *sandbox.CallResult) {
 		fmt.Fprintf(io.Out, "  Vonage would: %s\n", a)
 	}
 	for _, e := range res.Events {
-		fmt.Fprintf(io.Out, "  event %-10s -> HTTP %d\n", e.Status, e.HTTPStatus)
+		fmt.Fprintf(io.Out, "  event %-8s %-10s -> HTTP %d\n", e.Direction, e.Status, e.HTTPStatus)
 	}
 }

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -74,6 +75,78 @@ func verifySignature(t *testing.T, h http.Header, payload []byte) jwt.MapClaims 
 	return claims
 }
 
+// eventFields reads the fields of an event webhook, POSTed as JSON or sent
+// as a GET query, checking its signature when signed is set.
+func eventFields(t *testing.T, e recorded, signed bool) map[string]string {
+	t.Helper()
+	payload := e.body
+	if e.method == http.MethodGet {
+		var err error
+		if payload, err = signature.QueryPayload(e.rawQuery); err != nil {
+			t.Fatal(err)
+		}
+	} else if ct := e.header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("event POSTed as %q", ct)
+	}
+	if signed {
+		verifySignature(t, e.header, payload)
+	} else if a := e.header.Get("Authorization"); a != "" {
+		t.Errorf("unsigned sandbox sent Authorization %q", a)
+	}
+	ev := map[string]string{}
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		t.Fatalf("event payload %s: %v", payload, err)
+	}
+	return ev
+}
+
+// legEvent is what an event says of its leg, and its status.
+type legEvent struct{ uuid, direction, from, to, status string }
+
+func (l legEvent) String() string {
+	return fmt.Sprintf("%s %s (%s → %s): %s", l.direction, l.uuid, l.from, l.to, l.status)
+}
+
+// nextEvents reads n events from rec, checks they belong to conversation
+// conv, and returns them with their fields.
+func nextEvents(t *testing.T, rec *recorder, n int, conv string, signed bool) ([]legEvent, []map[string]string) {
+	t.Helper()
+	var legs []legEvent
+	var fields []map[string]string
+	for range n {
+		ev := eventFields(t, rec.next(t), signed)
+		if ev["conversation_uuid"] != conv {
+			t.Errorf("event conversation_uuid %q, want %q", ev["conversation_uuid"], conv)
+		}
+		if _, err := time.Parse(time.RFC3339, ev["timestamp"]); err != nil || !strings.HasSuffix(ev["timestamp"], ".000Z") {
+			t.Errorf("timestamp %q", ev["timestamp"])
+		}
+		legs = append(legs, legEvent{ev["uuid"], ev["direction"], ev["from"], ev["to"], ev["status"]})
+		fields = append(fields, ev)
+	}
+	return legs, fields
+}
+
+// noMoreRequests fails if rec received anything not read yet.
+func noMoreRequests(t *testing.T, rec *recorder, what string) {
+	t.Helper()
+	select {
+	case e := <-rec.reqs:
+		t.Errorf("unexpected request at %s: %s ?%s %s", what, e.method, e.rawQuery, e.body)
+	default:
+	}
+}
+
+// wantFields checks fields of an event.
+func wantFields(t *testing.T, what string, ev, want map[string]string) {
+	t.Helper()
+	for k, v := range want {
+		if ev[k] != v {
+			t.Errorf("%s: %s = %q, want %q", what, k, ev[k], v)
+		}
+	}
+}
+
 func TestSimulateCallGETAnswerPOSTEvents(t *testing.T) {
 	sb, base := callSandbox(t, testSigSecret)
 	answer := newRecorder(t, replyNCCO(connectNCCO))
@@ -101,8 +174,9 @@ func TestSimulateCallGETAnswerPOSTEvents(t *testing.T) {
 	if !reflect.DeepEqual(params, want) {
 		t.Errorf("answer query = %v\nwant %v", params, want)
 	}
-	if !uuidRE.MatchString(res.UUID) || !uuidRE.MatchString(strings.TrimPrefix(res.ConversationUUID, "CON-")) {
-		t.Errorf("uuid %q, conversation_uuid %q", res.UUID, res.ConversationUUID)
+	if !uuidRE.MatchString(res.UUID) || !uuidRE.MatchString(res.OutboundUUID) || res.UUID == res.OutboundUUID ||
+		!uuidRE.MatchString(strings.TrimPrefix(res.ConversationUUID, "CON-")) {
+		t.Errorf("uuid %q, outbound_uuid %q, conversation_uuid %q", res.UUID, res.OutboundUUID, res.ConversationUUID)
 	}
 	payload, err := signature.QueryPayload(a.rawQuery)
 	if err != nil {
@@ -124,55 +198,81 @@ func TestSimulateCallGETAnswerPOSTEvents(t *testing.T) {
 		t.Errorf("NCCO = %s", res.NCCO)
 	}
 
-	// The events, in order, POSTed as signed JSON.
-	var statuses []string
-	var completed map[string]string
-	for range 4 {
-		e := events.next(t)
-		if e.method != http.MethodPost || e.path != "/webhooks/event" || e.header.Get("Content-Type") != "application/json" {
-			t.Errorf("event webhook: %s %s %s", e.method, e.path, e.header.Get("Content-Type"))
-		}
-		verifySignature(t, e.header, e.body)
-		var ev map[string]string
-		if err := json.Unmarshal(e.body, &ev); err != nil {
-			t.Fatal(err)
-		}
-		if ev["uuid"] != res.UUID || ev["conversation_uuid"] != res.ConversationUUID || ev["from"] != callerNumber ||
-			ev["to"] != virtualNumber || ev["direction"] != "inbound" {
-			t.Errorf("event = %v", ev)
-		}
-		if _, err := time.Parse(time.RFC3339, ev["timestamp"]); err != nil || !strings.HasSuffix(ev["timestamp"], ".000Z") {
-			t.Errorf("timestamp %q", ev["timestamp"])
-		}
-		statuses = append(statuses, ev["status"])
-		completed = ev
+	// The events of both legs, in order, POSTed as signed JSON to the
+	// application's event URL (the connect action has no eventUrl).
+	in := legEvent{res.UUID, "inbound", callerNumber, virtualNumber, ""}
+	out := legEvent{res.OutboundUUID, "outbound", virtualNumber, calleeNumber, ""}
+	with := func(l legEvent, status string) legEvent { l.status = status; return l }
+	legs, fields := nextEvents(t, events, 7, res.ConversationUUID, true)
+	wantLegs := []legEvent{
+		with(in, "started"), with(in, "answered"),
+		with(out, "started"), with(out, "ringing"), with(out, "answered"),
+		with(out, "completed"), with(in, "completed"),
 	}
-	if want := []string{"started", "ringing", "answered", "completed"}; !reflect.DeepEqual(statuses, want) {
-		t.Errorf("event statuses = %v, want %v", statuses, want)
+	if !reflect.DeepEqual(legs, wantLegs) {
+		t.Errorf("events:\n%v\nwant\n%v", legs, wantLegs)
 	}
-	wantCompleted := map[string]string{
-		"duration":   "42",
-		"start_time": "2024-05-06T07:08:12.000Z", // answered 3s after the call started
-		"end_time":   "2024-05-06T07:08:54.000Z",
-		"timestamp":  "2024-05-06T07:08:54.000Z",
-		"rate":       "0.01000000",
-		"price":      "0.00700000",
-		"network":    "23410",
-	}
-	for k, v := range wantCompleted {
-		if completed[k] != v {
-			t.Errorf("completed %s = %q, want %q", k, completed[k], v)
+	noMoreRequests(t, events, "the event URL")
+	if len(fields) == 7 {
+		for i, ts := range []string{"07:08:09", "07:08:10", "07:08:10", "07:08:11", "07:08:13", "07:08:55", "07:08:55"} {
+			if want := "2024-05-06T" + ts + ".000Z"; fields[i]["timestamp"] != want {
+				t.Errorf("event %d (%s) at %s, want %s", i, legs[i], fields[i]["timestamp"], want)
+			}
 		}
+		// The callee answered 4s after the call started and talked for
+		// 42s; the caller's leg, answered by Vonage after 1s, lasted 45s.
+		wantFields(t, "outbound completed", fields[5], map[string]string{
+			"duration":   "42",
+			"start_time": "2024-05-06T07:08:13.000Z",
+			"end_time":   "2024-05-06T07:08:55.000Z",
+			"rate":       "0.01000000",
+			"price":      "0.00700000",
+			"network":    "23410",
+		})
+		wantFields(t, "inbound completed", fields[6], map[string]string{
+			"duration":   "45",
+			"start_time": "2024-05-06T07:08:10.000Z",
+			"end_time":   "2024-05-06T07:08:55.000Z",
+			"rate":       "0.00450000",
+			"price":      "0.00337500",
+			"network":    "23410",
+		})
 	}
 
-	// The sandbox remembers the call.
-	if len(res.Events) != 4 || res.Events[3].HTTPStatus != 200 || !res.Events[3].Signed || res.Status != StatusCompleted {
-		t.Errorf("recorded events = %+v, status %s", res.Events, res.Status)
+	// The sandbox remembers the call, both legs and every event.
+	if len(res.Events) != 7 || res.Status != StatusCompleted || res.DurationSeconds != 45 || res.Direction != "inbound" {
+		t.Errorf("recorded events = %+v, status %s, duration %d", res.Events, res.Status, res.DurationSeconds)
+	}
+	for i, ev := range res.Events {
+		if i < len(wantLegs) && (ev.UUID != wantLegs[i].uuid || ev.Direction != wantLegs[i].direction ||
+			ev.Status != wantLegs[i].status || ev.HTTPStatus != 200 || !ev.Signed || ev.URL != events.URL+"/webhooks/event") {
+			t.Errorf("recorded event %d = %+v, want %s", i, ev, wantLegs[i])
+		}
+	}
+	o := res.Outbound
+	if o == nil || o.UUID != res.OutboundUUID || o.Direction != "outbound" || o.From != virtualNumber || o.To != calleeNumber ||
+		o.Status != StatusCompleted || o.DurationSeconds != 42 || o.Price != "0.00700000" || o.EventURL != events.URL+"/webhooks/event" ||
+		!o.StartTime.Equal(testEpoch.Add(time.Second)) || !o.EndTime.Equal(res.EndTime) {
+		t.Errorf("outbound leg = %+v", o)
 	}
 	var listed []CallResult
 	get(t, base, "/_sandbox/calls", nil).decode(t, &listed)
-	if len(listed) != 1 || listed[0].UUID != res.UUID || len(listed[0].Events) != 4 {
+	if len(listed) != 1 || listed[0].UUID != res.UUID || listed[0].OutboundUUID != res.OutboundUUID || len(listed[0].Events) != 7 {
 		t.Errorf("/_sandbox/calls = %+v", listed)
+	}
+	var byOutbound CallResult
+	r := get(t, base, "/_sandbox/calls/"+res.OutboundUUID, nil)
+	wantStatus(t, r, http.StatusOK)
+	r.decode(t, &byOutbound)
+	if byOutbound.UUID != res.UUID || byOutbound.Outbound == nil || byOutbound.Outbound.DurationSeconds != 42 {
+		t.Errorf("/_sandbox/calls/{outbound uuid} = %s", r.body)
+	}
+	m := r.json(t)
+	for _, k := range []string{"uuid", "conversation_uuid", "from", "to", "direction", "status", "event_url", "events",
+		"start_time", "answer_time", "end_time", "duration_seconds", "rate", "price", "network", "outbound_uuid", "outbound"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("no %s in %s", k, r.body)
+		}
 	}
 }
 
@@ -204,43 +304,119 @@ func TestSimulateCallPOSTAnswerOverHTTP(t *testing.T) {
 	}
 	verifySignature(t, a.header, a.body)
 
-	// Events follow the connect action's eventUrl and eventMethod.
+	// The outbound leg's events follow the connect action's eventUrl and
+	// eventMethod.
 	var statuses []string
 	for range 4 {
 		e := connectEvents.next(t)
 		if e.method != http.MethodGet || e.path != "/connect-events" || len(e.body) != 0 {
 			t.Errorf("event webhook: %s %s", e.method, e.path)
 		}
-		params := orderedQuery(t, e.rawQuery)
-		if params[0] != [2]string{"leg", "b"} {
+		if params := orderedQuery(t, e.rawQuery); params[0] != [2]string{"leg", "b"} {
 			t.Errorf("the event URL's own query was lost: %v", params)
 		}
-		payload, err := signature.QueryPayload(e.rawQuery)
-		if err != nil {
-			t.Fatal(err)
-		}
-		verifySignature(t, e.header, payload)
-		q := map[string]string{}
-		for _, p := range params {
-			q[p[0]] = p[1]
-		}
-		statuses = append(statuses, q["status"])
-		if q["status"] == "completed" && q["duration"] != "90" {
-			t.Errorf("duration = %q, want 90", q["duration"])
+		ev := eventFields(t, e, true)
+		wantFields(t, "outbound event", ev, map[string]string{
+			"uuid": res.OutboundUUID, "conversation_uuid": res.ConversationUUID, "direction": "outbound",
+			"from": virtualNumber, "to": calleeNumber,
+		})
+		statuses = append(statuses, ev["status"])
+		if ev["status"] == "completed" && ev["duration"] != "90" {
+			t.Errorf("outbound duration = %q, want 90", ev["duration"])
 		}
 	}
 	if want := []string{"started", "ringing", "answered", "completed"}; !reflect.DeepEqual(statuses, want) {
-		t.Errorf("statuses = %v", statuses)
+		t.Errorf("outbound statuses = %v, want %v", statuses, want)
 	}
-	select {
-	case e := <-appEvents.reqs:
-		t.Errorf("unexpected event at the application's event_url: %s ?%s %s", e.method, e.rawQuery, e.body)
-	default:
+	noMoreRequests(t, connectEvents, "the connect action's eventUrl")
+
+	// The inbound leg's go to the application's event URL, POSTed.
+	statuses = nil
+	for range 3 {
+		e := appEvents.next(t)
+		if e.method != http.MethodPost || e.path != "/events" {
+			t.Errorf("event webhook: %s %s", e.method, e.path)
+		}
+		ev := eventFields(t, e, true)
+		wantFields(t, "inbound event", ev, map[string]string{
+			"uuid": res.UUID, "conversation_uuid": res.ConversationUUID, "direction": "inbound",
+			"from": callerNumber, "to": virtualNumber,
+		})
+		statuses = append(statuses, ev["status"])
+		if ev["status"] == "completed" && ev["duration"] != "93" {
+			t.Errorf("inbound duration = %q, want 93 (90s talking, 3s to connect)", ev["duration"])
+		}
+	}
+	if want := []string{"started", "answered", "completed"}; !reflect.DeepEqual(statuses, want) {
+		t.Errorf("inbound statuses = %v, want %v", statuses, want)
+	}
+	noMoreRequests(t, appEvents, "the application's event_url")
+
+	// The recorded events interleave the legs in the order sent.
+	var order []string
+	for _, ev := range res.Events {
+		order = append(order, ev.Direction[:1]+":"+ev.Status)
+	}
+	if got := strings.Join(order, " "); got != "i:started i:answered o:started o:ringing o:answered o:completed i:completed" {
+		t.Errorf("recorded events: %s", got)
+	}
+	if res.EventURL != appEvents.URL+"/events" || res.EventMethod != "POST" || res.Outbound == nil ||
+		res.Outbound.EventURL != connectEvents.URL+"/connect-events?leg=b" || res.Outbound.EventMethod != "GET" {
+		t.Errorf("event URLs: inbound %s %s, outbound %+v", res.EventMethod, res.EventURL, res.Outbound)
+	}
+}
+
+// The connect action's eventMethod defaults to POST whatever the
+// application's; without eventUrl the outbound leg uses the application's
+// URL and method.
+func TestSimulateCallLegEventMethods(t *testing.T) {
+	sb, _ := callSandbox(t, "")
+	appEvents := newRecorder(t, nil)
+	connectEvents := newRecorder(t, nil)
+	for _, tt := range []struct {
+		name        string
+		ncco        string
+		outURL      string
+		outMethod   string
+		outRecorder *recorder
+	}{
+		{"eventUrl", `[{"action":"connect","from":"447700900001","eventUrl":["` + connectEvents.URL + `/c"],"endpoint":[{"type":"phone","number":"447700900777"}]}]`,
+			connectEvents.URL + "/c", http.MethodPost, connectEvents},
+		{"no eventUrl", connectNCCO, appEvents.URL + "/app", http.MethodGet, appEvents},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			answer := newRecorder(t, replyNCCO(tt.ncco))
+			res, err := sb.SimulateCall(context.Background(), CallRequest{
+				From: callerNumber, To: virtualNumber, AnswerURL: answer.URL,
+				EventURL: appEvents.URL + "/app", EventMethod: "get",
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ev := range res.Events {
+				url, method := appEvents.URL+"/app", http.MethodGet
+				if ev.Direction == "outbound" {
+					url, method = tt.outURL, tt.outMethod
+				}
+				if ev.URL != url || ev.Method != method || ev.HTTPStatus != 200 {
+					t.Errorf("%s %s sent %s %s (HTTP %d), want %s %s", ev.Direction, ev.Status, ev.Method, ev.URL, ev.HTTPStatus, method, url)
+				}
+			}
+			if len(res.Events) != 7 {
+				t.Errorf("%d events", len(res.Events))
+			}
+			for len(appEvents.reqs) > 0 {
+				<-appEvents.reqs
+			}
+			for len(connectEvents.reqs) > 0 {
+				<-connectEvents.reqs
+			}
+		})
 	}
 }
 
 func TestSimulateCallWithoutConnect(t *testing.T) {
-	sb, _ := callSandbox(t, "")
+	sb, base := callSandbox(t, "")
 	answer := newRecorder(t, replyNCCO(`[{"action":"talk","text":"This number is no longer in service"}]`))
 	events := newRecorder(t, nil)
 	res, err := sb.SimulateCall(context.Background(), CallRequest{
@@ -255,20 +431,29 @@ func TestSimulateCallWithoutConnect(t *testing.T) {
 	if res.Connected || !reflect.DeepEqual(res.Actions, []string{"say: This number is no longer in service"}) {
 		t.Errorf("result = %+v", res)
 	}
+	// The inbound leg only.
+	legs, fields := nextEvents(t, events, 3, res.ConversationUUID, false)
+	in := legEvent{res.UUID, "inbound", callerNumber, virtualNumber, ""}
 	var statuses []string
-	for range 3 {
-		var ev map[string]string
-		e := events.next(t)
-		if err := json.Unmarshal(e.body, &ev); err != nil {
-			t.Fatal(err)
-		}
-		statuses = append(statuses, ev["status"])
-		if ev["status"] == "completed" && ev["duration"] != "5" {
-			t.Errorf("duration = %q", ev["duration"])
+	for i, l := range legs {
+		statuses = append(statuses, l.status)
+		if l.status = ""; l != in {
+			t.Errorf("event %d of %v, want %v", i, l, in)
 		}
 	}
 	if want := []string{"started", "answered", "completed"}; !reflect.DeepEqual(statuses, want) {
 		t.Errorf("statuses = %v", statuses)
+	}
+	if len(fields) == 3 {
+		wantFields(t, "completed", fields[2], map[string]string{"duration": "5", "rate": "0.00450000", "price": "0.00037500"})
+	}
+	noMoreRequests(t, events, "the event URL")
+	if res.OutboundUUID != "" || res.Outbound != nil || len(res.Events) != 3 || res.Status != StatusCompleted {
+		t.Errorf("result = %+v", res)
+	}
+	r := get(t, base, "/_sandbox/calls/"+res.UUID, nil)
+	if m := r.json(t); m["outbound"] != nil || m["outbound_uuid"] != nil {
+		t.Errorf("call without an outbound leg: %s", r.body)
 	}
 }
 
@@ -299,9 +484,12 @@ func TestSimulateCallAnswerProblems(t *testing.T) {
 			}
 			for _, want := range []string{"started", "completed"} {
 				var ev map[string]string
-				if err := json.Unmarshal(events.next(t).body, &ev); err != nil || ev["status"] != want {
-					t.Errorf("event %v, want %s", ev, want)
+				if err := json.Unmarshal(events.next(t).body, &ev); err != nil || ev["status"] != want || ev["uuid"] != res.UUID {
+					t.Errorf("event %v, want %s of the inbound leg", ev, want)
 				}
+			}
+			if res.OutboundUUID != "" || res.Outbound != nil || len(res.Events) != 2 || res.DurationSeconds != 0 {
+				t.Errorf("a call not answered has %d events, outbound leg %q", len(res.Events), res.OutboundUUID)
 			}
 		})
 	}
@@ -337,8 +525,24 @@ func TestSimulateCallWarnings(t *testing.T) {
 	if !res.Connected || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "+447700900555 is not a number of this account") {
 		t.Errorf("warnings = %q", res.Warnings)
 	}
-	if len(res.Events) != 4 || res.Events[0].URL != "" || res.Events[0].HTTPStatus != 0 {
+	if len(res.Events) != 7 || res.Events[0].URL != "" || res.Events[0].HTTPStatus != 0 || res.Outbound == nil || res.Outbound.From != "447700900555" {
 		t.Errorf("events without an event URL = %+v", res.Events)
+	}
+}
+
+// Without a from, the callee sees an unknown caller.
+func TestSimulateCallConnectWithoutFrom(t *testing.T) {
+	sb, _ := callSandbox(t, "")
+	answer := newRecorder(t, replyNCCO(`[{"action":"connect","endpoint":[{"type":"phone","number":"447700900777"}]}]`))
+	res, err := sb.SimulateCall(context.Background(), CallRequest{From: callerNumber, To: virtualNumber, AnswerURL: answer.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Connected || res.CallerID != "" || res.Outbound == nil || res.Outbound.From != "Unknown" || res.Outbound.To != calleeNumber {
+		t.Errorf("outbound leg = %+v", res.Outbound)
+	}
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "has no from") {
+		t.Errorf("warnings = %q", res.Warnings)
 	}
 }
 

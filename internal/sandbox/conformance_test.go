@@ -340,11 +340,17 @@ func TestConformanceReplies(t *testing.T) {
 		{"GET /v1/calls/{uuid}", func() response {
 			return sendJSON(t, http.MethodGet, base+"/v1/calls/"+call.UUID, nil, "Authorization", token)
 		}},
+		{"GET /v1/calls/{uuid}", func() response {
+			return sendJSON(t, http.MethodGet, base+"/v1/calls/"+call.OutboundUUID, nil, "Authorization", token)
+		}},
 		{"PUT /v1/calls/{uuid}", func() response {
 			return sendJSON(t, http.MethodPut, base+"/v1/calls/"+call.UUID, map[string]string{"action": "hangup"}, "Authorization", token)
 		}},
 		{"GET /v1/calls/{uuid}", func() response {
 			return sendJSON(t, http.MethodGet, base+"/v1/calls/"+call.UUID, nil, "Authorization", token)
+		}},
+		{"GET /v1/calls/{uuid}", func() response {
+			return sendJSON(t, http.MethodGet, base+"/v1/calls/"+call.OutboundUUID, nil, "Authorization", token)
 		}},
 	}
 	for _, ex := range exchanges {

@@ -58,9 +58,9 @@ func voiceBadRequest(w http.ResponseWriter, detail string) {
 	writeProblem(w, http.StatusBadRequest, problemType(http.StatusBadRequest), "Bad Request", detail)
 }
 
-// voiceCall finds the call a Voice API request is about, checking the
-// bearer token; it writes the error reply and returns nil when it fails.
-// The caller must not hold s.mu.
+// voiceCall finds the call a Voice API request is about (by the uuid of
+// either leg), checking the bearer token; it writes the error reply and
+// returns nil when it fails. The caller must not hold s.mu.
 func (s *Sandbox) voiceCall(w http.ResponseWriter, r *http.Request) *CallResult {
 	appID, err := s.verifyBearer(r)
 	if err != nil {
@@ -107,8 +107,9 @@ func (u callUpdate) validate() string {
 	return fmt.Sprintf("action %q is not one of hangup, mute, unmute, earmuff, unearmuff, transfer", u.Action)
 }
 
-// handleCallUpdate serves PUT /v1/calls/{uuid}: modify a call in progress.
-// A hangup ends it; its completed event is sent in the background.
+// handleCallUpdate serves PUT /v1/calls/{uuid}: modify a leg in progress.
+// A hangup ends it and the leg connected to it (the whole call); their
+// completed events are sent in the background.
 func (s *Sandbox) handleCallUpdate(w http.ResponseWriter, r *http.Request) {
 	call := s.voiceCall(w, r)
 	if call == nil {
@@ -129,20 +130,25 @@ func (s *Sandbox) handleCallUpdate(w http.ResponseWriter, r *http.Request) {
 		voiceBadRequest(w, msg)
 		return
 	}
+	id := r.PathValue("uuid")
 	s.mu.Lock()
-	if call.Status == StatusCompleted {
+	leg := call.leg(id)
+	if leg.Status == StatusCompleted {
 		s.mu.Unlock()
-		voiceNotFound(w, call.UUID)
+		voiceNotFound(w, id)
 		return
 	}
-	call.Updates = append(call.Updates, u.Action)
+	update := u.Action
+	if leg != &call.CallLeg {
+		update = "outbound: " + update
+	}
+	call.Updates = append(call.Updates, update)
 	if u.Action == "hangup" {
-		s.complete(call, s.endTime(call))
-		end := call.EndTime
+		legs, end := s.hangup(call, leg)
 		s.bg.Add(1)
 		go func() {
 			defer s.bg.Done()
-			s.event(context.Background(), call, StatusCompleted, end)
+			s.sendCompleted(context.Background(), call, legs, end)
 		}()
 	}
 	s.mu.Unlock()
@@ -176,26 +182,26 @@ type callJSON struct {
 	Network          string       `json:"network"`
 }
 
-// handleCallGet serves GET /v1/calls/{uuid}.
+// handleCallGet serves GET /v1/calls/{uuid}: the leg with that uuid.
 func (s *Sandbox) handleCallGet(w http.ResponseWriter, r *http.Request) {
 	call := s.voiceCall(w, r)
 	if call == nil {
 		return
 	}
 	s.mu.Lock()
-	c := call.clone()
+	l, conversationUUID := *call.leg(r.PathValue("uuid")), call.ConversationUUID
 	s.mu.Unlock()
 	var out callJSON
-	out.Links.Self.Href = "/v1/calls/" + c.UUID
-	out.UUID, out.ConversationUUID = c.UUID, c.ConversationUUID
-	out.To, out.From = endpointJSON{"phone", c.To}, endpointJSON{"phone", c.From}
-	out.Status, out.Direction, out.Rate, out.Network = c.Status, c.Direction, c.Rate, c.Network
-	if !c.AnswerTime.IsZero() {
-		out.StartTime = formatTime(c.AnswerTime)
+	out.Links.Self.Href = "/v1/calls/" + l.UUID
+	out.UUID, out.ConversationUUID = l.UUID, conversationUUID
+	out.To, out.From = endpointJSON{"phone", l.To}, endpointJSON{"phone", l.From}
+	out.Status, out.Direction, out.Rate, out.Network = l.Status, l.Direction, l.Rate, l.Network
+	if !l.AnswerTime.IsZero() {
+		out.StartTime = formatTime(l.AnswerTime)
 	}
-	if c.Status == StatusCompleted {
-		out.Price, out.Duration = c.Price, fmt.Sprint(c.DurationSeconds)
-		out.EndTime = formatTime(c.EndTime)
+	if l.Status == StatusCompleted {
+		out.Price, out.Duration = l.Price, fmt.Sprint(l.DurationSeconds)
+		out.EndTime = formatTime(l.EndTime)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
