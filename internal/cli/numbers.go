@@ -474,9 +474,13 @@ func printNumbers(io *IOStreams, output string, nums []*maskcall.Number) error {
 	if len(nums) == 0 {
 		return nil
 	}
-	t := newTable(io, "NUMBER", "COUNTRY", "FEATURES", "STATUS", "CONVERSATIONS")
+	t := newTable(io, "NUMBER", "COUNTRY", "FEATURES", "STATUS", "CONVERSATIONS", "COST/MONTH")
 	for _, n := range nums {
-		t.add(n.Number, n.Country, strings.Join(n.Features, ","), string(n.Status), strconv.Itoa(n.ActiveConversations))
+		cost := n.Cost
+		if cost == "" {
+			cost = "-"
+		}
+		t.add(n.Number, n.Country, strings.Join(n.Features, ","), string(n.Status), strconv.Itoa(n.ActiveConversations), cost)
 	}
 	return t.print()
 }
