@@ -739,6 +739,19 @@ func TestConversationFlow(t *testing.T) {
 	}
 
 	srv.stop()
+	// Private by default: serve logged every call above, and no line holds a
+	// participant's real number in full, in either form Vonage or we use.
+	logs := srv.stderr.String()
+	if !strings.Contains(logs, "decision=connect") {
+		t.Fatalf("serve logged no connected call; the privacy check below would prove nothing:\n%s", logs)
+	}
+	for _, p := range append(c.Participants, cc) {
+		for _, form := range []string{p.Number, strings.TrimPrefix(p.Number, "+")} {
+			if strings.Contains(logs, form) {
+				t.Errorf("serve's log contains the real number %s in full:\n%s", form, logs)
+			}
+		}
+	}
 }
 
 // With one number, a participant already using it cannot get another:
