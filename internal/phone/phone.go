@@ -126,3 +126,34 @@ func orUnknown(region string) string {
 func KnownCountry(cc string) bool {
 	return len(cc) == 2 && phonenumbers.GetCountryCodeForRegion(cc) != 0
 }
+
+// Canonical returns the E.164 key ("+" and digits) of a number as Vonage
+// sends it in webhooks (an MSISDN: digits with the country code, no '+'; a
+// leading '+' is tolerated), checking only its syntax: 7 to 15 ASCII digits,
+// the first not 0. It does no metadata lookup and does not allocate beyond
+// the result, so it suits the answer webhook, whose numbers are only keys
+// for an exact-match lookup of numbers stored in E.164 by Parse: a number
+// that is not canonical there simply matches nothing.
+//
+// Unlike FromMSISDN it accepts numbers libphonenumber would call invalid
+// (unassigned ranges) and it never strips a national prefix (FromMSISDN
+// turns "4407700900123" into +447700900123; Canonical gives
+// +4407700900123, which matches no stored number).
+func Canonical(msisdn string) (string, bool) {
+	d := msisdn
+	if len(d) > 0 && d[0] == '+' {
+		d = d[1:]
+	}
+	if len(d) < 7 || len(d) > 15 || d[0] == '0' {
+		return "", false
+	}
+	for i := 0; i < len(d); i++ {
+		if d[i] < '0' || d[i] > '9' {
+			return "", false
+		}
+	}
+	if len(d) < len(msisdn) {
+		return msisdn, true // already "+digits"
+	}
+	return "+" + d, true
+}

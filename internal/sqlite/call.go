@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/maskcall/maskcall/internal/maskcall"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Calls are interactions of kind 'call'. Messages will be another kind in
@@ -33,16 +35,17 @@ const (
 // CreateCall records an inbound call routed for a conversation. Creating a
 // call whose UUID exists changes nothing. EINVALID without a UUID or
 // conversation; ENOTFOUND if the conversation does not exist.
+//
+// It is committed together with the other calls and events queued
+// meanwhile (group commit, see writer.go) and returns once committed.
 func (db *DB) CreateCall(ctx context.Context, c *maskcall.Call) error {
-	tx, err := db.beginWrite(ctx, time.Time{})
-	if err != nil {
+	if db.w == nil {
+		return errNotOpen
+	}
+	if err := validateCall(c); err != nil {
 		return err
 	}
-	defer tx.Rollback()
-	if err := createCall(ctx, tx, c); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return db.w.write(ctx, func(ctx context.Context, tx *Tx) error { return createCall(ctx, tx, c) })
 }
 
 // RecordCallEvent stores ev once and advances its call with
@@ -56,17 +59,23 @@ func (db *DB) CreateCall(ctx context.Context, c *maskcall.Call) error {
 // the events' start and end times, the answered event's timestamp for the
 // start and a terminal event's timestamp for the end), and the longest
 // duration of a completed event.
+//
+// Like CreateCall it is group-committed and returns once committed, and
+// events are written in the order they were queued, after the calls queued
+// before them.
 func (db *DB) RecordCallEvent(ctx context.Context, ev maskcall.CallEvent) (bool, error) {
-	tx, err := db.beginWrite(ctx, time.Time{})
+	if db.w == nil {
+		return false, errNotOpen
+	}
+	var ok bool
+	err := db.w.write(ctx, func(ctx context.Context, tx *Tx) (err error) {
+		ok, err = recordCallEvent(ctx, tx, ev)
+		return err
+	})
 	if err != nil {
 		return false, err
 	}
-	defer tx.Rollback()
-	ok, err := recordCallEvent(ctx, tx, ev)
-	if err != nil {
-		return false, err
-	}
-	return ok, tx.Commit()
+	return ok, nil
 }
 
 // FindCalls lists a conversation's calls, oldest first.
@@ -119,32 +128,57 @@ func scanCall(s interface{ Scan(...any) error }) (int64, *maskcall.Call, error) 
 	return id, &c, nil
 }
 
-func createCall(ctx context.Context, tx *Tx, c *maskcall.Call) error {
+// The statements of the grouped writes, prepared on the write connection
+// (writeStmts).
+const (
+	insertCallStmt = `INSERT INTO interactions
+		(kind, conversation_id, uuid, conversation_uuid, from_number, to_number, status, duration, started_at, ended_at, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (uuid) DO NOTHING`
+	// A zero timestamp is stored as such, so a retry still matches it.
+	insertEventStmt = `INSERT INTO interaction_events
+		(interaction_id, uuid, status, timestamp, direction, from_number, to_number, duration, start_time, end_time, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (interaction_id, uuid, status, timestamp) DO NOTHING`
+	updateCallStmt = `UPDATE interactions
+		SET status = ?, duration = ?, started_at = ?, ended_at = ?
+		WHERE id = ?`
+)
+
+func validateCall(c *maskcall.Call) error {
 	if c.UUID == "" {
 		return maskcall.Errorf(maskcall.EINVALID, "A call needs a uuid.")
 	} else if c.ConversationID == "" {
 		return maskcall.Errorf(maskcall.EINVALID, "Call %s needs a conversation.", c.UUID)
 	}
-	var one int
-	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM conversations WHERE id = ?`, c.ConversationID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
-		return maskcall.Errorf(maskcall.ENOTFOUND, "Conversation %s not found.", c.ConversationID)
-	} else if err != nil {
-		return formatError(err)
+	return nil
+}
+
+// createCall inserts c. It is one statement, so a failure writes nothing
+// and is reported clean (writer.go). The conversation's existence is
+// checked by the foreign key, in the same lookup the insert makes anyway.
+func createCall(ctx context.Context, tx *Tx, c *maskcall.Call) error {
+	if err := validateCall(c); err != nil {
+		return clean(err)
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO interactions
-		(kind, conversation_id, uuid, conversation_uuid, from_number, to_number, status, duration, started_at, ended_at, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (uuid) DO NOTHING`,
+	_, err := tx.exec(ctx, tx.w.insertCall, insertCallStmt,
 		kindCall, c.ConversationID, c.UUID, c.ConversationUUID, c.From, c.To, c.Status, c.Duration,
 		nullTime(c.StartedAt), nullTime(c.EndedAt), formatTime(tx.now))
-	return formatError(err)
+	if err := formatError(err); err != nil {
+		var se *sqlite.Error
+		if errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
+			err = &maskcall.Error{Code: maskcall.ENOTFOUND, Err: err, Message: "Conversation " + c.ConversationID + " not found."}
+		}
+		return clean(err)
+	}
+	return nil
 }
 
 // findCallForEvent returns the call ev belongs to and its interaction id;
 // nil if none.
 func findCallForEvent(ctx context.Context, tx *Tx, ev maskcall.CallEvent) (int64, *maskcall.Call, error) {
 	if ev.UUID != "" {
-		id, c, err := scanCall(tx.QueryRowContext(ctx, callByUUIDQuery, ev.UUID))
+		id, c, err := scanCall(tx.queryRow(ctx, tx.w.callByUUID, callByUUIDQuery, ev.UUID))
 		if err == nil {
 			return id, c, nil
 		} else if !errors.Is(err, sql.ErrNoRows) {
@@ -152,7 +186,7 @@ func findCallForEvent(ctx context.Context, tx *Tx, ev maskcall.CallEvent) (int64
 		}
 	}
 	if ev.ConversationUUID != "" {
-		id, c, err := scanCall(tx.QueryRowContext(ctx, callByConversationUUIDQuery, ev.ConversationUUID))
+		id, c, err := scanCall(tx.queryRow(ctx, tx.w.callByConvUUID, callByConversationUUIDQuery, ev.ConversationUUID))
 		if err == nil {
 			return id, c, nil
 		} else if !errors.Is(err, sql.ErrNoRows) {
@@ -163,22 +197,20 @@ func findCallForEvent(ctx context.Context, tx *Tx, ev maskcall.CallEvent) (int64
 }
 
 func recordCallEvent(ctx context.Context, tx *Tx, ev maskcall.CallEvent) (bool, error) {
+	// Until the UPDATE nothing is written but by the INSERT, one
+	// statement: failures up to it are clean (writer.go).
 	id, c, err := findCallForEvent(ctx, tx, ev)
 	if err != nil {
-		return false, err
+		return false, clean(err)
 	} else if c == nil {
 		return false, nil
 	}
 
-	// A zero timestamp is stored as such, so a retry still matches it.
-	res, err := tx.ExecContext(ctx, `INSERT INTO interaction_events
-		(interaction_id, uuid, status, timestamp, direction, from_number, to_number, duration, start_time, end_time, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (interaction_id, uuid, status, timestamp) DO NOTHING`,
+	res, err := tx.exec(ctx, tx.w.insertEvent, insertEventStmt,
 		id, ev.UUID, ev.Status, formatTime(ev.Timestamp), ev.Direction, ev.From, ev.To, ev.Duration,
 		nullTime(ev.StartTime), nullTime(ev.EndTime), formatTime(tx.now))
 	if err != nil {
-		return false, formatError(err)
+		return false, clean(formatError(err))
 	}
 	if n, err := res.RowsAffected(); err != nil {
 		return false, formatError(err)
@@ -201,9 +233,7 @@ func recordCallEvent(ctx context.Context, tx *Tx, ev maskcall.CallEvent) (bool, 
 	}
 	c.EndedAt = latest(c.EndedAt, end)
 
-	if _, err := tx.ExecContext(ctx, `UPDATE interactions
-		SET status = ?, duration = ?, started_at = ?, ended_at = ?
-		WHERE id = ?`,
+	if _, err := tx.exec(ctx, tx.w.updateCall, updateCallStmt,
 		c.Status, c.Duration, nullTime(c.StartedAt), nullTime(c.EndedAt), id); err != nil {
 		return false, formatError(err)
 	}

@@ -186,28 +186,24 @@ func (db *DB) PurgeConversations(ctx context.Context, before time.Time) (int, er
 
 // FindRoute returns the route of the conversation, active at now, whose
 // participant has number from and proxy number to; ENOTFOUND if none. It is
-// one prepared query: an index lookup of the caller's key and a primary-key
-// lookup of the other participant.
+// one prepared query on the read pool: an index lookup of the caller's key
+// and a primary-key lookup of the other participant. A single statement
+// reads one consistent snapshot (SQLite holds a read transaction for it),
+// so no explicit transaction is needed, and it sees every transaction
+// committed before it started, by this process or another (the CLI).
+//
+// The query takes microseconds, so it is not made cancellable: ctx is
+// checked before it runs, and the driver is spared the goroutines that
+// watch a cancellable context for each statement.
 func (db *DB) FindRoute(ctx context.Context, from, to string, now time.Time) (*maskcall.Route, error) {
-	tx, err := db.beginRead(ctx, now)
-	if err != nil {
+	if db.routeStmt == nil {
+		return nil, errNotOpen
+	}
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	defer tx.Rollback()
-	r, err := findRoute(ctx, tx, from, to)
-	if err != nil {
-		return nil, err
-	}
-	return r, tx.Commit()
-}
-
-func findRoute(ctx context.Context, tx *Tx, from, to string) (*maskcall.Route, error) {
-	// The statement was prepared on the read pool at Open; on a connection
-	// that has it already, the transaction reuses it.
-	stmt := tx.StmtContext(ctx, tx.db.routeStmt)
-	defer stmt.Close()
 	var r maskcall.Route
-	err := stmt.QueryRowContext(ctx, from, to, formatTime(tx.now)).Scan(&r.ConversationID,
+	err := db.routeStmt.QueryRowContext(context.WithoutCancel(ctx), from, to, formatTime(db.txTime(now))).Scan(&r.ConversationID,
 		&r.Caller.Number, &r.Caller.Country, &r.Caller.ProxyNumber, &r.Caller.Label,
 		&r.Callee.Number, &r.Callee.Country, &r.Callee.ProxyNumber, &r.Callee.Label)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -18,11 +18,14 @@ const SeedMax = 8_000_000
 func SeedConversationID(i int) string { return fmt.Sprintf("cv_seed%08d", i) }
 
 // SeedNumberA is participant A's real number in synthetic conversation i: a
-// GB mobile number, +4477 and eight digits.
-func SeedNumberA(i int) string { return fmt.Sprintf("+4477%08d", i) }
+// GB mobile number, +44771 and seven digits.
+func SeedNumberA(i int) string { return fmt.Sprintf("+44771%07d", i) }
 
 // SeedNumberB is participant B's real number in synthetic conversation i: a
 // US number in Washington DC, +1202 and seven digits from 2000000 up.
+//
+// Both are valid numbers to libphonenumber (phone.Parse accepts them), for
+// every i below SeedMax.
 func SeedNumberB(i int) string { return fmt.Sprintf("+1202%07d", 2_000_000+i) }
 
 // SeedProxy is the proxy number both participants of synthetic
@@ -84,13 +87,19 @@ func (db *DB) SeedConversations(ctx context.Context, n int, pool []string) (err 
 	}
 	defer conn.Close()
 	// Consistent by construction: no foreign-key checks. A big page cache
-	// keeps the tables being appended to and the rebuilt indexes' sorts in
-	// memory.
+	// and temporary storage in memory keep the tables being appended to
+	// and the rebuilt indexes' sorts off the disk. The connection gets its
+	// settings back after.
+	var cacheSize int
+	if err := conn.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&cacheSize); err != nil {
+		return formatError(err)
+	}
 	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF; PRAGMA cache_size = -524288; PRAGMA temp_store = MEMORY`); err != nil {
 		return formatError(err)
 	}
 	defer func() {
-		if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA foreign_keys = ON; PRAGMA cache_size = -2000; PRAGMA temp_store = DEFAULT`); err == nil {
+		if _, rerr := conn.ExecContext(context.WithoutCancel(ctx),
+			fmt.Sprintf(`PRAGMA foreign_keys = ON; PRAGMA cache_size = %d; PRAGMA temp_store = DEFAULT`, cacheSize)); err == nil {
 			err = formatError(rerr)
 		}
 	}()
@@ -101,7 +110,6 @@ func (db *DB) SeedConversations(ctx context.Context, n int, pool []string) (err 
 	}
 	defer tx.Rollback()
 	exec := func(query string, args ...any) error {
-		defer func(t time.Time) { if seedTrace { fmt.Printf("%v %.60q\n", time.Since(t), query) } }(time.Now())
 		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
 			if err = formatError(err); maskcall.ErrorCode(err) == maskcall.ECONFLICT {
 				return &maskcall.Error{Code: maskcall.ECONFLICT, Err: err, Message: "The store already holds synthetic conversations."}
@@ -177,7 +185,7 @@ func (db *DB) SeedConversations(ctx context.Context, n int, pool []string) (err 
 	if err := exec(seq+`INSERT INTO participants (conversation_id, position, number, country, proxy_number, label, active, expires_at)
 		SELECT printf('cv_seed%08d', i / 2),
 			i % 2,
-			CASE i % 2 WHEN 0 THEN printf('+4477%08d', i / 2) ELSE printf('+1202%07d', 2000000 + i / 2) END,
+			CASE i % 2 WHEN 0 THEN printf('+44771%07d', i / 2) ELSE printf('+1202%07d', 2000000 + i / 2) END,
 			CASE i % 2 WHEN 0 THEN 'GB' ELSE 'US' END,
 			(SELECT number FROM seed_pool WHERE k = (i / 2) % ?),
 			CASE i % 2 WHEN 0 THEN 'a' ELSE 'b' END,
@@ -186,15 +194,15 @@ func (db *DB) SeedConversations(ctx context.Context, n int, pool []string) (err 
 		return err
 	}
 	// Pairings are keyed by (number, other_number): all B numbers (+1202…)
-	// sort before all A numbers (+4477…), so B's rows go first.
+	// sort before all A numbers (+44771…), so B's rows go first.
 	if err := exec(seq+`INSERT INTO pairings (number, other_number, proxy_number, conversation_id)
-		SELECT printf('+1202%07d', 2000000 + i), printf('+4477%08d', i),
+		SELECT printf('+1202%07d', 2000000 + i), printf('+44771%07d', i),
 			(SELECT number FROM seed_pool WHERE k = i % ?), printf('cv_seed%08d', i)
 		FROM seq`, n, P); err != nil {
 		return err
 	}
 	if err := exec(seq+`INSERT INTO pairings (number, other_number, proxy_number, conversation_id)
-		SELECT printf('+4477%08d', i), printf('+1202%07d', 2000000 + i),
+		SELECT printf('+44771%07d', i), printf('+1202%07d', 2000000 + i),
 			(SELECT number FROM seed_pool WHERE k = i % ?), printf('cv_seed%08d', i)
 		FROM seq`, n, P); err != nil {
 		return err
@@ -240,8 +248,8 @@ func seedParticipant(number string, n int) bool {
 		}
 		return v, true
 	}
-	if rest, ok := strings.CutPrefix(number, "+4477"); ok {
-		v, ok := digits(rest, 8)
+	if rest, ok := strings.CutPrefix(number, "+44771"); ok {
+		v, ok := digits(rest, 7)
 		return ok && v < n
 	}
 	if rest, ok := strings.CutPrefix(number, "+1202"); ok {
@@ -264,5 +272,3 @@ func seedCountry(number string) string {
 	}
 	return ""
 }
-
-var seedTrace = true

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/maskcall/maskcall/internal/maskcall"
+	"github.com/maskcall/maskcall/internal/phone"
 )
 
 // SeedConversations writes what CreateConversation would have: routes both
@@ -32,6 +33,15 @@ func TestDB_SeedConversations(t *testing.T) {
 		}
 		if _, err := db.FindRoute(ctx, SeedNumberB(i), SeedProxy(pool, i), t0.Add(time.Hour)); err != nil {
 			t.Fatalf("route %d back: %v", i, err)
+		}
+	}
+	// The synthetic numbers are valid ones, so the CLI and the webhook take
+	// them.
+	for _, i := range []int{0, 123_456, 999_999, SeedMax - 1} {
+		for _, num := range []string{SeedNumberA(i), SeedNumberB(i)} {
+			if _, err := phone.Parse(num, ""); err != nil {
+				t.Errorf("%d: %v", i, err)
+			}
 		}
 	}
 	// Expired after 30 days.
@@ -76,9 +86,12 @@ func TestDB_SeedConversations(t *testing.T) {
 		t.Fatalf("second seed: %v", err)
 	}
 	// The write connection got its settings back.
-	var fk int
+	var fk, cache int
 	if err := db.wdb.QueryRow(`PRAGMA foreign_keys`).Scan(&fk); err != nil || fk != 1 {
 		t.Fatalf("foreign_keys = %d, %v", fk, err)
+	}
+	if err := db.wdb.QueryRow(`PRAGMA cache_size`).Scan(&cache); err != nil || cache != -2000 {
+		t.Fatalf("cache_size = %d, %v", cache, err)
 	}
 }
 

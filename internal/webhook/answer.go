@@ -196,12 +196,12 @@ func (s *Server) route(r *http.Request, body []byte, start time.Time) (ncco []by
 		reason = "missing from or to"
 		return s.ncco.notInService
 	}
-	f, err := s.callers.e164(in.From)
+	f, err := s.callers.canonical(in.From)
 	if err != nil {
 		reason = "from is not a phone number"
 		return s.ncco.notInService
 	}
-	t, err := s.proxies.e164(in.To)
+	t, err := s.proxies.canonical(in.To)
 	if err != nil {
 		reason = "to is not a phone number"
 		return s.ncco.notInService
@@ -378,6 +378,16 @@ type proxyCache struct {
 }
 
 const proxyCacheSize = 4096
+
+// canonical normalises a number as Vonage sends it: the common case, bare
+// international digits, costs a syntax check; other forms go through
+// libphonenumber, cached.
+func (c *proxyCache) canonical(msisdn string) (string, error) {
+	if n, ok := phone.Canonical(msisdn); ok {
+		return n, nil
+	}
+	return c.e164(msisdn)
+}
 
 func (c *proxyCache) e164(msisdn string) (string, error) {
 	c.mu.RLock()

@@ -185,10 +185,13 @@ func (s *Server) callEvent(in eventRequest) (maskcall.CallEvent, error) {
 		return ev, errors.New("neither uuid nor conversation_uuid")
 	}
 	for _, n := range []*string{&ev.From, &ev.To} {
-		if *n != "" {
-			if p, err := phone.FromMSISDN(*n); err == nil {
-				*n = p.E164
-			}
+		if *n == "" {
+			continue
+		}
+		if c, ok := phone.Canonical(*n); ok {
+			*n = c
+		} else if p, err := phone.FromMSISDN(*n); err == nil {
+			*n = p.E164
 		}
 	}
 	var err error

@@ -1,0 +1,505 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/maskcall/maskcall/internal/maskcall"
+	"github.com/maskcall/maskcall/internal/sandbox"
+	"github.com/maskcall/maskcall/internal/sqlite"
+)
+
+// Config is one load test run.
+type Config struct {
+	Sizes          []int         `json:"sizes"`
+	Duration       time.Duration `json:"duration_ns"` // timed load per target and phase
+	Warmup         time.Duration `json:"warmup_ns"`   // before each timed round
+	Rounds         int           `json:"rounds"`
+	Concurrency    int           `json:"concurrency"`
+	ClientProcs    int           `json:"client_procs"`
+	Pool           int           `json:"pool"`
+	AnswerRequests int           `json:"answer_requests"`
+	EventCalls     int           `json:"event_calls"`
+	AllocRuns      int           `json:"alloc_runs"`
+	StartupRuns    int           `json:"startup_runs"`
+	Phases         string        `json:"phases"`
+	// ServeEnv is added to serve's environment (GOGC=400, say), for
+	// experiments; empty in the documented runs.
+	ServeEnv []string  `json:"serve_env,omitempty"`
+	WorkDir  string    `json:"-"`
+	Binary   string    `json:"-"`
+	Log      io.Writer `json:"-"`
+}
+
+// DefaultConfig is what `go run ./internal/loadtest` uses.
+func DefaultConfig() Config {
+	return Config{
+		Sizes:          []int{1000},
+		Duration:       10 * time.Second,
+		Warmup:         time.Second,
+		Rounds:         2,
+		Concurrency:    32,
+		ClientProcs:    1,
+		Pool:           100,
+		AnswerRequests: 300_000,
+		EventCalls:     50_000,
+		AllocRuns:      31,
+		StartupRuns:    21,
+		Phases:         "answer,event,alloc,fresh,startup",
+	}
+}
+
+func (c *Config) phase(name string) bool {
+	return slices.Contains(strings.Split(c.Phases, ","), name)
+}
+
+func (c *Config) logf(format string, args ...any) {
+	if c.Log != nil {
+		fmt.Fprintf(c.Log, "loadtest: "+format+"\n", args...)
+	}
+}
+
+// Report is everything one run measured.
+type Report struct {
+	Machine machine       `json:"machine"`
+	Config  Config        `json:"config"`
+	Sizes   []*SizeReport `json:"sizes"`
+	Startup *Startup      `json:"startup,omitempty"`
+	Targets []Target      `json:"targets"`
+}
+
+// SizeReport is what was measured at one number of conversations.
+type SizeReport struct {
+	N           int     `json:"n"`
+	SeedSeconds float64 `json:"seed_seconds"`
+	DBBytes     int64   `json:"db_bytes"`
+
+	// Answer webhook, known callers: serve and the baseline.
+	Serve    *loadResult `json:"serve,omitempty"`
+	Baseline *loadResult `json:"baseline,omitempty"`
+	// Ratio is serve's throughput over the baseline's.
+	Ratio float64 `json:"ratio"`
+	// AnswerRepeats counts answer webhooks sent to serve beyond the
+	// distinct ones generated (their call uuid repeats, so no new call).
+	AnswerRepeats  int64  `json:"answer_repeats"`
+	ServeMemory    memory `json:"serve_memory"`
+	BaselineMemory memory `json:"baseline_memory"`
+
+	// Event webhook, serve only.
+	Events       *loadResult `json:"events,omitempty"`
+	EventRepeats int64       `json:"event_repeats"`
+
+	// Allocation: `conversation create` wall time (process included) and
+	// the store's CreateConversation alone.
+	AllocCLI   *Timing `json:"alloc_cli,omitempty"`
+	AllocStore *Timing `json:"alloc_store,omitempty"`
+
+	// Fresh is "ok" when a conversation created, then ended, by the CLI
+	// took effect on the very next call; otherwise what went wrong.
+	Fresh string `json:"fresh,omitempty"`
+}
+
+// Timing summarises repeated runs.
+type Timing struct {
+	Runs   int           `json:"runs"`
+	Median time.Duration `json:"median_ns"`
+	Min    time.Duration `json:"min_ns"`
+	Max    time.Duration `json:"max_ns"`
+}
+
+func timing(ds []time.Duration) *Timing {
+	if len(ds) == 0 {
+		return nil
+	}
+	return &Timing{Runs: len(ds), Median: median(ds), Min: slices.Min(ds), Max: slices.Max(ds)}
+}
+
+// Startup is the CLI's start-up time.
+type Startup struct {
+	Help      *Timing       `json:"help"`
+	List      *Timing       `json:"list_empty_db"`
+	ListFirst time.Duration `json:"list_creating_db_ns"` // the run that creates the file
+}
+
+// Run runs the load test and returns its report, partial if err is not nil.
+func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
+	if cfg.Rounds < 1 || cfg.Concurrency < 1 || cfg.ClientProcs < 1 || cfg.Pool < 1 ||
+		cfg.AnswerRequests < 1 || cfg.Duration <= 0 {
+		return nil, errors.New("rounds, concurrency, client-procs, pool, answer-requests and duration must be positive")
+	}
+	rep = &Report{Machine: describeMachine(), Config: cfg}
+	defer func() {
+		rep.Machine.LoadEnd = loadAvg()
+		rep.Targets = evaluate(rep)
+	}()
+
+	work := cfg.WorkDir
+	if work == "" {
+		if work, err = os.MkdirTemp("", "maskcall-loadtest-"); err != nil {
+			return rep, err
+		}
+		defer os.RemoveAll(work)
+	} else if err := os.MkdirAll(work, 0o700); err != nil {
+		return rep, err
+	}
+	bin := cfg.Binary
+	if bin == "" {
+		cfg.logf("building maskcall")
+		if bin, err = buildMaskcall(work); err != nil {
+			return rep, err
+		}
+	}
+
+	// A local Vonage: with --no-sms and --insight none the CLI calls
+	// nothing, but anything it did call would land here, not on Vonage.
+	sb := sandbox.NewServer("127.0.0.1:0", sandbox.New(sandbox.Config{
+		APIKey: apiKey, APISecret: "loadtest-secret", SignatureSecret: signatureSecret, ApplicationID: applicationID}))
+	if err := sb.Open(); err != nil {
+		return rep, err
+	}
+	defer sb.Close()
+	env := &environment{bin: bin, home: filepath.Join(work, "home"), vonageURL: sb.URL()}
+	if err := os.MkdirAll(env.home, 0o700); err != nil {
+		return rep, err
+	}
+
+	for _, n := range cfg.Sizes {
+		sr := &SizeReport{N: n}
+		rep.Sizes = append(rep.Sizes, sr)
+		if err := runSize(ctx, &cfg, env, filepath.Join(work, fmt.Sprintf("n%d", n)), sr); err != nil {
+			return rep, fmt.Errorf("N=%d: %w", n, err)
+		}
+	}
+	if cfg.phase("startup") {
+		cfg.logf("start-up")
+		if rep.Startup, err = runStartup(ctx, &cfg, env, filepath.Join(work, "startup")); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// environment runs the maskcall binary isolated from the user's
+// configuration: its own HOME and working directory, no maskcall.yaml or
+// .env, Vonage pointed at the sandbox.
+type environment struct {
+	bin, home, vonageURL string
+}
+
+func (e *environment) command(ctx context.Context, dir string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, e.bin, args...)
+	cmd.Dir = dir
+	cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + e.home,
+		"XDG_CONFIG_HOME=" + filepath.Join(e.home, ".config"),
+		"XDG_DATA_HOME=" + filepath.Join(e.home, ".local", "share"),
+		"VONAGE_API_KEY=" + apiKey,
+		"VONAGE_API_SECRET=loadtest-secret",
+		"VONAGE_APPLICATION_ID=" + applicationID,
+		"VONAGE_SIGNATURE_SECRET=" + signatureSecret,
+		"VONAGE_REST_URL=" + e.vonageURL,
+		"VONAGE_API_URL=" + e.vonageURL,
+	}
+	return cmd
+}
+
+func runSize(ctx context.Context, cfg *Config, env *environment, dir string, sr *SizeReport) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	dbPath := filepath.Join(dir, "maskcall.db")
+	pool := poolNumbers(cfg.Pool)
+	n := sr.N
+	rng := rand.New(rand.NewPCG(uint64(n), 42))
+
+	cfg.logf("N=%d: seeding", n)
+	start := time.Now()
+	if err := seed(ctx, dbPath, n, pool); err != nil {
+		return err
+	}
+	sr.SeedSeconds = time.Since(start).Seconds()
+	if fi, err := os.Stat(dbPath); err == nil {
+		sr.DBBytes = fi.Size()
+	}
+	cfg.logf("N=%d: seeded in %.1fs (%d MB)", n, sr.SeedSeconds, sr.DBBytes>>20)
+
+	serveAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	serveURL := "http://" + serveAddr
+	scmd := env.command(ctx, dir, "serve", "--listen", serveAddr, "--public-url", serveURL, "--db", dbPath)
+	scmd.Env = append(scmd.Env, cfg.ServeEnv...)
+	serve, err := startProcess("serve", scmd, serveAddr, filepath.Join(dir, "serve.log"))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if serve != nil {
+			serve.stop()
+		}
+	}()
+	gServe := newGenerator(serveURL, cfg.Concurrency)
+	defer gServe.close()
+
+	var calls []call
+	var served atomic.Int64 // answer requests sent to serve
+	if cfg.phase("answer") {
+		baseAddr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		bcmd := exec.CommandContext(ctx, exe)
+		bcmd.Env = []string{"PATH=" + os.Getenv("PATH"), baselineEnv + "=" + baseAddr}
+		base, err := startProcess("baseline", bcmd, baseAddr, filepath.Join(dir, "baseline.log"))
+		if err != nil {
+			return err
+		}
+		defer base.stop()
+		gBase := newGenerator("http://"+baseAddr, cfg.Concurrency)
+		defer gBase.close()
+
+		cfg.logf("N=%d: signing %d answer webhooks", n, cfg.AnswerRequests)
+		calls = makeCalls(rng, n, cfg.AnswerRequests, pool)
+		reqs := answerRequests(signer{now: time.Now()}, calls, serveURL)
+
+		connects := func(r *request, status int, body []byte) bool {
+			return status == http.StatusOK && bytes.Contains(body, r.expect)
+		}
+		replies := func(_ *request, status int, body []byte) bool {
+			return status == http.StatusOK && len(body) > 0
+		}
+		sr.Serve, sr.Baseline = &loadResult{}, &loadResult{}
+		var baseCursor atomic.Int64
+		per := cfg.Duration / time.Duration(cfg.Rounds)
+		restore := runtime.GOMAXPROCS(cfg.ClientProcs)
+		for round := range cfg.Rounds {
+			for k := range 2 {
+				// Alternate which target goes first, so neither always
+				// gets the machine in the same state.
+				if (round+k)%2 == 0 {
+					cfg.logf("N=%d: answer round %d: baseline", n, round+1)
+					sr.Baseline.add(gBase.run(ctx, reqs, &baseCursor, cfg.Warmup, per, replies, base.pid()))
+					sr.BaselineMemory = maxMemory(sr.BaselineMemory, readMemory(base.pid()))
+				} else {
+					cfg.logf("N=%d: answer round %d: serve", n, round+1)
+					sr.Serve.add(gServe.run(ctx, reqs, &served, cfg.Warmup, per, connects, serve.pid()))
+					sr.ServeMemory = maxMemory(sr.ServeMemory, readMemory(serve.pid()))
+				}
+				if err := ctx.Err(); err != nil {
+					runtime.GOMAXPROCS(restore)
+					return err
+				}
+			}
+		}
+		runtime.GOMAXPROCS(restore)
+		if sr.Baseline.Throughput > 0 {
+			sr.Ratio = sr.Serve.Throughput / sr.Baseline.Throughput
+		}
+		sr.AnswerRepeats = max(served.Load()-int64(len(reqs)), 0)
+		cfg.logf("N=%d: serve %.0f/s p99 %v, baseline %.0f/s p99 %v, ratio %.2f", n,
+			sr.Serve.Throughput, sr.Serve.P99, sr.Baseline.Throughput, sr.Baseline.P99, sr.Ratio)
+	}
+
+	if cfg.phase("event") && cfg.EventCalls > 0 {
+		// Events belong to calls serve answered: those of the answer
+		// phase first, then new ones answered now (untimed).
+		have := min(int(served.Load()), len(calls), cfg.EventCalls)
+		evCalls := calls[:have]
+		if extra := cfg.EventCalls - have; extra > 0 {
+			cfg.logf("N=%d: answering %d calls for the event phase", n, extra)
+			more := makeCalls(rng, n, extra, pool)
+			ok, err := gServe.sendAll(ctx, answerRequests(signer{now: time.Now()}, more, serveURL),
+				func(r *request, status int, body []byte) bool {
+					return status == http.StatusOK && bytes.Contains(body, r.expect)
+				})
+			if err != nil || ok != extra {
+				return fmt.Errorf("answering calls for the event phase: %d of %d connected (%v)", ok, extra, err)
+			}
+			evCalls = append(evCalls, more...)
+		}
+		cfg.logf("N=%d: signing %d event webhooks", n, 4*len(evCalls))
+		evReqs := eventRequests(signer{now: time.Now()}, evCalls)
+		noContent := func(_ *request, status int, _ []byte) bool { return status == http.StatusNoContent }
+		var cursor atomic.Int64
+		cfg.logf("N=%d: events", n)
+		restore := runtime.GOMAXPROCS(cfg.ClientProcs)
+		sr.Events = gServe.run(ctx, evReqs, &cursor, cfg.Warmup, cfg.Duration, noContent, serve.pid())
+		runtime.GOMAXPROCS(restore)
+		sr.EventRepeats = max(cursor.Load()-int64(len(evReqs)), 0)
+		sr.ServeMemory = maxMemory(sr.ServeMemory, readMemory(serve.pid()))
+		cfg.logf("N=%d: events %.0f/s p99 %v", n, sr.Events.Throughput, sr.Events.P99)
+	}
+
+	if cfg.phase("alloc") && cfg.AllocRuns > 0 {
+		cfg.logf("N=%d: allocation", n)
+		ds, err := timeRuns(ctx, cfg.AllocRuns, func(k int) *exec.Cmd {
+			i := rng.IntN(n)
+			return env.command(ctx, dir, "conversation", "create", sqlite.SeedNumberA(i), newParticipant(k),
+				"--no-sms", "--insight", "none", "--db", dbPath, "-o", "json")
+		})
+		if err != nil {
+			return err
+		}
+		sr.AllocCLI = timing(ds)
+		if sr.AllocStore, err = allocStore(ctx, dbPath, n, cfg.AllocRuns, rng); err != nil {
+			return err
+		}
+	}
+
+	if cfg.phase("fresh") {
+		cfg.logf("N=%d: create and end take effect on the next call", n)
+		sr.Fresh = fresh(ctx, env, dir, dbPath, gServe, serveURL)
+	}
+
+	sr.ServeMemory = maxMemory(sr.ServeMemory, readMemory(serve.pid()))
+	err = serve.stop()
+	serve = nil
+	if err != nil {
+		return fmt.Errorf("serve: %w (see %s)", err, filepath.Join(dir, "serve.log"))
+	}
+	return nil
+}
+
+// maxMemory keeps the larger of two readings (and its parts).
+func maxMemory(a, b memory) memory {
+	m := a
+	if b.RSS > a.RSS {
+		m = b
+	}
+	m.Peak = max(a.Peak, b.Peak)
+	return m
+}
+
+// seed fills a fresh database file with n conversations, through Open so
+// that the migrations make the schema.
+func seed(ctx context.Context, path string, n int, pool []string) error {
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(path + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	db := sqlite.NewDB(path)
+	if err := db.Open(); err != nil {
+		return err
+	}
+	if err := db.SeedConversations(ctx, n, pool); err != nil {
+		db.Close()
+		return err
+	}
+	return db.Close()
+}
+
+// allocStore times the store's CreateConversation alone, on the same file
+// serve has open, for runs new conversations between a seeded participant
+// and a new number.
+func allocStore(ctx context.Context, path string, n, runs int, rng *rand.Rand) (*Timing, error) {
+	db := sqlite.NewDB(path)
+	if err := db.Open(); err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	var ds []time.Duration
+	for k := range runs {
+		c := &maskcall.Conversation{Participants: []maskcall.Participant{
+			{Number: sqlite.SeedNumberA(rng.IntN(n)), Country: "GB"},
+			{Number: newParticipant(100_000 + k), Country: "FR"},
+		}}
+		start := time.Now()
+		if err := db.CreateConversation(ctx, c, time.Now()); err != nil {
+			return nil, err
+		}
+		ds = append(ds, time.Since(start))
+	}
+	return timing(ds), nil
+}
+
+// fresh creates a conversation with the CLI and calls it at once through
+// serve, then ends it with the CLI and calls again at once: the first call
+// must connect, the second must not. It returns "ok" or what went wrong.
+func fresh(ctx context.Context, env *environment, dir, dbPath string, g *generator, serveURL string) string {
+	x, y := newParticipant(900_000), newParticipant(900_001)
+	cmd := env.command(ctx, dir, "conversation", "create", x, y, "--no-sms", "--insight", "none", "--db", dbPath, "-o", "json")
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Sprintf("conversation create: %v", err)
+	}
+	var c maskcall.Conversation
+	if err := json.Unmarshal(out, &c); err != nil || len(c.Participants) != 2 {
+		return fmt.Sprintf("conversation create printed %q", truncate(string(out), 200))
+	}
+	s := signer{now: time.Now()}
+	rng := rand.New(rand.NewPCG(1, 2))
+	answer := func() (string, error) {
+		r := s.answerRequest(call{from: x[1:], to: c.Participants[0].ProxyNumber[1:], callee: y[1:],
+			uuid: uuid(rng), convUUID: "CON-" + uuid(rng)}, serveURL)
+		var buf bytes.Buffer
+		status, err := g.do(ctx, &r, &buf)
+		if err != nil {
+			return "", err
+		}
+		if status != http.StatusOK {
+			return "", fmt.Errorf("answer webhook replied %d", status)
+		}
+		if bytes.Contains(buf.Bytes(), r.expect) {
+			return "connect", nil
+		}
+		return "not in service", nil
+	}
+	if got, err := answer(); err != nil || got != "connect" {
+		return fmt.Sprintf("the call right after `conversation create` got %q (%v), want connect", got, err)
+	}
+	if out, err := env.command(ctx, dir, "conversation", "end", c.ID, "--db", dbPath).CombinedOutput(); err != nil {
+		return fmt.Sprintf("conversation end: %v: %s", err, truncate(string(out), 200))
+	}
+	if got, err := answer(); err != nil || got != "not in service" {
+		return fmt.Sprintf("the call right after `conversation end` got %q (%v), want not in service", got, err)
+	}
+	return "ok"
+}
+
+// runStartup times `maskcall --help` and `maskcall conversation list` on an
+// empty database.
+func runStartup(ctx context.Context, cfg *Config, env *environment, dir string) (*Startup, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	db := filepath.Join(dir, "empty.db")
+	st := &Startup{}
+	ds, err := timeRuns(ctx, cfg.StartupRuns, func(int) *exec.Cmd { return env.command(ctx, dir, "--help") })
+	if err != nil {
+		return nil, err
+	}
+	st.Help = timing(ds)
+	first, err := timeRuns(ctx, 1, func(int) *exec.Cmd { return env.command(ctx, dir, "conversation", "list", "--db", db) })
+	if err != nil {
+		return nil, err
+	}
+	st.ListFirst = first[0]
+	if ds, err = timeRuns(ctx, cfg.StartupRuns, func(int) *exec.Cmd {
+		return env.command(ctx, dir, "conversation", "list", "--db", db)
+	}); err != nil {
+		return nil, err
+	}
+	st.List = timing(ds)
+	return st, nil
+}

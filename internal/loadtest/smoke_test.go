@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"testing"
+	"time"
+)
+
+// TestSmoke runs the whole load test, tiny: 200 conversations, about a
+// second per phase. It checks that every phase produced figures, never how
+// fast they are: CI machines are shared and slow, and timings are
+// BENCHMARKS.md's business.
+func TestSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the load test smoke run builds maskcall and loads it for a few seconds; skipped with -short")
+	}
+	cfg := DefaultConfig()
+	cfg.Sizes = []int{200, 400}
+	cfg.Duration = time.Second
+	cfg.Warmup = 200 * time.Millisecond
+	cfg.Rounds = 1
+	cfg.Concurrency = 4
+	cfg.AnswerRequests = 5_000
+	cfg.EventCalls = 500
+	cfg.AllocRuns = 3
+	cfg.StartupRuns = 3
+	cfg.WorkDir = t.TempDir()
+	cfg.Log = io.Discard
+	if testing.Verbose() {
+		cfg.Log = os.Stderr
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if testing.Verbose() {
+		rep.Print(os.Stderr)
+	}
+	if len(rep.Sizes) != 2 {
+		t.Fatalf("%d sizes reported", len(rep.Sizes))
+	}
+	for _, s := range rep.Sizes {
+		for name, r := range map[string]*loadResult{"serve": s.Serve, "baseline": s.Baseline, "events": s.Events} {
+			if r == nil || r.Requests == 0 || r.Throughput <= 0 || r.P50 <= 0 || r.P99 < r.P50 {
+				t.Errorf("N=%d %s: no figures: %+v", s.N, name, r)
+				continue
+			}
+			if r.Errors > 0 {
+				t.Errorf("N=%d %s: %d errors, first: %s", s.N, name, r.Errors, r.FirstError)
+			}
+		}
+		if s.Ratio <= 0 || s.ServeMemory.Peak <= 0 || s.BaselineMemory.Peak <= 0 || s.DBBytes <= 0 {
+			t.Errorf("N=%d: ratio %v, memory %+v / %+v, db %d bytes", s.N, s.Ratio, s.ServeMemory, s.BaselineMemory, s.DBBytes)
+		}
+		if s.AllocCLI == nil || s.AllocCLI.Runs != cfg.AllocRuns || s.AllocCLI.Median <= 0 || s.AllocStore == nil || s.AllocStore.Median <= 0 {
+			t.Errorf("N=%d: allocation timings %+v, %+v", s.N, s.AllocCLI, s.AllocStore)
+		}
+		if s.Fresh != "ok" {
+			t.Errorf("N=%d: %s", s.N, s.Fresh)
+		}
+	}
+	if st := rep.Startup; st == nil || st.Help.Median <= 0 || st.List.Median <= 0 {
+		t.Errorf("start-up: %+v", st)
+	}
+	// Every target is judged (two sizes were run, so the flat-cost and
+	// allocation ratios too).
+	if len(rep.Targets) < 8 {
+		t.Errorf("%d targets judged: %+v", len(rep.Targets), rep.Targets)
+	}
+	for _, tg := range rep.Targets {
+		if tg.Status == "n/a" {
+			t.Errorf("target %q not judged", tg.Name)
+		}
+	}
+}

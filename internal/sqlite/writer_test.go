@@ -1,0 +1,300 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/maskcall/maskcall/internal/maskcall"
+)
+
+// op queues nothing: it builds a writeOp for committer.commit, which tests
+// call directly to put chosen operations in one batch.
+func op(fn func(ctx context.Context, tx *Tx) error) *writeOp {
+	return &writeOp{ctx: context.Background(), fn: fn, done: make(chan struct{})}
+}
+
+func callOp(c *maskcall.Call) *writeOp {
+	return op(func(ctx context.Context, tx *Tx) error { return createCall(ctx, tx, c) })
+}
+
+func eventOp(ev maskcall.CallEvent, ok *bool) *writeOp {
+	return op(func(ctx context.Context, tx *Tx) (err error) {
+		*ok, err = recordCallEvent(ctx, tx, ev)
+		return err
+	})
+}
+
+func countCalls(tb testing.TB, db *DB) int {
+	tb.Helper()
+	var n int
+	if err := db.rdb.QueryRow(`SELECT COUNT(*) FROM interactions`).Scan(&n); err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
+
+// In one batch, an operation that fails is undone alone: the operations
+// before and after it are committed.
+func TestGroupCommit_FailureIsIsolated(t *testing.T) {
+	db := MustOpenDB(t)
+	conv, _ := MustCreateCall(t, db)
+	before := countCalls(t, db)
+	boom := errors.New("boom")
+	batch := []*writeOp{
+		callOp(&maskcall.Call{UUID: "u1", ConversationID: conv.ID, Status: "started"}),
+		// Writes, then fails (not cleanly): its write must not survive,
+		// and the others are committed all the same.
+		op(func(ctx context.Context, tx *Tx) error {
+			if err := createCall(ctx, tx, &maskcall.Call{UUID: "u-failed", ConversationID: conv.ID, Status: "started"}); err != nil {
+				return err
+			}
+			return boom
+		}),
+		callOp(&maskcall.Call{UUID: "u2", ConversationID: "cv_missing", Status: "started"}),
+		callOp(&maskcall.Call{UUID: "u3", ConversationID: conv.ID, Status: "started"}),
+	}
+	tx0, _ := db.GroupCommitStats()
+	db.w.commit(batch)
+	if tx, _ := db.GroupCommitStats(); tx-tx0 != int64(1+len(batch)) {
+		t.Errorf("%d transactions, want the batch's then one per operation", tx-tx0)
+	}
+	if batch[0].err != nil || batch[3].err != nil {
+		t.Fatalf("good operations failed: %v, %v", batch[0].err, batch[3].err)
+	}
+	if !errors.Is(batch[1].err, boom) {
+		t.Fatalf("failing operation: %v", batch[1].err)
+	}
+	if maskcall.ErrorCode(batch[2].err) != maskcall.ENOTFOUND {
+		t.Fatalf("call of a missing conversation: %v", batch[2].err)
+	}
+	for _, o := range batch {
+		select {
+		case <-o.done:
+		default:
+			t.Fatal("an operation was not told its outcome")
+		}
+	}
+	if got := countCalls(t, db); got != before+2 {
+		t.Fatalf("%d calls, want %d", got, before+2)
+	}
+	calls, err := db.FindCalls(context.Background(), conv.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range calls {
+		if c.UUID == "u-failed" {
+			t.Fatal("the failed operation's call was committed")
+		}
+	}
+}
+
+// Clean failures (nothing written) do not cost the batch its transaction.
+func TestGroupCommit_CleanFailureKeepsBatch(t *testing.T) {
+	db := MustOpenDB(t)
+	conv, _ := MustCreateCall(t, db)
+	var matched bool
+	batch := []*writeOp{
+		callOp(&maskcall.Call{UUID: "c1", ConversationID: conv.ID, Status: "started"}),
+		callOp(&maskcall.Call{UUID: "c2", ConversationID: "cv_missing", Status: "started"}),
+		callOp(&maskcall.Call{UUID: "", ConversationID: conv.ID}),
+		eventOp(maskcall.CallEvent{UUID: "nobody", Status: "ringing", Timestamp: t0}, &matched),
+		callOp(&maskcall.Call{UUID: "c3", ConversationID: conv.ID, Status: "started"}),
+	}
+	tx0, _ := db.GroupCommitStats()
+	db.w.commit(batch)
+	if tx, _ := db.GroupCommitStats(); tx-tx0 != 1 {
+		t.Errorf("%d transactions, want 1", tx-tx0)
+	}
+	if batch[0].err != nil || batch[3].err != nil || batch[4].err != nil || matched {
+		t.Fatalf("errors %v %v %v, matched %v", batch[0].err, batch[3].err, batch[4].err, matched)
+	}
+	if maskcall.ErrorCode(batch[1].err) != maskcall.ENOTFOUND || maskcall.ErrorCode(batch[2].err) != maskcall.EINVALID {
+		t.Fatalf("errors %v, %v", batch[1].err, batch[2].err)
+	}
+	var ce *cleanError
+	if errors.As(batch[1].err, &ce) {
+		t.Fatal("a caller got the internal clean marker")
+	}
+}
+
+// A call queued before its event is written before it, in the same batch.
+func TestGroupCommit_Order(t *testing.T) {
+	db := MustOpenDB(t)
+	MustCreateNumber(t, db, gb1, "GB")
+	conv := MustCreateConversation(t, db, t0, 0, gb(alice, "a"), gb(bob, "b"))
+	var ok1, ok2 bool
+	batch := []*writeOp{
+		callOp(&maskcall.Call{UUID: "leg", ConversationUUID: "CON-9", ConversationID: conv.ID, Status: "started"}),
+		eventOp(maskcall.CallEvent{UUID: "leg", Status: "answered", Timestamp: t0}, &ok1),
+		eventOp(maskcall.CallEvent{UUID: "other-leg", ConversationUUID: "CON-9", Status: "completed", Timestamp: t0.Add(time.Minute), Duration: 60}, &ok2),
+	}
+	db.w.commit(batch)
+	for _, o := range batch {
+		if o.err != nil {
+			t.Fatal(o.err)
+		}
+	}
+	if !ok1 || !ok2 {
+		t.Fatalf("events matched no call: %v %v", ok1, ok2)
+	}
+	c := mustFindCall(t, db, conv.ID)
+	if c.Status != "completed" || c.Duration != 60 {
+		t.Fatalf("call = %+v", c)
+	}
+}
+
+// An operation whose caller has gone is not run.
+func TestGroupCommit_CanceledOperationSkipped(t *testing.T) {
+	db := MustOpenDB(t)
+	conv, _ := MustCreateCall(t, db)
+	before := countCalls(t, db)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	gone := callOp(&maskcall.Call{UUID: "gone", ConversationID: conv.ID, Status: "started"})
+	gone.ctx = ctx
+	kept := callOp(&maskcall.Call{UUID: "kept", ConversationID: conv.ID, Status: "started"})
+	db.w.commit([]*writeOp{gone, kept})
+	if !errors.Is(gone.err, context.Canceled) || kept.err != nil {
+		t.Fatalf("errors: %v, %v", gone.err, kept.err)
+	}
+	if got := countCalls(t, db); got != before+1 {
+		t.Fatalf("%d calls, want %d", got, before+1)
+	}
+	if err := db.CreateCall(ctx, &maskcall.Call{UUID: "late", ConversationID: conv.ID}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("CreateCall with a canceled context: %v", err)
+	}
+}
+
+// Many concurrent callers: every call and event is committed once, each
+// caller hears its own outcome, and the batches did group them.
+func TestGroupCommit_Concurrent(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	pool := []string{"+447400000001", "+447400000002"}
+	if err := db.SeedConversations(ctx, 100, pool); err != nil {
+		t.Fatal(err)
+	}
+	const callers = 64
+	const perCaller = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, callers)
+	for g := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range perCaller {
+				i := (g*perCaller + k) % 100
+				uuid := fmt.Sprintf("leg-%d-%d", g, k)
+				if err := db.CreateCall(ctx, &maskcall.Call{UUID: uuid, ConversationID: SeedConversationID(i),
+					From: SeedNumberA(i), To: SeedProxy(pool, i), Status: "started"}); err != nil {
+					errs <- err
+					return
+				}
+				for s, status := range []string{"ringing", "answered", "completed"} {
+					ok, err := db.RecordCallEvent(ctx, maskcall.CallEvent{UUID: uuid, Status: status, Timestamp: t0.Add(time.Duration(s) * time.Second)})
+					if err != nil || !ok {
+						errs <- fmt.Errorf("event %s of %s: %v, %v", status, uuid, ok, err)
+						return
+					}
+				}
+				// A wrong conversation fails alone.
+				if err := db.CreateCall(ctx, &maskcall.Call{UUID: uuid + "-x", ConversationID: "cv_nope"}); maskcall.ErrorCode(err) != maskcall.ENOTFOUND {
+					errs <- fmt.Errorf("call of a missing conversation: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if got := countCalls(t, db); got != callers*perCaller {
+		t.Fatalf("%d calls, want %d", got, callers*perCaller)
+	}
+	batches, ops := db.w.batches.Load(), db.w.ran.Load()
+	t.Logf("%d operations in %d transactions", ops, batches)
+	if batches >= ops {
+		t.Errorf("no operations were grouped: %d operations in %d transactions", ops, batches)
+	}
+	if got := countEvents(t, db); got != 3*callers*perCaller {
+		t.Fatalf("%d events, want %d", got, 3*callers*perCaller)
+	}
+	var notCompleted int
+	if err := db.rdb.QueryRow(`SELECT COUNT(*) FROM interactions WHERE status <> 'completed'`).Scan(&notCompleted); err != nil || notCompleted != 0 {
+		t.Fatalf("%d calls not completed (%v)", notCompleted, err)
+	}
+}
+
+// Close commits what is queued, then refuses writes.
+func TestGroupCommit_Close(t *testing.T) {
+	db := NewDB(t.TempDir() + "/maskcall.db")
+	db.Now = func() time.Time { return t0 }
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	MustCreateNumber(t, db, gb1, "GB")
+	conv := MustCreateConversation(t, db, t0, 0, gb(alice, "a"), gb(bob, "b"))
+	var wg sync.WaitGroup
+	results := make([]error, 50)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = db.CreateCall(context.Background(), &maskcall.Call{UUID: fmt.Sprint("c", i), ConversationID: conv.ID})
+		}()
+	}
+	wg.Wait()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateCall(context.Background(), &maskcall.Call{UUID: "after", ConversationID: conv.ID}); err == nil {
+		t.Fatal("CreateCall after Close succeeded")
+	}
+	db2 := MustOpenDBAt(t, db.Path())
+	if got := countCalls(t, db2); got != len(results) {
+		t.Fatalf("%d calls after reopening, want %d", got, len(results))
+	}
+}
+
+// Grouped writes are checkpointed in the background: the database file
+// grows while the store stays open, and the write connection's own
+// automatic checkpoint is only a backstop.
+func TestGroupCommit_BackgroundCheckpoint(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	pool := []string{"+447400000001"}
+	if err := db.SeedConversations(ctx, 1000, pool); err != nil {
+		t.Fatal(err)
+	}
+	size := func() int64 {
+		fi, err := os.Stat(db.Path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := size()
+	for i := range 3000 {
+		if err := db.CreateCall(ctx, &maskcall.Call{UUID: fmt.Sprint("ck-", i), ConversationID: SeedConversationID(i % 1000), Status: "started"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for size() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("the database file did not grow: nothing was checkpointed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var pages int
+	if err := db.wdb.QueryRow(`PRAGMA wal_autocheckpoint`).Scan(&pages); err != nil || pages != walBackstopPages {
+		t.Fatalf("wal_autocheckpoint = %d, %v", pages, err)
+	}
+}
