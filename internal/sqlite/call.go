@@ -80,31 +80,13 @@ func (db *DB) RecordCallEvent(ctx context.Context, ev maskcall.CallEvent) (bool,
 
 // FindCalls lists a conversation's calls, oldest first.
 func (db *DB) FindCalls(ctx context.Context, conversationID string) ([]*maskcall.Call, error) {
-	tx, err := db.beginRead(ctx, time.Time{})
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	calls, err := findCalls(ctx, tx, conversationID, false)
-	if err != nil {
-		return nil, err
-	}
-	return calls, tx.Commit()
+	return read(ctx, db, func(tx *Tx) ([]*maskcall.Call, error) { return findCalls(ctx, tx, conversationID, false) })
 }
 
 // FindActiveCalls lists a conversation's calls that are not over (whose
 // status is not terminal), oldest first.
 func (db *DB) FindActiveCalls(ctx context.Context, conversationID string) ([]*maskcall.Call, error) {
-	tx, err := db.beginRead(ctx, time.Time{})
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	calls, err := findCalls(ctx, tx, conversationID, true)
-	if err != nil {
-		return nil, err
-	}
-	return calls, tx.Commit()
+	return read(ctx, db, func(tx *Tx) ([]*maskcall.Call, error) { return findCalls(ctx, tx, conversationID, true) })
 }
 
 const callColumns = `id, uuid, conversation_uuid, conversation_id, from_number, to_number, status, duration, started_at, ended_at`

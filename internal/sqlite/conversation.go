@@ -98,31 +98,13 @@ func (db *DB) CreateConversation(ctx context.Context, c *maskcall.Conversation, 
 // FindConversationByID returns a conversation with its participants in
 // order; ENOTFOUND if none.
 func (db *DB) FindConversationByID(ctx context.Context, id string) (*maskcall.Conversation, error) {
-	tx, err := db.beginRead(ctx, time.Time{})
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	c, err := findConversationByID(ctx, tx, id)
-	if err != nil {
-		return nil, err
-	}
-	return c, tx.Commit()
+	return read(ctx, db, func(tx *Tx) (*maskcall.Conversation, error) { return findConversationByID(ctx, tx, id) })
 }
 
 // FindConversations lists conversations, newest first (ties by ID,
 // descending), each with its participants in order.
 func (db *DB) FindConversations(ctx context.Context, filter maskcall.ConversationFilter) ([]*maskcall.Conversation, error) {
-	tx, err := db.beginRead(ctx, time.Time{})
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	cs, err := findConversations(ctx, tx, filter)
-	if err != nil {
-		return nil, err
-	}
-	return cs, tx.Commit()
+	return read(ctx, db, func(tx *Tx) ([]*maskcall.Conversation, error) { return findConversations(ctx, tx, filter) })
 }
 
 // EndConversation ends an active conversation with reason (EndReasonEnded

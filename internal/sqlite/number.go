@@ -12,31 +12,13 @@ import (
 
 // FindNumber returns the pool entry for an E.164 number; ENOTFOUND if none.
 func (db *DB) FindNumber(ctx context.Context, number string) (*maskcall.Number, error) {
-	tx, err := db.beginRead(ctx, time.Time{})
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	n, err := findNumber(ctx, tx, number)
-	if err != nil {
-		return nil, err
-	}
-	return n, tx.Commit()
+	return read(ctx, db, func(tx *Tx) (*maskcall.Number, error) { return findNumber(ctx, tx, number) })
 }
 
 // FindNumbers lists pool numbers ordered by number. Released numbers are
 // left out unless filter.Status asks for them or IncludeReleased is set.
 func (db *DB) FindNumbers(ctx context.Context, filter maskcall.NumberFilter) ([]*maskcall.Number, error) {
-	tx, err := db.beginRead(ctx, time.Time{})
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	ns, err := findNumbers(ctx, tx, filter)
-	if err != nil {
-		return nil, err
-	}
-	return ns, tx.Commit()
+	return read(ctx, db, func(tx *Tx) ([]*maskcall.Number, error) { return findNumbers(ctx, tx, filter) })
 }
 
 // CreateNumber adds n, stamping CreatedAt and UpdatedAt with n's times if

@@ -370,6 +370,21 @@ func (db *DB) beginRead(ctx context.Context, now time.Time) (*Tx, error) {
 	return &Tx{Tx: tx, db: db, now: db.txTime(now), w: &noStmts}, nil
 }
 
+// read runs f in a read transaction: one snapshot for all its queries.
+func read[T any](ctx context.Context, db *DB, f func(*Tx) (T, error)) (T, error) {
+	var zero T
+	tx, err := db.beginRead(ctx, time.Time{})
+	if err != nil {
+		return zero, err
+	}
+	defer tx.Rollback()
+	v, err := f(tx)
+	if err != nil {
+		return zero, err
+	}
+	return v, tx.Commit()
+}
+
 func (db *DB) txTime(now time.Time) time.Time {
 	if now.IsZero() {
 		now = db.Now()
