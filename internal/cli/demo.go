@@ -125,6 +125,9 @@ func demoRun(ctx context.Context, opts *DemoOptions) (err error) {
 	}
 
 	a, b := c.Participants[0], c.Participants[1]
+	if a.ProxyNumber == b.ProxyNumber {
+		fmt.Fprintf(out, "  Both dial %s: a call is routed by who calls it, so one pool number serves both sides.\n", a.ProxyNumber)
+	}
 	call := func(from, to, method string) (*sandbox.CallResult, error) {
 		r, err := sb.SimulateCall(ctx, sandbox.CallRequest{
 			From: from, To: to, AnswerURL: web.URL() + "/webhooks/answer", AnswerMethod: method,
