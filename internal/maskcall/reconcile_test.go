@@ -1,37 +1,20 @@
 package maskcall_test
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/maskcall/maskcall/internal/maskcall"
 	"github.com/maskcall/maskcall/internal/sandbox"
 	"github.com/maskcall/maskcall/internal/sqlite"
-	"github.com/maskcall/maskcall/internal/vonage"
 )
 
-const reconcileAppID = "0c6a4c0e-1f7e-4c1a-9f0a-5b2b8e0d1a11"
-
-// newReconcilePool wires a pool to a real SQLite file and a sandbox over HTTP.
+// newReconcilePool wires a pool to a real SQLite file and a sandbox over
+// HTTP (service_test.go's env).
 func newReconcilePool(t *testing.T) (*maskcall.NumberPool, *sandbox.Sandbox, *sqlite.DB) {
 	t.Helper()
-	sb := sandbox.New(sandbox.Config{ApplicationID: reconcileAppID})
-	srv := sandbox.NewServer("127.0.0.1:0", sb)
-	if err := srv.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	db := sqlite.NewDB(filepath.Join(t.TempDir(), "maskcall.db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	vc, err := vonage.New(vonage.Config{APIKey: sandbox.DefaultAPIKey, APISecret: sandbox.DefaultAPISecret, RestURL: srv.URL(), APIURL: srv.URL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &maskcall.NumberPool{Store: db, Numbers: vc, ApplicationID: reconcileAppID}, sb, db
+	e := newEnv(t)
+	return e.pool, e.sb, e.db
 }
 
 func TestNumberPool_Reconcile(t *testing.T) {
@@ -111,11 +94,11 @@ func TestNumberPool_Reconcile(t *testing.T) {
 			}
 		}
 		n, _ := db.FindNumber(ctx, "+447700900555")
-		if n.Status != maskcall.NumberActive || n.AppID != reconcileAppID {
+		if n.Status != maskcall.NumberActive || n.AppID != svcAppID {
 			t.Fatalf("after relink: %+v", n)
 		}
 		for _, o := range sb.OwnedNumbers() {
-			if o.MSISDN == "447700900555" && o.AppID != reconcileAppID && o.VoiceCallbackValue != reconcileAppID {
+			if o.MSISDN == "447700900555" && o.AppID != svcAppID && o.VoiceCallbackValue != svcAppID {
 				t.Fatalf("sandbox shows %+v, not linked to the app", o)
 			}
 		}
