@@ -11,6 +11,11 @@ import (
 // number; {label} is the other participant's label, {ref} the reference.
 const DefaultSMSTemplate = "Call this number to reach {label}."
 
+// MinConnectableDigits is the fewest digits (country code included) a
+// number may have for Vonage to connect a call to it: the NCCO schema's
+// phone endpoint takes 10 to 15.
+const MinConnectableDigits = 10
+
 // ConversationService creates, notifies and ends conversations.
 type ConversationService struct {
 	Store   Store
@@ -66,6 +71,12 @@ func (s *ConversationService) Create(ctx context.Context, req CreateRequest) (*C
 	}
 	if req.A.Number == req.B.Number {
 		return nil, Errorf(EINVALID, "Both participants have the number %s; a conversation needs two different numbers.", MaskNumber(req.A.Number))
+	}
+	for _, p := range []Participant{req.A, req.B} {
+		if n := len(strings.TrimPrefix(p.Number, "+")); n < MinConnectableDigits {
+			return nil, Errorf(EINVALID, "%s (%s) has %d digits; Vonage connects calls only to numbers of %d to 15 digits.",
+				MaskNumber(p.Number), labelOr(p, "participant"), n, MinConnectableDigits)
+		}
 	}
 	if req.TTL < 0 {
 		return nil, Errorf(EINVALID, "--ttl must be positive, got %s.", req.TTL)

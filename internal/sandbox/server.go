@@ -54,8 +54,8 @@ func (s *Server) URL() string {
 	}
 	addr := s.ln.Addr().(*net.TCPAddr)
 	host := "127.0.0.1"
-	if !addr.IP.IsUnspecified() && !addr.IP.IsLoopback() {
-		host = addr.IP.String()
+	if !addr.IP.IsUnspecified() {
+		host = addr.IP.String() // [::1] stays IPv6: 127.0.0.1 would not reach it
 	}
 	return "http://" + net.JoinHostPort(host, strconv.Itoa(addr.Port))
 }

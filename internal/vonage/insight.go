@@ -70,7 +70,8 @@ func (c *Client) BasicInsight(ctx context.Context, number string) (*maskcall.Ins
 		switch res.Status {
 		case 3:
 			return nil, c.fail(maskcall.EINVALID,
-				fmt.Sprintf("Vonage says %s is not a valid number: %s (%s).", number, orDefault(strings.TrimRight(ae.Text, "."), "invalid"), ae.details("status")),
+				fmt.Sprintf("Vonage says %s is not a valid number: %s (%s).", maskcall.MaskNumber(number),
+					orDefault(strings.TrimRight(strings.ReplaceAll(ae.Text, msisdn, maskcall.MaskNumber(msisdn)), "."), "invalid"), ae.details("status")),
 				"Give the number in E.164 format, such as +447700900123.", ae)
 		case 4:
 			return nil, c.rejected(o, ae, "status")

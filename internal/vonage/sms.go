@@ -42,7 +42,7 @@ func (c *Client) SendSMS(ctx context.Context, from, to, text string) (string, er
 		return "", err
 	}
 	if len(toWire) < 7 {
-		return "", maskcall.Errorf(maskcall.EINVALID, "%q is too short to receive an SMS.", to)
+		return "", maskcall.Errorf(maskcall.EINVALID, "%s is too short to receive an SMS.", maskcall.MaskNumber(to))
 	}
 	if text == "" {
 		return "", maskcall.Errorf(maskcall.EINVALID, "An SMS needs some text.")

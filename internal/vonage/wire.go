@@ -14,7 +14,7 @@ import (
 func wireNumber(number string) (string, error) {
 	msisdn := strings.TrimPrefix(number, "+")
 	if len(msisdn) < 2 || len(msisdn) > 15 || !allDigits(msisdn) {
-		return "", maskcall.Errorf(maskcall.EINVALID, "%q is not a phone number in E.164 format, such as +447700900123.", number)
+		return "", maskcall.Errorf(maskcall.EINVALID, "%s is not a phone number in E.164 format, such as +447700900123.", maskcall.MaskNumber(number))
 	}
 	return msisdn, nil
 }

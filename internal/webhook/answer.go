@@ -294,9 +294,11 @@ func parseAnswerQuery(raw string) (answerRequest, error) {
 }
 
 // msisdn turns an E.164 number into Vonage's form: digits only, no '+'.
+// The NCCO schema's phone endpoint takes 10 to 15 digits; a number outside
+// that could not be connected, so it is refused here rather than sent.
 func msisdn(e164 string) (string, bool) {
 	d := strings.TrimPrefix(e164, "+")
-	if len(d) < 1 || len(d) > 15 {
+	if len(d) < 10 || len(d) > 15 {
 		return "", false
 	}
 	for i := 0; i < len(d); i++ {
