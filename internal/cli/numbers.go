@@ -132,7 +132,7 @@ func NewCmdNumbersRent(f *Factory, runF func(context.Context, *NumbersRentOption
 		Long: `Buy each number and, unless --no-configure, link it to vonage.application_id as configure does.
 Numbers come from "maskcall numbers search". Rent stops at the first failure; what was bought stays in the pool.`,
 		Example: `  maskcall numbers rent --country GB 447700900001 447700900002
-  maskcall numbers rent --country US +1 202 555 0100 --no-configure`,
+  maskcall numbers rent --country US "+1 202 555 0100" --no-configure`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(opts.Output); err != nil {

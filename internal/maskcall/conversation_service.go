@@ -226,7 +226,13 @@ func (s *ConversationService) Purge(ctx context.Context, olderThan time.Duration
 	if olderThan <= 0 {
 		return 0, Errorf(EINVALID, "--ended-before must be a positive duration such as 720h.")
 	}
-	return s.Store.PurgeConversations(ctx, s.now().Add(-olderThan))
+	// Conversations that expired unswept are ended first, so retention
+	// applies to them too.
+	now := s.now()
+	if _, err := s.Store.ExpireConversations(ctx, now); err != nil {
+		return 0, err
+	}
+	return s.Store.PurgeConversations(ctx, now.Add(-olderThan))
 }
 
 func labelOr(p Participant, fallback string) string {

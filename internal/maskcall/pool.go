@@ -82,7 +82,7 @@ func (p *NumberPool) Rent(ctx context.Context, avail AvailableNumber, opts RentO
 				"The purchase may or may not have gone through; run `maskcall numbers reconcile` to check and finish it.")
 		}
 		// Vonage said no: nothing was bought.
-		if err := p.Store.DeleteNumber(context.WithoutCancel(ctx), n.Number); err != nil {
+		if err := p.forget(context.WithoutCancel(ctx), n.Number); err != nil {
 			return n, err
 		}
 		return nil, buyErr
@@ -146,6 +146,19 @@ func (p *NumberPool) owns(ctx context.Context, country, number string) (bool, er
 		}
 	}
 	return false, nil
+}
+
+// forget undoes the record of a purchase that did not happen: the row goes,
+// or, for a number that was rented before and has conversation history,
+// goes back to released.
+func (p *NumberPool) forget(ctx context.Context, number string) error {
+	err := p.Store.DeleteNumber(ctx, number)
+	if ErrorCode(err) != ECONFLICT {
+		return err
+	}
+	released, empty := NumberReleased, ""
+	_, err = p.Store.UpdateNumber(ctx, number, NumberUpdate{Status: &released, AppID: &empty})
+	return err
 }
 
 // link points n at the application and records the result.
@@ -312,7 +325,7 @@ func (p *NumberPool) Configure(ctx context.Context, numbers []string, all bool) 
 				}
 			}
 			if _, ok := owned[n.Number]; !ok {
-				if err := p.Store.DeleteNumber(ctx, n.Number); err != nil {
+				if err := p.forget(ctx, n.Number); err != nil {
 					return results, err
 				}
 				res.Action = "purchase not made"
@@ -382,18 +395,29 @@ func (p *NumberPool) Release(ctx context.Context, number string, force bool) (*N
 	if n.Status == NumberReleased {
 		return n, nil, nil
 	}
+	if n.Status == NumberPurchasing {
+		return nil, nil, Errorf(ECONFLICT, "%s has a purchase whose outcome is not known yet.", number).
+			WithHint("Run `maskcall numbers reconcile` to settle it first.")
+	}
 	if n.ActiveConversations > 0 && !force {
 		return nil, nil, Errorf(ECONFLICT, "%s is in use by %d active conversation(s).", number, n.ActiveConversations).
 			WithHint("End them first, or pass --force to end them and release the number.")
 	}
-	if n.Status != NumberPurchasing {
-		if err := p.Numbers.CancelNumber(ctx, n.Country, n.Number); err != nil {
+	if err := p.Numbers.CancelNumber(ctx, n.Country, n.Number); err != nil {
+		// With --force, a number the account no longer owns (released in the
+		// dashboard, say) is released here too instead of being handed out.
+		if !force || ErrorCode(err) != EUPSTREAM {
+			return nil, nil, err
+		}
+		if owned, oerr := p.owns(ctx, n.Country, n.Number); oerr != nil || owned {
 			return nil, nil, err
 		}
 	}
 	ctx = context.WithoutCancel(ctx) // the rental is gone: record it whatever happens
 	var ended []string
-	if n.ActiveConversations > 0 {
+	if force {
+		// Always, not only if the count read above was positive: another
+		// process may have allocated the number meanwhile.
 		if ended, err = p.Store.EndConversationsUsingNumber(ctx, number, EndReasonEnded, p.now()); err != nil {
 			return nil, nil, err
 		}

@@ -98,7 +98,7 @@ func (p *NumberPool) Reconcile(ctx context.Context, dryRun bool) ([]ReconcileAct
 		}
 		if n.Status == NumberPurchasing {
 			do(ReconcileAction{Number: n.Number, Finding: "interrupted purchase did not go through", Action: "dropped"}, func() error {
-				return p.Store.DeleteNumber(ctx, n.Number)
+				return p.forget(ctx, n.Number)
 			})
 			continue
 		}

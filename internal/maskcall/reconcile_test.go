@@ -1,6 +1,7 @@
 package maskcall_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -174,4 +175,68 @@ func TestNumberPool_ReleaseForceEndsConversations(t *testing.T) {
 			t.Fatalf("sandbox still rents %s", proxy)
 		}
 	}
+}
+
+// A refused purchase of a number rented before (with history) puts it back
+// to released instead of leaving it stuck as purchasing.
+func TestNumberPool_RentRefusedForReleasedNumber(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	nums, err := e.pool.Provision(ctx, maskcall.NumberSearch{Country: "GB", Features: []string{"SMS", "VOICE"}}, 1, maskcall.RentOptions{Configure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := nums[0]
+	if _, err := e.svc.Create(ctx, maskcall.CreateRequest{A: alice, B: maskcall.Participant{Number: "+442079460321", Country: "GB"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.pool.Release(ctx, proxy.Number, true); err != nil {
+		t.Fatal(err)
+	}
+	e.sb.SetBalance(0)
+	if _, err := e.pool.Rent(ctx, maskcall.AvailableNumber{Number: proxy.Number, Country: "GB"}, maskcall.RentOptions{Configure: true}); maskcall.ErrorCode(err) != maskcall.EUPSTREAM {
+		t.Fatalf("Rent with no balance = %v, want Vonage's refusal", err)
+	}
+	n, err := e.db.FindNumber(ctx, proxy.Number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Status != maskcall.NumberReleased {
+		t.Fatalf("status after the refused purchase = %s, want released", n.Status)
+	}
+	if _, err := e.pool.Configure(ctx, nil, false); err != nil {
+		t.Fatalf("Configure after it = %v", err)
+	}
+}
+
+func TestNumberPool_ReleaseEdgeCases(t *testing.T) {
+	t.Run("NotOwnedAnymoreWithForce", func(t *testing.T) {
+		e := newEnv(t)
+		ctx := t.Context()
+		nums, err := e.pool.Provision(ctx, maskcall.NumberSearch{Country: "GB", Features: []string{"SMS", "VOICE"}}, 1, maskcall.RentOptions{Configure: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.sb.RemoveOwned(strings.TrimPrefix(nums[0].Number, "+")) // released in the dashboard
+		if _, _, err := e.pool.Release(ctx, nums[0].Number, false); err == nil {
+			t.Fatal("Release without force of a number Vonage no longer has succeeded")
+		}
+		n, _, err := e.pool.Release(ctx, nums[0].Number, true)
+		if err != nil {
+			t.Fatalf("Release --force = %v", err)
+		}
+		if n.Status != maskcall.NumberReleased {
+			t.Fatalf("status = %s", n.Status)
+		}
+	})
+	t.Run("PurchasingRefused", func(t *testing.T) {
+		e := newEnv(t)
+		ctx := t.Context()
+		if err := e.db.CreateNumber(ctx, &maskcall.Number{Number: "+447700900777", Country: "GB", Status: maskcall.NumberPurchasing}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := e.pool.Release(ctx, "+447700900777", true); maskcall.ErrorCode(err) != maskcall.ECONFLICT {
+			t.Fatalf("Release of a purchasing number = %v, want conflict", err)
+		}
+	})
 }
