@@ -1308,5 +1308,16 @@ func TestEndHangup(t *testing.T) {
 	if got, _ := e.SB.Call(res2.UUID); got.Status != sandbox.StatusCompleted {
 		t.Errorf("after the retry the call is %s, want completed", got.Status)
 	}
+
+	// A missing API secret (which hanging up does not even use) never stops a
+	// link from being revoked: the conversation ends, and the error says the
+	// calls were not hung up and which setting is missing.
+	c3 := createConversation(t, e, "+447700900322", "+447700900655")
+	if _, line := runFail(t, e.without("VONAGE_API_SECRET"), 3, "conversation", "end", c3.ID, "--hangup"); !strings.Contains(line, "ended, but its calls were not hung up") || !strings.Contains(line, "vonage.api_secret") {
+		t.Errorf("end --hangup without the API secret says %q", line)
+	}
+	if shown := runJSON[conversation](t, e, "conversation", "show", c3.ID, "-o", "json"); shown.Status != "ended" {
+		t.Errorf("without the API secret the conversation is %s, want ended", shown.Status)
+	}
 	srv.stop()
 }

@@ -70,10 +70,21 @@ type Config struct {
 func loadConfig(configFile string, flags *pflag.FlagSet) (*Config, error) {
 	c := &Config{v: viper.New(), dotenv: map[string]bool{}, flags: flags}
 
-	// .env sits below real environment variables: only unset ones are taken.
+	// .env sits below real environment variables: a key set in the real
+	// environment under any of its names takes nothing from .env.
 	if env, err := gotenv.Read(".env"); err == nil {
+		realKey := map[string]bool{}
+		for _, k := range configKeys {
+			for _, name := range k.envNames() {
+				if os.Getenv(name) != "" {
+					for _, other := range k.envNames() {
+						realKey[other] = true
+					}
+				}
+			}
+		}
 		for k, val := range env {
-			if _, set := os.LookupEnv(k); !set {
+			if _, set := os.LookupEnv(k); !set && !realKey[k] {
 				os.Setenv(k, val)
 				c.dotenv[k] = true
 			}
@@ -177,7 +188,7 @@ func (c *Config) Source(key string) string {
 		}
 	}
 	for _, env := range k.envNames() {
-		if _, set := os.LookupEnv(env); set {
+		if os.Getenv(env) != "" { // viper, too, skips empty variables
 			if c.dotenv[env] {
 				return ".env " + env
 			}

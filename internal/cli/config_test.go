@@ -89,6 +89,25 @@ func TestConfig_Precedence(t *testing.T) {
 		}
 	})
 
+	t.Run("DotenvNeverBeatsTheRealEnvironment", func(t *testing.T) {
+		dir := isolateEnv(t)
+		// .env names the key by its other name; the real variable still wins.
+		write(t, filepath.Join(dir, ".env"), "MASKCALL_VONAGE_API_KEY=from-dotenv\n")
+		t.Setenv("VONAGE_API_KEY", "from-real-env")
+		if e := showConfig(t)["vonage.api_key"]; e.Value != "from-real-env" || e.Source != "env VONAGE_API_KEY" {
+			t.Fatalf("api_key = %+v", e)
+		}
+	})
+
+	t.Run("EmptyVariableIsUnset", func(t *testing.T) {
+		dir := isolateEnv(t)
+		write(t, filepath.Join(dir, "maskcall.yaml"), "vonage:\n  api_key: filekey\n")
+		t.Setenv("VONAGE_API_KEY", "")
+		if e := showConfig(t)["vonage.api_key"]; e.Value != "filekey" || e.Source != "file maskcall.yaml" {
+			t.Fatalf("api_key = %+v", e)
+		}
+	})
+
 	t.Run("UserConfigDir", func(t *testing.T) {
 		dir := isolateEnv(t)
 		write(t, filepath.Join(dir, "xdg", "maskcall", "config.yaml"), "vonage:\n  api_key: userkey\n")

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -393,30 +394,54 @@ Ending an ended conversation does nothing. --hangup also ends calls in progress 
 }
 
 func conversationEndRun(ctx context.Context, opts *ConversationEndOptions) error {
-	svc, err := opts.Service(opts.Hangup)
+	// Ending needs only the database: a missing Vonage credential must not
+	// stop a link from being revoked.
+	svc, err := opts.Service(false)
 	if err != nil {
 		return err
 	}
-	res, err := svc.End(ctx, opts.ID, opts.Hangup)
-	if err != nil && res == nil {
+	res, err := svc.End(ctx, opts.ID, false)
+	if err != nil {
 		return notFoundHint(err, opts.ID)
 	}
 	if opts.Output == outputJSON {
-		if jerr := opts.IO.writeJSON(res.Conversation); jerr != nil {
-			return jerr
+		if err := opts.IO.writeJSON(res.Conversation); err != nil {
+			return err
 		}
 	} else {
 		opts.IO.Statusf("Conversation %s is ended (%s).", res.Conversation.ID, res.Conversation.EndReason)
 	}
-	for _, uuid := range res.HungUp {
+	if !opts.Hangup {
+		return nil
+	}
+	vsvc, err := opts.Service(true)
+	if err != nil {
+		return wrapEnded(opts.ID, err)
+	}
+	hungUp, failed, err := vsvc.HangupCalls(ctx, opts.ID)
+	if err != nil {
+		return wrapEnded(opts.ID, err)
+	}
+	for _, uuid := range hungUp {
 		opts.IO.Statusf("Hung up call %s.", uuid)
 	}
-	for _, herr := range res.HangupErrors {
+	for _, herr := range failed {
 		opts.IO.Statusf("Could not hang up a call: %s", maskcall.ErrorMessage(herr))
 	}
-	if err == nil && len(res.HangupErrors) > 0 {
-		return maskcall.Errorf(maskcall.EUPSTREAM, "Conversation %s ended, but %d call(s) could not be hung up.", opts.ID, len(res.HangupErrors)).
+	if len(failed) > 0 {
+		return maskcall.Errorf(maskcall.EUPSTREAM, "Conversation %s ended, but %d call(s) could not be hung up.", opts.ID, len(failed)).
 			WithHint("Run the command again with --hangup to retry.")
+	}
+	return nil
+}
+
+// wrapEnded says a conversation was ended although hanging up its calls
+// failed, keeping err's code and hint.
+func wrapEnded(id string, err error) error {
+	var e *maskcall.Error
+	if errors.As(err, &e) {
+		return &maskcall.Error{Code: e.Code, Err: err, Hint: e.Hint,
+			Message: "Conversation " + id + " ended, but its calls were not hung up: " + e.Message}
 	}
 	return err
 }

@@ -54,6 +54,12 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	if err == nil {
 		return exitOK
 	}
+	if ctx.Err() != nil {
+		// Ctrl-C or SIGTERM: whatever failed, it failed because we were
+		// stopped. Commands record what they did before returning.
+		fmt.Fprintln(f.IO.ErrOut, "maskcall: Interrupted.")
+		return exitCanceled
+	}
 	return printError(f.IO, err)
 }
 

@@ -179,7 +179,7 @@ type EndResult struct {
 }
 
 // End ends a conversation; ending an ended one changes nothing. With hangup
-// it also ends calls in progress.
+// it also ends calls in progress (see HangupCalls).
 func (s *ConversationService) End(ctx context.Context, id string, hangup bool) (*EndResult, error) {
 	now := s.now()
 	c, err := s.Store.FindConversationByID(ctx, id)
@@ -196,24 +196,33 @@ func (s *ConversationService) End(ctx context.Context, id string, hangup bool) (
 		return nil, err
 	}
 	res := &EndResult{Conversation: c}
-	if !hangup {
-		return res, nil
+	if hangup {
+		res.HungUp, res.HangupErrors, err = s.HangupCalls(ctx, id)
 	}
+	return res, err
+}
+
+// HangupCalls ends a conversation's calls in progress through the Voice
+// API. It returns the calls hung up (or found already over) and the
+// failures.
+func (s *ConversationService) HangupCalls(ctx context.Context, id string) ([]string, []error, error) {
 	if s.Voice == nil {
-		return res, Errorf(ECONFIG, "Conversation %s ended, but calls cannot be hung up without the Voice API.", id)
+		return nil, nil, Errorf(ECONFIG, "Calls of conversation %s cannot be hung up without the Voice API.", id)
 	}
 	calls, err := s.Store.FindActiveCalls(ctx, id)
 	if err != nil {
-		return res, err
+		return nil, nil, err
 	}
+	var hungUp []string
+	var failed []error
 	for _, call := range calls {
 		if err := s.Voice.HangupCall(ctx, call.UUID); err != nil && ErrorCode(err) != ENOTFOUND {
-			res.HangupErrors = append(res.HangupErrors, err)
+			failed = append(failed, err)
 			continue
 		}
-		res.HungUp = append(res.HungUp, call.UUID)
+		hungUp = append(hungUp, call.UUID)
 	}
-	return res, nil
+	return hungUp, failed, nil
 }
 
 // Expire ends every conversation whose time ran out.
