@@ -8,6 +8,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/maskcall/maskcall/internal/maskcall"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Group commit.
@@ -279,10 +283,22 @@ type cleanError struct{ err error }
 func (e *cleanError) Error() string { return e.err.Error() }
 func (e *cleanError) Unwrap() error { return e.err }
 
-// clean marks err (if not nil) as a failure that wrote nothing.
+// clean marks err (if not nil) as a failure that wrote nothing, when it is
+// one: a validation error, or a constraint failure (SQLite undoes just the
+// failed statement). Any other SQLite error (I/O, full disk, out of memory)
+// may have rolled back the whole transaction, so it is left unclean and the
+// batch is retried one operation at a time.
 func clean(err error) error {
 	if err == nil {
 		return nil
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		if se.Code()&0xff != sqlite3.SQLITE_CONSTRAINT {
+			return err
+		}
+	} else if !errors.As(err, new(*maskcall.Error)) {
+		return err
 	}
 	return &cleanError{err}
 }

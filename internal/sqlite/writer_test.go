@@ -298,3 +298,18 @@ func TestGroupCommit_BackgroundCheckpoint(t *testing.T) {
 		t.Fatalf("wal_autocheckpoint = %d, %v", pages, err)
 	}
 }
+
+// Only failures known to leave the transaction intact are clean; anything
+// else makes the batch run again one operation at a time.
+func TestClean(t *testing.T) {
+	if clean(nil) != nil {
+		t.Fatal("clean(nil) != nil")
+	}
+	var ce *cleanError
+	if !errors.As(clean(maskcall.Errorf(maskcall.EINVALID, "bad call")), &ce) {
+		t.Error("a validation error is not clean")
+	}
+	if errors.As(clean(errors.New("disk I/O error")), &ce) {
+		t.Error("an unknown error is clean")
+	}
+}
