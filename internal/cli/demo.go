@@ -74,6 +74,7 @@ func demoRun(ctx context.Context, opts *DemoOptions) (err error) {
 	defer sbSrv.Close()
 
 	db := sqlite.NewDB(filepath.Join(dir, "maskcall.db"))
+	db.FastCommits = true // a throwaway database
 	if err := db.Open(); err != nil {
 		return err
 	}

@@ -42,8 +42,15 @@ func (f *Factory) Config() (*Config, error) {
 	return cfg, nil
 }
 
-// DB opens the state database once.
-func (f *Factory) DB() (*sqlite.DB, error) {
+// DB opens the state database once, every commit fsynced: the CLI's
+// writes are few and must survive a power loss.
+func (f *Factory) DB() (*sqlite.DB, error) { return f.openDB(false) }
+
+// ServeDB opens the state database for serve: commits grouped and not
+// fsynced one by one (sqlite.DB.FastCommits).
+func (f *Factory) ServeDB() (*sqlite.DB, error) { return f.openDB(true) }
+
+func (f *Factory) openDB(fast bool) (*sqlite.DB, error) {
 	if f.db != nil {
 		return f.db, nil
 	}
@@ -53,6 +60,7 @@ func (f *Factory) DB() (*sqlite.DB, error) {
 	}
 	db := sqlite.NewDB(cfg.String("db"))
 	db.Now = f.Now
+	db.FastCommits = fast
 	if err := db.Open(); err != nil {
 		return nil, withHint(err, "Check the path given by --db, MASKCALL_DB or db in maskcall.yaml.")
 	}

@@ -34,7 +34,7 @@ type ServeOptions struct {
 
 // NewCmdServe builds `serve`.
 func NewCmdServe(f *Factory, runF func(context.Context, *ServeOptions) error) *cobra.Command {
-	opts := &ServeOptions{IO: f.IO, Config: f.Config, Now: f.Now, DB: func() (maskcall.Store, error) { return f.DB() }}
+	opts := &ServeOptions{IO: f.IO, Config: f.Config, Now: f.Now, DB: func() (maskcall.Store, error) { return f.ServeDB() }}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Answer Vonage's call webhooks from the database",

@@ -51,6 +51,7 @@ func newBenchEnv(b *testing.B, n int) *benchEnv {
 		b.Fatal(err)
 	}
 	db := sqlite.NewDB(path)
+	db.FastCommits = true // as serve opens it
 	if err := db.Open(); err != nil {
 		b.Fatal(err)
 	}
