@@ -52,9 +52,14 @@ func maskSecrets(v url.Values) url.Values {
 	return v
 }
 
-// newRequestRecord describes r; it leaves r.Body readable.
-func (s *Sandbox) newRequestRecord(r *http.Request) RequestRecord {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, maxBody))
+// newRequestRecord describes r; it leaves r.Body readable. It reports
+// false if the body is over maxBody, which is then not served at all.
+func (s *Sandbox) newRequestRecord(r *http.Request) (RequestRecord, bool) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	tooLarge := len(body) > maxBody
+	if tooLarge {
+		body = body[:maxBody]
+	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	rec := RequestRecord{
 		Time:        s.now(),
@@ -72,7 +77,7 @@ func (s *Sandbox) newRequestRecord(r *http.Request) RequestRecord {
 	} else if len(body) > 0 {
 		rec.Body = string(body)
 	}
-	return rec
+	return rec, !tooLarge
 }
 
 // Requests returns the Vonage API requests received so far, oldest first.
@@ -105,9 +110,12 @@ func (w *statusRecorder) Write(b []byte) (int, error) {
 // serveAPI serves a Vonage API request: it records it and applies any
 // injected fault around the route's handler.
 func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request) {
-	rec := s.newRequestRecord(r)
+	rec, ok := s.newRequestRecord(r)
 	sw := &statusRecorder{ResponseWriter: w}
-	if f, ok := s.takeFault(r); ok {
+	if !ok {
+		// Never serve a silently truncated form or JSON body.
+		http.Error(sw, "request body over 1 MiB", http.StatusRequestEntityTooLarge)
+	} else if f, ok := s.takeFault(r); ok {
 		rec.Fault = true
 		s.serveFault(sw, r, f)
 	} else {
