@@ -394,17 +394,6 @@ func requestsTo(sb *sandbox.Sandbox, methodPath string) []sandbox.RequestRecord 
 	return out
 }
 
-// requestsUnder returns the recorded requests whose path starts with prefix.
-func requestsUnder(sb *sandbox.Sandbox, prefix string) []sandbox.RequestRecord {
-	var out []sandbox.RequestRecord
-	for _, r := range sb.Requests() {
-		if strings.HasPrefix(r.Path, prefix) {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
 // digits is a number in Vonage's MSISDN form.
 func digits(e164 string) string { return strings.TrimPrefix(e164, "+") }
 

@@ -61,7 +61,6 @@ type Config struct {
 	file    string // config file read, "" if none
 	dotenv  map[string]bool
 	flags   *pflag.FlagSet
-	sources map[string]string
 }
 
 // loadConfig resolves settings with precedence flag > environment > .env >
