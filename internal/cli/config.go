@@ -57,10 +57,10 @@ func (k configKey) envNames() []string {
 
 // Config is maskcall's effective configuration.
 type Config struct {
-	v       *viper.Viper
-	file    string // config file read, "" if none
-	dotenv  map[string]bool
-	flags   *pflag.FlagSet
+	v      *viper.Viper
+	file   string // config file read, "" if none
+	dotenv map[string]bool
+	flags  *pflag.FlagSet
 }
 
 // loadConfig resolves settings with precedence flag > environment > .env >
