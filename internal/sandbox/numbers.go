@@ -292,15 +292,36 @@ func numberTarget(form url.Values) (country, msisdn string, err error) {
 	return country, msisdn, nil
 }
 
-// handleNumberBuy serves POST /number/buy.
-func (s *Sandbox) handleNumberBuy(w http.ResponseWriter, r *http.Request) {
+// targetForm reads a Numbers POST's form and the number it acts on,
+// replying with the error itself when either is wrong.
+func (s *Sandbox) targetForm(w http.ResponseWriter, r *http.Request) (url.Values, string, string, bool) {
 	form, ok := s.numbersForm(w, r)
 	if !ok {
-		return
+		return nil, "", "", false
 	}
 	country, msisdn, err := numberTarget(form)
 	if err != nil {
 		numbersError(w, statusActionFailed, err.Error())
+		return nil, "", "", false
+	}
+	return form, country, msisdn, true
+}
+
+// ownedTarget returns the owned number msisdn of country, or replies that
+// the account does not own it and returns nil. s.mu must be held.
+func (s *Sandbox) ownedTarget(w http.ResponseWriter, country, msisdn string) *OwnedNumber {
+	n := s.owned[msisdn]
+	if n == nil || n.Country != country {
+		numbersError(w, statusActionFailed, "method failed: you do not own number "+msisdn+" in "+country)
+		return nil
+	}
+	return n
+}
+
+// handleNumberBuy serves POST /number/buy.
+func (s *Sandbox) handleNumberBuy(w http.ResponseWriter, r *http.Request) {
+	form, country, msisdn, ok := s.targetForm(w, r)
+	if !ok {
 		return
 	}
 	if t := form.Get("target_api_key"); t != "" && t != s.cfg.APIKey {
@@ -335,19 +356,13 @@ func (s *Sandbox) handleNumberBuy(w http.ResponseWriter, r *http.Request) {
 
 // handleNumberCancel serves POST /number/cancel.
 func (s *Sandbox) handleNumberCancel(w http.ResponseWriter, r *http.Request) {
-	form, ok := s.numbersForm(w, r)
+	_, country, msisdn, ok := s.targetForm(w, r)
 	if !ok {
-		return
-	}
-	country, msisdn, err := numberTarget(form)
-	if err != nil {
-		numbersError(w, statusActionFailed, err.Error())
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if n := s.owned[msisdn]; n == nil || n.Country != country {
-		numbersError(w, statusActionFailed, "method failed: you do not own number "+msisdn+" in "+country)
+	if s.ownedTarget(w, country, msisdn) == nil {
 		return
 	}
 	delete(s.owned, msisdn)
@@ -357,20 +372,14 @@ func (s *Sandbox) handleNumberCancel(w http.ResponseWriter, r *http.Request) {
 // handleNumberUpdate serves POST /number/update. Only the parameters present
 // in the request change; an empty value clears a setting.
 func (s *Sandbox) handleNumberUpdate(w http.ResponseWriter, r *http.Request) {
-	form, ok := s.numbersForm(w, r)
+	form, country, msisdn, ok := s.targetForm(w, r)
 	if !ok {
-		return
-	}
-	country, msisdn, err := numberTarget(form)
-	if err != nil {
-		numbersError(w, statusActionFailed, err.Error())
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := s.owned[msisdn]
-	if n == nil || n.Country != country {
-		numbersError(w, statusActionFailed, "method failed: you do not own number "+msisdn+" in "+country)
+	n := s.ownedTarget(w, country, msisdn)
+	if n == nil {
 		return
 	}
 	updated := *n
