@@ -29,10 +29,11 @@ const (
 
 // exitCodes maps error codes to exit statuses; anything else exits 1.
 var exitCodes = map[string]int{
-	maskcall.EINVALID:      exitUsage,
-	maskcall.ECONFIG:       exitConfig,
-	maskcall.EUNAUTHORIZED: exitAuth,
-	maskcall.ECANCELED:     exitCanceled,
+	maskcall.EINVALID:       exitUsage,
+	maskcall.ECONFIG:        exitConfig,
+	maskcall.EVONAGEAUTH:    exitAuth,
+	maskcall.EINVALIDNUMBER: exitUsage,
+	maskcall.ECANCELED:      exitCanceled,
 }
 
 // Main runs maskcall with the process's arguments and returns its exit status.

@@ -9,19 +9,26 @@ import (
 	"fmt"
 )
 
-// Error codes. Each adapter maps them once: the CLI to exit statuses, the
-// webhook server to HTTP statuses.
+// Error codes. They are stable: scripts, API clients and the CLI's hint
+// table key on them. Each edge maps them once: internal/cli to exit statuses
+// and hints, the HTTP server to statuses. Messages carrying a code name no
+// flag, config key or command; the edge adds that.
 const (
-	EINVALID      = "invalid"      // the caller's input is wrong
-	ENOTFOUND     = "not_found"    // the thing asked for does not exist
-	ECONFLICT     = "conflict"     // the request clashes with current state
-	EUNAUTHORIZED = "unauthorized" // credentials were refused
-	ECONFIG       = "config"       // a setting is missing or wrong
-	EUPSTREAM     = "upstream"     // Vonage answered with an error
-	EUNAVAILABLE  = "unavailable"  // Vonage could not be reached or timed out
-	EEXHAUSTED    = "exhausted"    // the pool has no number that fits
-	ECANCELED     = "canceled"     // the user interrupted the work
-	EINTERNAL     = "internal"     // a bug or an unexpected failure
+	EINVALID       = "invalid_input"       // the caller's input is wrong
+	EINVALIDNUMBER = "invalid_number"      // a phone number is malformed or not a real number
+	ENOTFOUND      = "not_found"           // the thing asked for does not exist
+	ECONFLICT      = "conflict"            // the request clashes with current state
+	EUNAUTHORIZED  = "unauthorized"        // the caller's credentials were refused
+	EFORBIDDEN     = "forbidden"           // the caller may not do this
+	ERATELIMITED   = "rate_limited"        // the caller is sending too fast
+	ECONFIG        = "not_configured"      // a setting is missing or wrong
+	EVONAGEAUTH    = "vonage_unauthorized" // Vonage refused maskcall's credentials
+	EUPSTREAM      = "vonage_refused"      // Vonage answered with an error
+	EUNAVAILABLE   = "vonage_unavailable"  // Vonage could not be reached or timed out
+	ESTORE         = "unavailable"         // the store could not be reached or is busy
+	EEXHAUSTED     = "pool_exhausted"      // the pool has no number that fits
+	ECANCELED      = "canceled"            // the user interrupted the work
+	EINTERNAL      = "internal"            // a bug or an unexpected failure
 )
 
 // Error is an error meant for the user: a code, one sentence, and an optional

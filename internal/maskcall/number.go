@@ -137,7 +137,7 @@ type NumbersAPI interface {
 	// SearchNumbers lists numbers available to buy.
 	SearchNumbers(ctx context.Context, q NumberSearch) ([]AvailableNumber, error)
 	// BuyNumber rents number. Errors: EUPSTREAM (e.g. not available,
-	// insufficient balance), EUNAUTHORIZED, EUNAVAILABLE (no answer: the
+	// insufficient balance), EVONAGEAUTH, EUNAVAILABLE (no answer: the
 	// purchase may or may not have happened).
 	BuyNumber(ctx context.Context, country, number string) error
 	// LinkNumber points the number's voice and inbound SMS handling at the

@@ -44,7 +44,7 @@ type Config struct {
 	// APIKey and APISecret authenticate Numbers, SMS and Number Insight
 	// requests. New accepts them empty (the CLI checks credentials before it
 	// needs them); Vonage then answers requests with HTTP 401, which becomes
-	// EUNAUTHORIZED.
+	// EVONAGEAUTH.
 	APIKey, APISecret string
 	// ApplicationID and PrivateKey (PEM) sign the JWT the Voice API needs.
 	// If either is missing or the key cannot be parsed, HangupCall returns

@@ -131,11 +131,11 @@ const keySecretHint = "Check vonage.api_key and vonage.api_secret (VONAGE_API_KE
 // rejected is the error for refused credentials.
 func (c *Client) rejected(o op, ae *APIError, codeName string) *maskcall.Error {
 	if o.auth == authAppJWT {
-		return c.fail(maskcall.EUNAUTHORIZED,
+		return c.fail(maskcall.EVONAGEAUTH,
 			fmt.Sprintf("Vonage rejected the application's token (%s).", ae.details(codeName)),
 			"Check vonage.application_id and vonage.private_key: the key must be the application's private key.", ae)
 	}
-	return c.fail(maskcall.EUNAUTHORIZED,
+	return c.fail(maskcall.EVONAGEAUTH,
 		fmt.Sprintf("Vonage rejected the API key and secret (%s).", ae.details(codeName)),
 		keySecretHint, ae)
 }

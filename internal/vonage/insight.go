@@ -18,7 +18,7 @@ import (
 // as BasePath and appends /basic/{format}). Uses the SDK.
 //
 // Status 3 (invalid number) gives EINVALID, 4 (bad credentials)
-// EUNAUTHORIZED, any other non-zero status EUPSTREAM.
+// EVONAGEAUTH, any other non-zero status EUPSTREAM.
 func (c *Client) BasicInsight(ctx context.Context, number string) (*maskcall.Insight, error) {
 	// The spec allows digits, '+', '-', '(', ')' and spaces; send bare digits.
 	msisdn, err := wireNumber(strings.Map(func(r rune) rune {

@@ -35,12 +35,12 @@ func TestBasicInsightStatuses(t *testing.T) {
 		code   string
 	}{
 		{"invalid number", 200, `{"status":3,"status_message":"Invalid Number","request_id":"r-3"}`, maskcall.EINVALID},
-		{"bad credentials", 200, `{"status":4,"status_message":"Invalid credentials","request_id":"r-4"}`, maskcall.EUNAUTHORIZED},
+		{"bad credentials", 200, `{"status":4,"status_message":"Invalid credentials","request_id":"r-4"}`, maskcall.EVONAGEAUTH},
 		{"throttled", 200, `{"status":1,"status_message":"Throttled","request_id":"r-1"}`, maskcall.EUPSTREAM},
 		{"internal", 200, `{"status":5,"status_message":"Internal Error","request_id":"r-5"}`, maskcall.EUPSTREAM},
 		{"quota", 200, `{"status":9,"status_message":"Partner quota exceeded","request_id":"r-9"}`, maskcall.EUPSTREAM},
 		{"incomplete", 200, `{"status":0,"status_message":"Success","request_id":"r-0"}`, maskcall.EUPSTREAM},
-		{"401", 401, `{"type":"https://developer.nexmo.com/api-errors#unauthorized","title":"Invalid credentials supplied","instance":"r-401"}`, maskcall.EUNAUTHORIZED},
+		{"401", 401, `{"type":"https://developer.nexmo.com/api-errors#unauthorized","title":"Invalid credentials supplied","instance":"r-401"}`, maskcall.EVONAGEAUTH},
 		{"500", 500, `{"type":"x","title":"Internal error","instance":"r-500"}`, maskcall.EUPSTREAM},
 		{"not json", 200, `nope`, maskcall.EUPSTREAM},
 	} {

@@ -108,7 +108,7 @@ func TestSearchNumbersErrors(t *testing.T) {
 		body   string
 		code   string
 	}{
-		{"401", 401, `{"error-code":"401","error-code-label":"authentication failed"}`, maskcall.EUNAUTHORIZED},
+		{"401", 401, `{"error-code":"401","error-code-label":"authentication failed"}`, maskcall.EVONAGEAUTH},
 		{"500", 500, `oops`, maskcall.EUPSTREAM},
 		{"503", 503, ``, maskcall.EUNAVAILABLE},
 		{"429", 429, ``, maskcall.EUPSTREAM},
@@ -154,8 +154,8 @@ func TestBuyNumberErrors(t *testing.T) {
 		{"method failed", 420, `{"error-code":"420","error-code-label":"method failed"}`, maskcall.EUPSTREAM, "420", true},
 		{"dashboard only", 420, `{"error-code":"420","error-code-label":"Numbers from this country can be requested from the Dashboard (https://dashboard.nexmo.com/buy-numbers) as they require a valid local address to be provided before being purchased."}`, maskcall.EUPSTREAM, "420", false},
 		{"insufficient balance", 420, `{"error-code":"420","error-code-label":"insufficient balance"}`, maskcall.EUPSTREAM, "420", true},
-		{"401", 401, `{"error-code":"401","error-code-label":"authentication failed"}`, maskcall.EUNAUTHORIZED, "401", true},
-		{"401 without body", 401, ``, maskcall.EUNAUTHORIZED, "", true},
+		{"401", 401, `{"error-code":"401","error-code-label":"authentication failed"}`, maskcall.EVONAGEAUTH, "401", true},
+		{"401 without body", 401, ``, maskcall.EVONAGEAUTH, "", true},
 		// Replies that do not say whether the number was bought.
 		{"500", 500, `{"error-code":"500","error-code-label":"internal error"}`, maskcall.EUNAVAILABLE, "500", true},
 		{"200 unreadable", 200, `<xml/>`, maskcall.EUNAVAILABLE, "", true},
@@ -213,7 +213,7 @@ func TestCancelNumber(t *testing.T) {
 	f = newFake(t, replyJSON(420, `{"error-code":"420","error-code-label":"method failed"}`))
 	wantCode(t, newTestClient(t, f.URL).CancelNumber(ctx, "GB", "+447700900123"), maskcall.EUPSTREAM)
 	f = newFake(t, replyJSON(401, `{"error-code":"401","error-code-label":"authentication failed"}`))
-	wantCode(t, newTestClient(t, f.URL).CancelNumber(ctx, "GB", "+447700900123"), maskcall.EUNAUTHORIZED)
+	wantCode(t, newTestClient(t, f.URL).CancelNumber(ctx, "GB", "+447700900123"), maskcall.EVONAGEAUTH)
 }
 
 func TestLinkNumber(t *testing.T) {
@@ -236,7 +236,7 @@ func TestLinkNumber(t *testing.T) {
 		code   string
 	}{
 		{420, `{"error-code":"420","error-code-label":"method failed"}`, maskcall.EUPSTREAM},
-		{401, `{"error-code":"401","error-code-label":"authentication failed"}`, maskcall.EUNAUTHORIZED},
+		{401, `{"error-code":"401","error-code-label":"authentication failed"}`, maskcall.EVONAGEAUTH},
 		{500, ``, maskcall.EUPSTREAM},
 		// Not 200 but 2xx: the SDK would type-assert a nil error here.
 		{201, `{"error-code":"200","error-code-label":"success"}`, maskcall.EUPSTREAM},
@@ -344,7 +344,7 @@ func TestOwnedNumbersFilterAndEdges(t *testing.T) {
 
 	f = newFake(t, replyJSON(401, `{"error-code":"401","error-code-label":"authentication failed"}`))
 	_, err = newTestClient(t, f.URL).OwnedNumbers(ctx, maskcall.OwnedNumbersFilter{})
-	wantCode(t, err, maskcall.EUNAUTHORIZED)
+	wantCode(t, err, maskcall.EVONAGEAUTH)
 
 	f = newFake(t, replyJSON(200, `{"count":"many"}`))
 	_, err = newTestClient(t, f.URL).OwnedNumbers(ctx, maskcall.OwnedNumbersFilter{})

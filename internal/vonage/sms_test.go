@@ -59,13 +59,13 @@ func TestSendSMSErrors(t *testing.T) {
 		vonage string
 	}{
 		{"missing param", 200, `{"message-count":"1","messages":[{"status":"2","error-text":"Missing to param"}]}`, maskcall.EUPSTREAM, "2"},
-		{"bad credentials", 200, `{"message-count":"1","messages":[{"status":"4","error-text":"Bad Credentials"}]}`, maskcall.EUNAUTHORIZED, "4"},
-		{"invalid signature", 200, `{"message-count":"1","messages":[{"status":"14","error-text":"Invalid Signature"}]}`, maskcall.EUNAUTHORIZED, "14"},
+		{"bad credentials", 200, `{"message-count":"1","messages":[{"status":"4","error-text":"Bad Credentials"}]}`, maskcall.EVONAGEAUTH, "4"},
+		{"invalid signature", 200, `{"message-count":"1","messages":[{"status":"14","error-text":"Invalid Signature"}]}`, maskcall.EVONAGEAUTH, "14"},
 		{"quota", 200, `{"message-count":"1","messages":[{"status":"9","error-text":"Partner quota violation"}]}`, maskcall.EUPSTREAM, "9"},
 		{"second part fails", 200, `{"message-count":"2","messages":[{"message-id":"P1","status":"0"},{"status":"5","error-text":"Internal Error"}]}`, maskcall.EUPSTREAM, "5"},
 		// Replies that do not say whether the SMS went.
 		{"no messages", 200, `{"message-count":"0","messages":[]}`, maskcall.EUNAVAILABLE, ""},
-		{"401", 401, `{"type":"https://developer.nexmo.com/api-errors#unauthorized","title":"Invalid credentials supplied"}`, maskcall.EUNAUTHORIZED, ""},
+		{"401", 401, `{"type":"https://developer.nexmo.com/api-errors#unauthorized","title":"Invalid credentials supplied"}`, maskcall.EVONAGEAUTH, ""},
 		{"500", 500, `boom`, maskcall.EUNAVAILABLE, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -108,7 +108,7 @@ func TestHangupCallErrors(t *testing.T) {
 		code   string
 	}{
 		{"404", 404, `{"type":"https://developer.nexmo.com/api-errors#not-found","title":"Not Found","detail":"ID '63f6' does not exist, or you do not have access","instance":"797a8f199c45014ab7b08bfe9cc1c12c"}`, maskcall.ENOTFOUND},
-		{"401", 401, `{"type":"https://developer.nexmo.com/api-errors#unauthorized","title":"Invalid credentials supplied","detail":"You did not provide correct credentials.","instance":"797a8f199c45014ab7b08bfe9cc1c12c"}`, maskcall.EUNAUTHORIZED},
+		{"401", 401, `{"type":"https://developer.nexmo.com/api-errors#unauthorized","title":"Invalid credentials supplied","detail":"You did not provide correct credentials.","instance":"797a8f199c45014ab7b08bfe9cc1c12c"}`, maskcall.EVONAGEAUTH},
 		{"400", 400, `{"type":"https://developer.nexmo.com/api-errors#bad-request","title":"Bad Request","instance":"797a8f199c45014ab7b08bfe9cc1c12c"}`, maskcall.EUPSTREAM},
 		{"500", 500, `{"title":"Internal Error","instance":"797a8f199c45014ab7b08bfe9cc1c12c"}`, maskcall.EUNAVAILABLE},
 	} {
