@@ -147,7 +147,7 @@ func conversationCreateRun(ctx context.Context, opts *ConversationCreateOptions)
 	for _, n := range res.Notifications {
 		if n.Err != nil {
 			failed++
-			opts.IO.Statusf("Could not text %s: %s", maskcall.MaskNumber(n.Participant.Number), maskcall.ErrorMessage(n.Err))
+			opts.IO.Statusf("Could not text %s: %s", maskcall.MaskNumber(n.Participant.Number), advice(n.Err))
 		}
 	}
 	if failed > 0 {
@@ -158,9 +158,15 @@ func conversationCreateRun(ctx context.Context, opts *ConversationCreateOptions)
 	return nil
 }
 
+// wrapParticipant says which argument err is about, keeping its code; the
+// advice comes from err (hints.go).
 func wrapParticipant(err error, i int) error {
-	return &flagError{&maskcall.Error{Code: maskcall.EINVALID, Err: err,
-		Message: fmt.Sprintf("NUMBER_%c: %s", 'A'+i, maskcall.ErrorMessage(err))}}
+	code, msg := maskcall.EINVALIDNUMBER, maskcall.ErrorMessage(err)
+	var e *maskcall.Error
+	if errors.As(err, &e) {
+		code, msg = e.Code, e.Message
+	}
+	return &flagError{&maskcall.Error{Code: code, Err: err, Message: fmt.Sprintf("NUMBER_%c: %s", 'A'+i, msg)}}
 }
 
 func printConversation(io *IOStreams, c *maskcall.Conversation, now time.Time) {
@@ -426,7 +432,7 @@ func conversationEndRun(ctx context.Context, opts *ConversationEndOptions) error
 		opts.IO.Statusf("Hung up call %s.", uuid)
 	}
 	for _, herr := range failed {
-		opts.IO.Statusf("Could not hang up a call: %s", maskcall.ErrorMessage(herr))
+		opts.IO.Statusf("Could not hang up a call: %s", advice(herr))
 	}
 	if len(failed) > 0 {
 		return maskcall.Errorf(maskcall.EUPSTREAM, "Conversation %s ended, but %d call(s) could not be hung up.", opts.ID, len(failed)).
@@ -440,7 +446,8 @@ func conversationEndRun(ctx context.Context, opts *ConversationEndOptions) error
 func wrapEnded(id string, err error) error {
 	var e *maskcall.Error
 	if errors.As(err, &e) {
-		return &maskcall.Error{Code: e.Code, Err: err, Hint: e.Hint,
+		// The advice stays err's: hints.go looks down the chain.
+		return &maskcall.Error{Code: e.Code, Err: err,
 			Message: "Conversation " + id + " ended, but its calls were not hung up: " + e.Message}
 	}
 	return err
@@ -485,7 +492,7 @@ func conversationNotifyRun(ctx context.Context, opts *ConversationNotifyOptions)
 	for _, n := range notes {
 		if n.Err != nil {
 			failed++
-			opts.IO.Statusf("Could not text %s: %s", maskcall.MaskNumber(n.Participant.Number), maskcall.ErrorMessage(n.Err))
+			opts.IO.Statusf("Could not text %s: %s", maskcall.MaskNumber(n.Participant.Number), advice(n.Err))
 		} else {
 			opts.IO.Statusf("Texted %s from %s.", maskcall.MaskNumber(n.Participant.Number), n.Participant.ProxyNumber)
 		}

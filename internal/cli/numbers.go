@@ -324,7 +324,7 @@ func numbersConfigureRun(ctx context.Context, opts *NumbersConfigureOptions) err
 		for _, r := range results {
 			rw := row{Number: r.Number.Number, Status: string(r.Number.Status), Action: r.Action}
 			if r.Err != nil {
-				rw.Error = maskcall.ErrorMessage(r.Err)
+				rw.Error = advice(r.Err)
 			}
 			rows = append(rows, rw)
 		}
@@ -647,6 +647,9 @@ func numbersReconcileRun(ctx context.Context, opts *NumbersReconcileOptions) err
 		t := newTable(opts.IO, "NUMBER", "FINDING", "ACTION")
 		for _, a := range actions {
 			action := a.Action
+			if adv, ok := reconcileAdvice[a.Reason]; ok {
+				action = adv
+			}
 			if opts.DryRun && !strings.HasPrefix(action, "none") {
 				action = "would be " + action
 			}

@@ -51,7 +51,7 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	cmd.SetArgs(args)
 	cmd.SetOut(f.IO.Out)
 	cmd.SetErr(f.IO.ErrOut)
-	err := cmd.ExecuteContext(ctx)
+	failed, err := cmd.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
 	}
@@ -61,7 +61,7 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 		fmt.Fprintln(f.IO.ErrOut, "maskcall: Interrupted.")
 		return exitCanceled
 	}
-	return printError(f.IO, err)
+	return printError(f.IO, hintContext{failed}, err)
 }
 
 // flagError marks errors in the command line itself; usage is shown for them.
@@ -79,10 +79,12 @@ func sentence(e *maskcall.Error) *maskcall.Error {
 	return e
 }
 
-func printError(io *IOStreams, err error) int {
+// printError prints err with the advice for it (hints.go) and returns the
+// exit status for its code.
+func printError(io *IOStreams, h hintContext, err error) int {
 	var fe *flagError
 	if errors.As(err, &fe) {
-		fmt.Fprintf(io.ErrOut, "maskcall: %s\n", maskcall.ErrorMessage(fe.error))
+		fmt.Fprintf(io.ErrOut, "maskcall: %s\n", userMessage(h, fe.error))
 		fmt.Fprintln(io.ErrOut, "Run with --help for usage.")
 		return exitUsage
 	}
@@ -90,14 +92,14 @@ func printError(io *IOStreams, err error) int {
 	if code == maskcall.EINTERNAL {
 		var e *maskcall.Error
 		if errors.As(err, &e) {
-			fmt.Fprintf(io.ErrOut, "maskcall: %s\n", e.Error())
+			fmt.Fprintf(io.ErrOut, "maskcall: %s\n", userMessage(h, err))
 		} else {
 			// Not one of ours: say what happened, as we know nothing better.
 			fmt.Fprintf(io.ErrOut, "maskcall: %v.\n", err)
 		}
 		return exitError
 	}
-	fmt.Fprintf(io.ErrOut, "maskcall: %s\n", maskcall.ErrorMessage(err))
+	fmt.Fprintf(io.ErrOut, "maskcall: %s\n", userMessage(h, err))
 	if c, ok := exitCodes[code]; ok {
 		return c
 	}

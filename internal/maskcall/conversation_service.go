@@ -79,16 +79,15 @@ func (s *ConversationService) Create(ctx context.Context, req CreateRequest) (*C
 		}
 	}
 	if req.TTL < 0 {
-		return nil, Errorf(EINVALID, "--ttl must be positive, got %s.", req.TTL)
+		return nil, Errorf(EINVALID, "A conversation's time to live must be positive, got %s.", req.TTL).WithReason("ttl")
 	}
 	if req.CheckInsight && s.Insight != nil {
 		for _, p := range []*Participant{&req.A, &req.B} {
 			if _, err := s.Insight.BasicInsight(ctx, p.Number); err != nil {
-				if ErrorCode(err) == EINVALID {
-					return nil, Errorf(EINVALID, "Number Insight says %s (%s) is not a valid number.", MaskNumber(p.Number), labelOr(*p, "participant"))
+				if code := ErrorCode(err); code == EINVALID || code == EINVALIDNUMBER {
+					return nil, Errorf(EINVALIDNUMBER, "Number Insight says %s (%s) is not a valid number.", MaskNumber(p.Number), labelOr(*p, "participant"))
 				}
-				return nil, wrapError(err, "Number Insight could not check "+MaskNumber(p.Number)+":",
-					"Retry, or pass --insight none to skip the check.")
+				return nil, wrapError(err, "Number Insight could not check "+MaskNumber(p.Number)+":", "insight_failed")
 			}
 		}
 	}
@@ -113,14 +112,20 @@ func (s *ConversationService) Create(ctx context.Context, req CreateRequest) (*C
 		who := labelOr(ex.Participant, "participant")
 		// Non-geographic numbers (satellite, global freephone) have no
 		// country to rent a local number in.
-		country, cc := ex.Participant.Country, ex.Participant.Country
+		country := ex.Participant.Country
 		if country == "" {
-			country, cc = "no country", "CC"
+			country = "no country"
 		}
 		if !req.AutoProvision || s.Pool == nil || attempt >= 2 || ex.Participant.Country == "" {
-			return nil, &Error{Code: EEXHAUSTED, Err: err,
-				Message: "No pool number is free for " + who + " (" + MaskNumber(ex.Participant.Number) + ", " + country + ").",
-				Hint:    "Rent more with `maskcall numbers provision --country " + cc + " --count 1`, or pass --auto-provision."}
+			// Reason says whether renting on the spot was tried, so the
+			// edge does not suggest it again.
+			reason := ""
+			if req.AutoProvision {
+				reason = "provision_tried"
+			}
+			return nil, (&Error{Code: EEXHAUSTED, Err: err,
+				Message: "No pool number is free for " + who + " (" + MaskNumber(ex.Participant.Number) + ", " + country + ")."}).
+				WithReason(reason, "country", ex.Participant.Country)
 		}
 		features := []string{"VOICE"}
 		if req.Notify {
@@ -233,7 +238,7 @@ func (s *ConversationService) Expire(ctx context.Context) (int, error) {
 // Purge deletes conversations that ended more than olderThan ago.
 func (s *ConversationService) Purge(ctx context.Context, olderThan time.Duration) (int, error) {
 	if olderThan <= 0 {
-		return 0, Errorf(EINVALID, "--ended-before must be a positive duration such as 720h.")
+		return 0, Errorf(EINVALID, "The age of conversations to purge must be positive, got %s.", olderThan).WithReason("ended_before")
 	}
 	// Conversations that expired unswept are ended first, so retention
 	// applies to them too.

@@ -397,9 +397,19 @@ func TestExhaustedErrorMasksNumber(t *testing.T) {
 }
 
 func TestWrapErrorKeepsCode(t *testing.T) {
-	err := wrapError(Errorf(EUNAVAILABLE, "Vonage did not answer.").WithHint("old hint"), "Buying +447700900123 failed:", "new hint")
-	if err.Code != EUNAVAILABLE || err.Message != "Buying +447700900123 failed: Vonage did not answer." || err.Hint != "new hint" {
-		t.Fatalf("wrapError = %#v", err)
+	inner := Errorf(EUNAVAILABLE, "Vonage did not answer.").WithHint("old hint").WithReason("old", "country", "GB")
+	err := wrapError(inner, "Buying +447700900123 failed:", "new_reason")
+	if err.Code != EUNAVAILABLE || err.Message != "Buying +447700900123 failed: Vonage did not answer." ||
+		err.Reason != "new_reason" || err.Hint != "" || err.Fields != nil {
+		t.Fatalf("wrapError with a reason = %#v", err)
+	}
+	// Without a reason the inner advice stays.
+	err = wrapError(inner, "Buying failed:", "")
+	if err.Reason != "old" || err.Hint != "old hint" || err.Fields["country"] != "GB" {
+		t.Fatalf("wrapError without a reason = %#v", err)
+	}
+	if ErrorReason(&Error{Code: EINTERNAL, Err: inner}) != "old" {
+		t.Fatal("ErrorReason does not look down the chain")
 	}
 	err = wrapError(errors.New("disk full"), "Saving failed:", "")
 	if err.Code != EINTERNAL {

@@ -31,13 +31,24 @@ const (
 	EINTERNAL      = "internal"            // a bug or an unexpected failure
 )
 
-// Error is an error meant for the user: a code, one sentence, and an optional
-// hint saying what to do next.
+// Error is an error meant for the user: a code, one sentence, and what an
+// edge needs to say what to do next.
 type Error struct {
 	Code    string
 	Message string
-	Hint    string
-	Err     error // the underlying cause, for logs; never shown as the message
+	// Reason refines Code for the edges' advice: a stable snake_case word
+	// naming the setting, input or state at fault ("no_application", "ttl",
+	// "purchase_unknown"). The CLI's hint table keys on Code and Reason; API
+	// clients may read it. "" when Code says it all.
+	Reason string
+	// Fields are machine-readable facts an edge may use in its advice, such
+	// as {"country": "GB"}. Never a participant's real number.
+	Fields map[string]string
+	// Hint is advice that holds at every edge, set by adapters ("Try again
+	// later."). It names no flag, config key or command, and the domain
+	// sets none: an edge's own advice for Code and Reason comes first.
+	Hint string
+	Err  error // the underlying cause, for logs; never shown as the message
 }
 
 func (e *Error) Error() string {
@@ -59,6 +70,36 @@ func (e *Error) WithHint(hint string) *Error {
 	c := *e
 	c.Hint = hint
 	return &c
+}
+
+// WithReason returns a copy of e carrying reason and, as key/value pairs,
+// fields.
+func (e *Error) WithReason(reason string, fields ...string) *Error {
+	c := *e
+	c.Reason = reason
+	if len(fields) > 0 {
+		c.Fields = make(map[string]string, len(fields)/2)
+		for i := 0; i+1 < len(fields); i += 2 {
+			c.Fields[fields[i]] = fields[i+1]
+		}
+	}
+	return &c
+}
+
+// ErrorReason returns the Reason of the first *Error in err's chain that has
+// one, and "" if none does.
+func ErrorReason(err error) string {
+	for err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			return ""
+		}
+		if e.Reason != "" {
+			return e.Reason
+		}
+		err = e.Err
+	}
+	return ""
 }
 
 // ErrorCode returns the code of the first *Error in err's chain, EINTERNAL

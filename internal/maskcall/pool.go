@@ -64,8 +64,7 @@ func (p *NumberPool) Rent(ctx context.Context, avail AvailableNumber, opts RentO
 	}
 	if err := p.Store.CreateNumber(ctx, n); err != nil {
 		if ErrorCode(err) == ECONFLICT {
-			return nil, Errorf(ECONFLICT, "%s is already in the pool.", avail.Number).
-				WithHint("Run `maskcall numbers list` to see it.")
+			return nil, Errorf(ECONFLICT, "%s is already in the pool.", avail.Number).WithReason("in_pool")
 		}
 		return nil, err
 	}
@@ -78,8 +77,7 @@ func (p *NumberPool) Rent(ctx context.Context, avail AvailableNumber, opts RentO
 		if ErrorCode(buyErr) == EUNAVAILABLE {
 			// Still unknown whether we own it: keep the row as purchasing;
 			// configure and reconcile settle it against the owned list.
-			return n, wrapError(buyErr, "Buying "+n.Number+" got no clear answer:",
-				"The purchase may or may not have gone through; run `maskcall numbers reconcile` to check and finish it.")
+			return n, wrapError(buyErr, "Buying "+n.Number+" got no clear answer:", "purchase_unknown")
 		}
 		// Vonage said no: nothing was bought.
 		if err := p.forget(context.WithoutCancel(ctx), n.Number); err != nil {
@@ -164,15 +162,13 @@ func (p *NumberPool) forget(ctx context.Context, number string) error {
 // link points n at the application and records the result.
 func (p *NumberPool) link(ctx context.Context, n *Number, progress func(RentStep)) (*Number, error) {
 	if p.ApplicationID == "" {
-		err := Errorf(ECONFIG, "%s was bought but not linked: no voice application is configured.", n.Number).
-			WithHint("Set vonage.application_id (VONAGE_APPLICATION_ID), then run `maskcall numbers configure`.")
+		err := Errorf(ECONFIG, "%s was bought but not linked: no voice application is configured.", n.Number).WithReason("not_linked")
 		progress(RentStep{Number: n.Number, Stage: "failed", Err: err})
 		return n, err
 	}
 	if err := p.Numbers.LinkNumber(ctx, n.Country, n.Number, p.ApplicationID); err != nil {
 		progress(RentStep{Number: n.Number, Stage: "failed", Err: err})
-		return n, wrapError(err, n.Number+" was bought but not linked to the application:",
-			"Run `maskcall numbers configure` to finish it.")
+		return n, wrapError(err, n.Number+" was bought but not linked to the application:", "not_linked")
 	}
 	appID := p.ApplicationID
 	n, err := p.setStatus(context.WithoutCancel(ctx), n.Number, NumberActive, &appID)
@@ -228,11 +224,10 @@ func (p *NumberPool) RentNumbers(ctx context.Context, country string, numbers []
 // command operators run first.
 func (p *NumberPool) Provision(ctx context.Context, q NumberSearch, count int, opts RentOptions) ([]*Number, error) {
 	if count < 1 {
-		return nil, Errorf(EINVALID, "--count must be at least 1, got %d.", count)
+		return nil, Errorf(EINVALID, "At least one number must be asked for, got %d.", count).WithReason("count")
 	}
 	if opts.Configure && p.ApplicationID == "" {
-		return nil, Errorf(ECONFIG, "No voice application is configured, so new numbers could not be linked.").
-			WithHint("Set vonage.application_id (VONAGE_APPLICATION_ID), or pass --no-configure.")
+		return nil, Errorf(ECONFIG, "No voice application is configured, so new numbers could not be linked.").WithReason("no_application")
 	}
 	q.Limit = max(count, q.Limit)
 	if q.Limit > 100 {
@@ -244,7 +239,7 @@ func (p *NumberPool) Provision(ctx context.Context, q NumberSearch, count int, o
 	}
 	if len(avail) < count {
 		return nil, Errorf(EUPSTREAM, "Vonage offers only %d number(s) in %s matching the request; %d wanted.", len(avail), q.Country, count).
-			WithHint("Try other --features or --type, or a smaller --count.")
+			WithReason("too_few_offered", "country", q.Country)
 	}
 	var out []*Number
 	for _, a := range avail[:count] {
@@ -274,8 +269,7 @@ type ConfigureResult struct {
 // purchasing by an interrupted rent are checked against the account first.
 func (p *NumberPool) Configure(ctx context.Context, numbers []string, all bool) ([]ConfigureResult, error) {
 	if p.ApplicationID == "" {
-		return nil, Errorf(ECONFIG, "No voice application is configured to link numbers to.").
-			WithHint("Set vonage.application_id (VONAGE_APPLICATION_ID, or --application-id in maskcall.yaml).")
+		return nil, Errorf(ECONFIG, "No voice application is configured to link numbers to.").WithReason("no_application")
 	}
 	var targets []*Number
 	if len(numbers) > 0 {
@@ -283,8 +277,7 @@ func (p *NumberPool) Configure(ctx context.Context, numbers []string, all bool) 
 			n, err := p.Store.FindNumber(ctx, num)
 			if err != nil {
 				if ErrorCode(err) == ENOTFOUND {
-					return nil, Errorf(ENOTFOUND, "%s is not in the pool.", num).
-						WithHint("Run `maskcall numbers import` to adopt numbers the account already owns.")
+					return nil, Errorf(ENOTFOUND, "%s is not in the pool.", num).WithReason("not_in_pool")
 				}
 				return nil, err
 			}
@@ -387,8 +380,7 @@ func (p *NumberPool) Release(ctx context.Context, number string, force bool) (*N
 	n, err := p.Store.FindNumber(ctx, number)
 	if err != nil {
 		if ErrorCode(err) == ENOTFOUND {
-			return nil, nil, Errorf(ENOTFOUND, "%s is not in the pool.", number).
-				WithHint("Run `maskcall numbers list` to see the pool.")
+			return nil, nil, Errorf(ENOTFOUND, "%s is not in the pool.", number).WithReason("not_in_pool")
 		}
 		return nil, nil, err
 	}
@@ -396,12 +388,10 @@ func (p *NumberPool) Release(ctx context.Context, number string, force bool) (*N
 		return n, nil, nil
 	}
 	if n.Status == NumberPurchasing {
-		return nil, nil, Errorf(ECONFLICT, "%s has a purchase whose outcome is not known yet.", number).
-			WithHint("Run `maskcall numbers reconcile` to settle it first.")
+		return nil, nil, Errorf(ECONFLICT, "%s has a purchase whose outcome is not known yet.", number).WithReason("purchase_pending")
 	}
 	if n.ActiveConversations > 0 && !force {
-		return nil, nil, Errorf(ECONFLICT, "%s is in use by %d active conversation(s).", number, n.ActiveConversations).
-			WithHint("End them first, or pass --force to end them and release the number.")
+		return nil, nil, Errorf(ECONFLICT, "%s is in use by %d active conversation(s).", number, n.ActiveConversations).WithReason("in_use")
 	}
 	if err := p.Numbers.CancelNumber(ctx, n.Country, n.Number); err != nil {
 		// With --force, a number the account no longer owns (released in the
@@ -457,12 +447,16 @@ func interrupted(err error) error {
 	return &Error{Code: ECANCELED, Message: "Interrupted; the pool records every number bought so far.", Err: err}
 }
 
-// wrapError puts prefix before err's message and replaces its hint, keeping
-// its code.
-func wrapError(err error, prefix, hint string) *Error {
+// wrapError puts prefix before err's message, keeping its code. A reason
+// replaces err's advice; with "" err's reason, fields and hint stay.
+func wrapError(err error, prefix, reason string) *Error {
 	var e *Error
-	if errors.As(err, &e) {
-		return &Error{Code: e.Code, Message: prefix + " " + e.Message, Hint: hint, Err: err}
+	if !errors.As(err, &e) {
+		return &Error{Code: EINTERNAL, Message: prefix + " " + err.Error(), Reason: reason, Err: err}
 	}
-	return &Error{Code: EINTERNAL, Message: prefix + " " + err.Error(), Hint: hint, Err: err}
+	w := &Error{Code: e.Code, Message: prefix + " " + e.Message, Reason: reason, Err: err}
+	if reason == "" {
+		w.Reason, w.Fields, w.Hint = e.Reason, e.Fields, e.Hint
+	}
+	return w
 }

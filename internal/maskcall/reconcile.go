@@ -13,6 +13,9 @@ type ReconcileAction struct {
 	// "purchase confirmed", "dropped"), or "none" when it left it for a
 	// person; with DryRun, what it would do.
 	Action string `json:"action"`
+	// Reason, for an action left to a person, says why in a stable word
+	// edges key their advice on: "no_application", "not_owned".
+	Reason string `json:"reason,omitempty"`
 	Error  string `json:"error,omitempty"`
 }
 
@@ -82,7 +85,7 @@ func (p *NumberPool) Reconcile(ctx context.Context, dryRun bool) ([]ReconcileAct
 		case !linked(o):
 			a := ReconcileAction{Number: o.Number, Finding: "not linked to the voice application", Action: "relinked"}
 			if p.ApplicationID == "" {
-				a.Action = "none (vonage.application_id is not set)"
+				a.Action, a.Reason = "none (no voice application is configured)", "no_application"
 			}
 			do(a, relink(n))
 		case n.Status == NumberUnconfigured:
@@ -103,7 +106,7 @@ func (p *NumberPool) Reconcile(ctx context.Context, dryRun bool) ([]ReconcileAct
 			continue
 		}
 		do(ReconcileAction{Number: n.Number, Finding: "in the pool but not owned by the account",
-			Action: "none: check the Vonage dashboard, then `maskcall numbers release --force` it"}, nil)
+			Action: "none: check the Vonage dashboard, then release it", Reason: "not_owned"}, nil)
 	}
 	return out, nil
 }

@@ -777,7 +777,7 @@ func TestCreateInsightSaysInvalid(t *testing.T) {
 			fill(t, e, 2)
 			bad := maskcall.Participant{Number: number, Country: "GB", Label: "Mallory"}
 			_, err := e.svc.Create(t.Context(), maskcall.CreateRequest{A: alice, B: bad, CheckInsight: true, Notify: true})
-			wantCode(t, err, maskcall.EINVALID)
+			wantCode(t, err, maskcall.EINVALIDNUMBER)
 			noFullNumber(t, err, number)
 			noConversations(t, e)
 			if len(e.sb.SentSMS()) != 0 {
@@ -808,8 +808,8 @@ func TestCreateExhausted(t *testing.T) {
 		_, err := e.svc.Create(t.Context(), maskcall.CreateRequest{A: alice, B: bob, Notify: true})
 		wantCode(t, err, maskcall.EEXHAUSTED)
 		var me *maskcall.Error
-		if !errors.As(err, &me) || !strings.Contains(me.Hint, "numbers provision --country GB") {
-			t.Fatalf("hint of %#v does not name `numbers provision --country GB`", me)
+		if !errors.As(err, &me) || me.Fields["country"] != "GB" || me.Reason != "" {
+			t.Fatalf("%#v does not say the country (GB) to rent in", me)
 		}
 		var ex *maskcall.ExhaustedError
 		if !errors.As(err, &ex) || ex.Participant.Number != alice.Number {
@@ -829,8 +829,8 @@ func TestCreateExhausted(t *testing.T) {
 		_, err := e.svc.Create(t.Context(), maskcall.CreateRequest{A: us, B: alice})
 		wantCode(t, err, maskcall.EEXHAUSTED)
 		var me *maskcall.Error
-		if !errors.As(err, &me) || !strings.Contains(me.Hint, "numbers provision --country GB") {
-			t.Fatalf("hint of %#v does not name `numbers provision --country GB`", me)
+		if !errors.As(err, &me) || me.Fields["country"] != "GB" {
+			t.Fatalf("%#v does not say the country (GB) to rent in", me)
 		}
 		if cs, _ := e.db.FindConversations(t.Context(), maskcall.ConversationFilter{}); len(cs) != 1 {
 			t.Fatalf("%d conversations", len(cs))

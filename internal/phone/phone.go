@@ -17,18 +17,18 @@ type Number struct {
 
 // Parse accepts "+44 7700 900123", "447700900123" (Vonage's form), "0044…",
 // or a national form such as "07700 900123" when defaultCountry is given.
-// Errors are EINVALID and say what is wrong with the input.
+// Errors are EINVALIDNUMBER and say what is wrong with the input.
 func Parse(input, defaultCountry string) (Number, error) {
 	s := strings.TrimSpace(input)
 	if s == "" {
-		return Number{}, maskcall.Errorf(maskcall.EINVALID, "The phone number is empty.")
+		return Number{}, maskcall.Errorf(maskcall.EINVALIDNUMBER, "The phone number is empty.")
 	}
 	if len(s) > 64 {
-		return Number{}, maskcall.Errorf(maskcall.EINVALID, "%q is too long to be a phone number.", s[:16]+"…")
+		return Number{}, maskcall.Errorf(maskcall.EINVALIDNUMBER, "%q is too long to be a phone number.", s[:16]+"…")
 	}
 	for _, r := range s {
 		if !strings.ContainsRune("0123456789+-.() ", r) {
-			return Number{}, maskcall.Errorf(maskcall.EINVALID, "%q is not a phone number: it contains %q.", s, r)
+			return Number{}, maskcall.Errorf(maskcall.EINVALIDNUMBER, "%q is not a phone number: it contains %q.", s, r)
 		}
 	}
 	defaultCountry = strings.ToUpper(defaultCountry)
@@ -52,8 +52,8 @@ func Parse(input, defaultCountry string) (Number, error) {
 		n, err := try()
 		if err != nil {
 			if firstErr == nil {
-				firstErr = maskcall.Errorf(maskcall.EINVALID, "%q is not a phone number.", s).
-					WithHint(hintFor(international, defaultCountry))
+				firstErr = maskcall.Errorf(maskcall.EINVALIDNUMBER, "%q is not a phone number.", s).
+					WithReason(reasonFor(international, defaultCountry)).WithHint(checkDigits)
 			}
 			continue
 		}
@@ -61,8 +61,8 @@ func Parse(input, defaultCountry string) (Number, error) {
 		switch {
 		case len(e164) > 16: // E.164 allows at most 15 digits
 			if firstErr == nil {
-				firstErr = maskcall.Errorf(maskcall.EINVALID, "%q is not a possible phone number: more than 15 digits.", s).
-					WithHint(hintFor(international, defaultCountry))
+				firstErr = maskcall.Errorf(maskcall.EINVALIDNUMBER, "%q is not a possible phone number: more than 15 digits.", s).
+					WithReason(reasonFor(international, defaultCountry)).WithHint(checkDigits)
 			}
 		case phonenumbers.IsValidNumber(n):
 			return Number{E164: e164, Country: isoRegion(phonenumbers.GetRegionCodeForNumber(n))}, nil
@@ -70,13 +70,13 @@ func Parse(input, defaultCountry string) (Number, error) {
 			return Number{E164: e164, Country: phonenumbers.GetRegionCodeForCountryCode(int(n.GetCountryCode()))}, nil
 		case !phonenumbers.IsPossibleNumber(n):
 			if firstErr == nil {
-				firstErr = maskcall.Errorf(maskcall.EINVALID, "%q is not a possible phone number (wrong length for its country).", s).
-					WithHint(hintFor(international, defaultCountry))
+				firstErr = maskcall.Errorf(maskcall.EINVALIDNUMBER, "%q is not a possible phone number (wrong length for its country).", s).
+					WithReason(reasonFor(international, defaultCountry)).WithHint(checkDigits)
 			}
 		default:
 			if firstErr == nil {
-				firstErr = maskcall.Errorf(maskcall.EINVALID, "%q is not a valid phone number in %s.", s, orUnknown(phonenumbers.GetRegionCodeForCountryCode(int(n.GetCountryCode())))).
-					WithHint(hintFor(international, defaultCountry))
+				firstErr = maskcall.Errorf(maskcall.EINVALIDNUMBER, "%q is not a valid phone number in %s.", s, orUnknown(phonenumbers.GetRegionCodeForCountryCode(int(n.GetCountryCode())))).
+					WithReason(reasonFor(international, defaultCountry)).WithHint(checkDigits)
 			}
 		}
 	}
@@ -107,11 +107,16 @@ func IsFictional(e164 string) bool {
 	return len(e164) == 13 && strings.HasPrefix(e164, "+447700900")
 }
 
-func hintFor(international bool, defaultCountry string) string {
+// checkDigits is the advice for a number that is wrong whatever the form;
+// for a national form without a country the edge adds its own (reason
+// "national_form"), naming how its caller gives a country.
+const checkDigits = "Check the digits; international form looks like +44 7700 900123."
+
+func reasonFor(international bool, defaultCountry string) string {
 	if !international && defaultCountry == "" {
-		return "Write it in international form such as +44 7700 900123, or pass --country for a national form."
+		return "national_form"
 	}
-	return "Check the digits; international form looks like +44 7700 900123."
+	return ""
 }
 
 func orUnknown(region string) string {

@@ -75,8 +75,8 @@ func TestParseRejects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := Parse(tt.input, tt.country)
-			if code := maskcall.ErrorCode(err); code != maskcall.EINVALID {
-				t.Fatalf("Parse(%q, %q) = %+v, %v; want code %q, got %q", tt.input, tt.country, got, err, maskcall.EINVALID, code)
+			if code := maskcall.ErrorCode(err); code != maskcall.EINVALIDNUMBER {
+				t.Fatalf("Parse(%q, %q) = %+v, %v; want code %q, got %q", tt.input, tt.country, got, err, maskcall.EINVALIDNUMBER, code)
 			}
 			if got != (Number{}) {
 				t.Fatalf("Parse(%q, %q) returned %+v with its error", tt.input, tt.country, got)
@@ -91,8 +91,8 @@ func TestParseRejects(t *testing.T) {
 // The message for an over-long input quotes only its start.
 func TestParseTooLongMessageIsShort(t *testing.T) {
 	_, err := Parse(strings.Repeat("9", 1000), "")
-	if maskcall.ErrorCode(err) != maskcall.EINVALID {
-		t.Fatalf("err = %v, want EINVALID", err)
+	if maskcall.ErrorCode(err) != maskcall.EINVALIDNUMBER {
+		t.Fatalf("err = %v, want EINVALIDNUMBER", err)
 	}
 	if msg := maskcall.ErrorMessage(err); len(msg) > 100 {
 		t.Fatalf("message is %d bytes long: %q", len(msg), msg)
@@ -124,7 +124,7 @@ func TestParseAtMost15Digits(t *testing.T) {
 		got, err := Parse(in, "")
 		if err == nil && len(got.E164) > 16 {
 			t.Errorf("Parse(%q) = %+v: %d digits, more than E.164 allows", in, got, len(got.E164)-1)
-		} else if err != nil && maskcall.ErrorCode(err) != maskcall.EINVALID {
+		} else if err != nil && maskcall.ErrorCode(err) != maskcall.EINVALIDNUMBER {
 			t.Errorf("Parse(%q): %v", in, err)
 		}
 	}
@@ -148,8 +148,8 @@ func TestFromMSISDN(t *testing.T) {
 	}
 	// A national form is never guessed: Vonage always sends the country code.
 	for _, in := range []string{"", "+", "07700900123", "0447700900123", "abc", "44 7700 900123 1234567"} {
-		if got, err := FromMSISDN(in); maskcall.ErrorCode(err) != maskcall.EINVALID {
-			t.Errorf("FromMSISDN(%q) = %+v, %v; want EINVALID", in, got, err)
+		if got, err := FromMSISDN(in); maskcall.ErrorCode(err) != maskcall.EINVALIDNUMBER {
+			t.Errorf("FromMSISDN(%q) = %+v, %v; want EINVALIDNUMBER", in, got, err)
 		}
 	}
 }
@@ -230,8 +230,8 @@ func FuzzParse(f *testing.F) {
 		for _, country := range []string{"", "GB", "US", "gb", "XX"} {
 			got, err := Parse(input, country)
 			if err != nil {
-				if code := maskcall.ErrorCode(err); code != maskcall.EINVALID {
-					t.Fatalf("Parse(%q, %q): code %q, want %q (%v)", input, country, code, maskcall.EINVALID, err)
+				if code := maskcall.ErrorCode(err); code != maskcall.EINVALIDNUMBER {
+					t.Fatalf("Parse(%q, %q): code %q, want %q (%v)", input, country, code, maskcall.EINVALIDNUMBER, err)
 				}
 				if got != (Number{}) {
 					t.Fatalf("Parse(%q, %q) returned %+v with an error", input, country, got)

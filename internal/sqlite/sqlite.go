@@ -417,7 +417,7 @@ var errNotOpen = &maskcall.Error{Code: maskcall.EINTERNAL, Message: "The databas
 
 // formatError turns driver errors into coded errors: constraint failures
 // become ECONFLICT or EINVALID, a lock not granted within busy_timeout
-// EUNAVAILABLE. Other errors pass through (and count as EINTERNAL).
+// ESTORE. Other errors pass through (and count as EINTERNAL).
 func formatError(err error) error {
 	var se *sqlite.Error
 	if err == nil || !errors.As(err, &se) {
@@ -434,7 +434,7 @@ func formatError(err error) error {
 	}
 	switch se.Code() & 0xff {
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-		return &maskcall.Error{Code: maskcall.EUNAVAILABLE, Err: err,
+		return &maskcall.Error{Code: maskcall.ESTORE, Err: err,
 			Message: "The database stayed locked by another maskcall process.",
 			Hint:    "Try again."}
 	}

@@ -169,7 +169,7 @@ func baseURL(setting, raw, def string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return "", maskcall.Errorf(maskcall.ECONFIG, "%s must be an absolute http(s) URL without query, such as %s (got %q).", setting, def, raw).
-			WithHint("Fix " + setting + " in the configuration.")
+			WithReason("url", "setting", setting)
 	}
 	return strings.TrimRight(raw, "/"), nil
 }

@@ -126,18 +126,17 @@ func (c *Client) scrub(s string) string {
 	return strings.ReplaceAll(s, c.apiSecret, "[redacted]")
 }
 
-const keySecretHint = "Check vonage.api_key and vonage.api_secret (VONAGE_API_KEY / VONAGE_API_SECRET)."
-
 // rejected is the error for refused credentials.
 func (c *Client) rejected(o op, ae *APIError, codeName string) *maskcall.Error {
 	if o.auth == authAppJWT {
 		return c.fail(maskcall.EVONAGEAUTH,
 			fmt.Sprintf("Vonage rejected the application's token (%s).", ae.details(codeName)),
-			"Check vonage.application_id and vonage.private_key: the key must be the application's private key.", ae)
+			"", ae).WithReason("application_key")
 	}
+	// Reasons, not hints: which settings to check is the edge's wording.
 	return c.fail(maskcall.EVONAGEAUTH,
 		fmt.Sprintf("Vonage rejected the API key and secret (%s).", ae.details(codeName)),
-		keySecretHint, ae)
+		"", ae).WithReason("api_key")
 }
 
 // refused is the error for a request Vonage understood and declined.

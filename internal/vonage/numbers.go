@@ -3,6 +3,7 @@ package vonage
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -224,7 +225,7 @@ func (c *Client) LinkNumber(ctx context.Context, country, number, appID string) 
 	}
 	if strings.TrimSpace(appID) == "" {
 		return maskcall.Errorf(maskcall.EINVALID, "Linking %s needs an application id.", number).
-			WithHint("Set vonage.application_id.")
+			WithReason("application_id")
 	}
 	o := op{what: fmt.Sprintf("link %s to application %s", number, appID), unavailableHint: "Try again; linking a number twice is harmless."}
 	// Setting app_id again is harmless, so the request is retried.
@@ -237,12 +238,15 @@ func (c *Client) LinkNumber(ctx context.Context, country, number, appID string) 
 		if err != nil {
 			return err
 		}
-		return c.numbersResult(cl, o, ex, func(label string) string {
-			if containsAny(label, "application", "app_id", "app id") {
-				return "Check vonage.application_id: it must be an application of this account."
-			}
-			return ""
-		})
+		err = c.numbersResult(cl, o, ex, nil)
+		var e *maskcall.Error
+		var ae *APIError
+		if errors.As(err, &e) && e.Code == maskcall.EUPSTREAM && errors.As(err, &ae) &&
+			containsAny(strings.ToLower(ae.Text), "application", "app_id", "app id") {
+			// The edge says which setting names the application.
+			return e.WithReason("foreign_application")
+		}
+		return err
 	})
 }
 

@@ -169,8 +169,9 @@ func TestBuyNumberErrors(t *testing.T) {
 				t.Fatalf("APIError = %+v, want status %d, code %q", ae, tc.status, tc.vonage)
 			}
 			var me *maskcall.Error
-			if !errorsAs(err, &me) || (me.Hint != "") != tc.wantHint {
-				t.Fatalf("hint %q, want hint: %v", me.Hint, tc.wantHint)
+			// Advice: a hint, or a reason the edge gives advice for.
+			if !errorsAs(err, &me) || (me.Hint != "" || me.Reason != "") != tc.wantHint {
+				t.Fatalf("hint %q, reason %q, want advice: %v", me.Hint, me.Reason, tc.wantHint)
 			}
 		})
 	}

@@ -72,19 +72,19 @@ func (c *Client) HangupCall(ctx context.Context, uuid string) error {
 // appToken makes the JWT the Voice API needs.
 func (c *Client) appToken() (string, error) {
 	if c.appID == "" {
-		return "", maskcall.Errorf(maskcall.ECONFIG, "Controlling calls needs the Vonage application id, and vonage.application_id is not set.").
-			WithHint("Set vonage.application_id to the voice application's id.")
+		return "", maskcall.Errorf(maskcall.ECONFIG, "Controlling calls needs the Vonage application id, and none is configured.").
+			WithReason("application_id")
 	}
 	if len(c.privateKey) == 0 {
-		return "", maskcall.Errorf(maskcall.ECONFIG, "Controlling calls needs the application's private key, and vonage.private_key is not set.").
-			WithHint("Set vonage.private_key to the PEM private key Vonage gave for the application.")
+		return "", maskcall.Errorf(maskcall.ECONFIG, "Controlling calls needs the application's private key, and none is configured.").
+			WithReason("private_key")
 	}
 	token, err := sdkjwt.NewGenerator(c.appID, c.privateKey).GenerateToken()
 	if err != nil {
 		// err says why the PEM is unusable; it holds no key material.
-		e := maskcall.Errorf(maskcall.ECONFIG, "vonage.private_key is not a usable RSA private key: %v.", strings.TrimRight(err.Error(), "."))
+		e := maskcall.Errorf(maskcall.ECONFIG, "The application's private key is not a usable RSA private key: %v.", strings.TrimRight(err.Error(), "."))
 		e.Err = err
-		return "", e.WithHint("Set vonage.private_key to the PEM private key Vonage gave for the application.")
+		return "", e.WithReason("private_key")
 	}
 	return token, nil
 }
