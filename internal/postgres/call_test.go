@@ -1,0 +1,206 @@
+package postgres
+
+import (
+	"context"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/maskcall/maskcall/internal/maskcall"
+)
+
+// MustCreateCall creates a conversation and an inbound call in it.
+func MustCreateCall(tb testing.TB, db *DB) (*maskcall.Conversation, *maskcall.Call) {
+	tb.Helper()
+	MustCreateNumber(tb, db, gb1, "GB")
+	conv := MustCreateConversation(tb, db, t0, 0, gb(alice, "a"), gb(bob, "b"))
+	started := t0
+	call := &maskcall.Call{UUID: "in-leg", ConversationUUID: "CON-1", ConversationID: conv.ID,
+		From: alice, To: gb1, Status: "started", StartedAt: &started}
+	if err := db.CreateCall(context.Background(), call); err != nil {
+		tb.Fatal(err)
+	}
+	return conv, call
+}
+
+func mustRecord(tb testing.TB, db *DB, ev maskcall.CallEvent) {
+	tb.Helper()
+	ok, err := db.RecordCallEvent(context.Background(), ev)
+	if err != nil {
+		tb.Fatal(err)
+	} else if !ok {
+		tb.Fatalf("event %+v matched no call", ev)
+	}
+}
+
+func mustFindCall(tb testing.TB, db *DB, conversationID string) *maskcall.Call {
+	tb.Helper()
+	calls, err := db.FindCalls(context.Background(), conversationID)
+	if err != nil {
+		tb.Fatal(err)
+	} else if len(calls) != 1 {
+		tb.Fatalf("%d calls", len(calls))
+	}
+	return calls[0]
+}
+
+func countEvents(tb testing.TB, db *DB) int {
+	tb.Helper()
+	var n int
+	if err := db.pool.QueryRow(context.Background(), `SELECT COUNT(*) FROM interaction_events`).Scan(&n); err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
+
+func TestDB_CreateCall(t *testing.T) {
+	ctx := context.Background()
+
+	t.Run("OK", func(t *testing.T) {
+		db := MustOpenDB(t)
+		conv, call := MustCreateCall(t, db)
+		got := mustFindCall(t, db, conv.ID)
+		if !reflect.DeepEqual(got, call) {
+			t.Errorf("stored\n%+v\nwant\n%+v", got, call)
+		}
+	})
+
+	t.Run("Idempotent", func(t *testing.T) {
+		db := MustOpenDB(t)
+		conv, call := MustCreateCall(t, db)
+		again := *call
+		again.Status = "answered"
+		if err := db.CreateCall(ctx, &again); err != nil {
+			t.Fatal(err)
+		}
+		if got := mustFindCall(t, db, conv.ID); got.Status != "started" {
+			t.Errorf("status = %q; a repeated create changed the call", got.Status)
+		}
+	})
+
+	t.Run("ErrNotFound", func(t *testing.T) {
+		db := MustOpenDB(t)
+		err := db.CreateCall(ctx, &maskcall.Call{UUID: "x", ConversationID: "cv_nope"})
+		assertCode(t, err, maskcall.ENOTFOUND)
+	})
+
+	t.Run("ErrInvalid", func(t *testing.T) {
+		db := MustOpenDB(t)
+		assertCode(t, db.CreateCall(ctx, &maskcall.Call{ConversationID: "cv_x"}), maskcall.EINVALID)
+	})
+}
+
+func TestDB_RecordCallEvent(t *testing.T) {
+	ctx := context.Background()
+	ts := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+
+	t.Run("OK", func(t *testing.T) {
+		db := MustOpenDB(t)
+		conv, _ := MustCreateCall(t, db)
+		mustRecord(t, db, maskcall.CallEvent{UUID: "in-leg", ConversationUUID: "CON-1", Status: "ringing", Timestamp: ts(1)})
+		mustRecord(t, db, maskcall.CallEvent{UUID: "in-leg", ConversationUUID: "CON-1", Status: "answered", Timestamp: ts(2)})
+		if active, err := db.FindActiveCalls(ctx, conv.ID); err != nil || len(active) != 1 {
+			t.Fatalf("active calls: %v %v", active, err)
+		}
+		start, end := ts(2), ts(62)
+		mustRecord(t, db, maskcall.CallEvent{UUID: "in-leg", ConversationUUID: "CON-1", Status: "completed", Timestamp: ts(62),
+			Duration: 60, StartTime: &start, EndTime: &end})
+		got := mustFindCall(t, db, conv.ID)
+		if got.Status != "completed" || got.Duration != 60 || got.EndedAt == nil || !got.EndedAt.Equal(end) {
+			t.Errorf("call = %+v", got)
+		}
+		// The call was created with a start of t0, the earliest known.
+		if got.StartedAt == nil || !got.StartedAt.Equal(t0) {
+			t.Errorf("started at %v", got.StartedAt)
+		}
+		if active, err := db.FindActiveCalls(ctx, conv.ID); err != nil || len(active) != 0 {
+			t.Fatalf("active calls after completion: %v %v", active, err)
+		}
+	})
+
+	t.Run("Retried", func(t *testing.T) {
+		db := MustOpenDB(t)
+		conv, _ := MustCreateCall(t, db)
+		ev := maskcall.CallEvent{UUID: "in-leg", ConversationUUID: "CON-1", Status: "ringing", Timestamp: ts(1)}
+		mustRecord(t, db, ev)
+		mustRecord(t, db, ev)
+		if n := countEvents(t, db); n != 1 {
+			t.Errorf("%d events stored, want 1", n)
+		}
+		if got := mustFindCall(t, db, conv.ID); got.Status != "ringing" {
+			t.Errorf("status = %q", got.Status)
+		}
+	})
+
+	t.Run("OutOfOrder", func(t *testing.T) {
+		db := MustOpenDB(t)
+		conv, _ := MustCreateCall(t, db)
+		mustRecord(t, db, maskcall.CallEvent{UUID: "in-leg", Status: "completed", Timestamp: ts(62), Duration: 60})
+		mustRecord(t, db, maskcall.CallEvent{UUID: "in-leg", Status: "answered", Timestamp: ts(2)})
+		mustRecord(t, db, maskcall.CallEvent{UUID: "in-leg", Status: "ringing", Timestamp: ts(1)})
+		got := mustFindCall(t, db, conv.ID)
+		if got.Status != "completed" || got.Duration != 60 {
+			t.Errorf("call = %+v, want completed with 60s", got)
+		}
+		if got.EndedAt == nil || !got.EndedAt.Equal(ts(62)) {
+			t.Errorf("ended at %v", got.EndedAt)
+		}
+		if n := countEvents(t, db); n != 3 {
+			t.Errorf("%d events stored, want 3", n)
+		}
+	})
+
+	t.Run("OutboundLeg", func(t *testing.T) {
+		db := MustOpenDB(t)
+		conv, _ := MustCreateCall(t, db)
+		// The leg maskcall's connect created has its own uuid; the
+		// conversation uuid ties it to the inbound call.
+		mustRecord(t, db, maskcall.CallEvent{UUID: "out-leg", ConversationUUID: "CON-1", Direction: "outbound",
+			Status: "answered", Timestamp: ts(5)})
+		got := mustFindCall(t, db, conv.ID)
+		if got.Status != "answered" || got.UUID != "in-leg" {
+			t.Errorf("call = %+v", got)
+		}
+		mustRecord(t, db, maskcall.CallEvent{UUID: "out-leg", ConversationUUID: "CON-1", Direction: "outbound",
+			Status: "busy", Timestamp: ts(6)})
+		if got := mustFindCall(t, db, conv.ID); got.Status != "busy" || got.EndedAt == nil || !got.EndedAt.Equal(ts(6)) {
+			t.Errorf("call = %+v", got)
+		}
+	})
+
+	t.Run("UnknownCall", func(t *testing.T) {
+		db := MustOpenDB(t)
+		MustCreateCall(t, db)
+		ok, err := db.RecordCallEvent(ctx, maskcall.CallEvent{UUID: "other", ConversationUUID: "CON-9", Status: "ringing", Timestamp: ts(1)})
+		if err != nil || ok {
+			t.Fatalf("unknown call: %v %v", ok, err)
+		}
+		ok, err = db.RecordCallEvent(ctx, maskcall.CallEvent{UUID: "other", Status: "ringing", Timestamp: ts(1)})
+		if err != nil || ok {
+			t.Fatalf("unknown call without conversation uuid: %v %v", ok, err)
+		}
+		if n := countEvents(t, db); n != 0 {
+			t.Errorf("%d events stored for unknown calls", n)
+		}
+	})
+}
+
+func TestDB_FindCalls(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	conv, _ := MustCreateCall(t, db)
+	db.Now = func() time.Time { return t0.Add(time.Minute) }
+	if err := db.CreateCall(ctx, &maskcall.Call{UUID: "second", ConversationID: conv.ID, Status: "started"}); err != nil {
+		t.Fatal(err)
+	}
+	calls, err := db.FindCalls(ctx, conv.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 2 || calls[0].UUID != "in-leg" || calls[1].UUID != "second" {
+		t.Fatalf("calls = %+v", calls)
+	}
+	if calls, err := db.FindCalls(ctx, "cv_nope"); err != nil || len(calls) != 0 {
+		t.Fatalf("unknown conversation: %v %v", calls, err)
+	}
+}

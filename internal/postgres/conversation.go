@@ -1,0 +1,543 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/maskcall/maskcall/internal/maskcall"
+)
+
+// The queries allocation, routing and expiry run on every conversation or
+// call; each is served by an index of migration/0001_init.sql.
+const (
+	// poolQuery lists the numbers allocation may hand out
+	// (numbers_status_idx). The pool is small; candidates are filtered and
+	// ranked in Go.
+	poolQuery = `SELECT number, country, active_conversations FROM numbers
+		WHERE status = 'active' ORDER BY number`
+
+	// usedProxiesQuery lists the proxies a real number already has in active
+	// conversations (participants_key_idx).
+	usedProxiesQuery = `SELECT proxy_number FROM participants
+		WHERE number = $1 AND active`
+
+	// stickyQuery finds the proxy number had when last paired with
+	// other_number (pairings primary key).
+	stickyQuery = `SELECT proxy_number FROM pairings
+		WHERE number = $1 AND other_number = $2`
+
+	// routeQuery resolves a call from number to proxy_number: the caller's
+	// participant by its active key, then the other participant by primary
+	// key. Expiry is checked on the participant row, so a conversation stops
+	// routing at the instant it expires, before any sweep ends it.
+	routeQuery = `SELECT p.conversation_id,
+			p.number, p.country, p.proxy_number, p.label,
+			q.number, q.country, q.proxy_number, q.label
+		FROM participants AS p
+		JOIN participants AS q ON q.conversation_id = p.conversation_id AND q.position = 1 - p.position
+		WHERE p.number = $1 AND p.proxy_number = $2 AND p.active
+			AND (p.expires_at IS NULL OR p.expires_at > $3)`
+
+	// The statements that end one conversation: mark it ended (only if it
+	// is active: the row lock this takes makes two enders take turns, and
+	// the second finds nothing to do), release its proxies' counters (once
+	// per conversation, however many participants share a proxy, in number
+	// order so concurrent enders lock counters in the same order),
+	// deactivate its keys.
+	endConversationStmt = `UPDATE conversations SET status = 'ended', ended_at = $1, end_reason = $2
+		WHERE id = $3 AND status = 'active'`
+	endCountersStmt = `UPDATE numbers SET active_conversations = active_conversations - 1
+		WHERE number IN (SELECT proxy_number FROM participants WHERE conversation_id = $1 AND active)`
+	endParticipantsStmt = `UPDATE participants SET active = false
+		WHERE conversation_id = $1 AND active`
+)
+
+// expireBatch bounds how many conversations one sweep transaction ends.
+const expireBatch = 500
+
+// CreateConversation allocates a proxy number for each of c's two
+// participants and stores c, in one transaction that first ends the
+// conversations expired by now. It allocates as the SQLite store does (see
+// sqlite.DB.CreateConversation); the unique index on active keys decides
+// races between writers: the loser's transaction is run again, sees the
+// winner's conversation, and picks another number or fails EEXHAUSTED.
+//
+// It fills c's proxy numbers, ID if empty, Status and CreatedAt. EINVALID
+// unless c has two participants with different numbers and an expiry after
+// now; ECONFLICT if c.ID exists; EEXHAUSTED wrapping *maskcall.ExhaustedError
+// if a participant has no free proxy number.
+func (db *DB) CreateConversation(ctx context.Context, c *maskcall.Conversation, now time.Time) error {
+	in := *c
+	in.Participants = append([]maskcall.Participant(nil), c.Participants...)
+	return db.inTx(ctx, now, func(tx *Tx) error {
+		*c = in
+		c.Participants = append([]maskcall.Participant(nil), in.Participants...)
+		return createConversation(ctx, tx, c)
+	})
+}
+
+// FindConversationByID returns a conversation with its participants in
+// order; ENOTFOUND if none.
+func (db *DB) FindConversationByID(ctx context.Context, id string) (*maskcall.Conversation, error) {
+	return read(ctx, db, func(tx *Tx) (*maskcall.Conversation, error) { return findConversationByID(ctx, tx, id) })
+}
+
+// FindConversations lists conversations, newest first (ties by ID,
+// descending), each with its participants in order.
+func (db *DB) FindConversations(ctx context.Context, filter maskcall.ConversationFilter) ([]*maskcall.Conversation, error) {
+	return read(ctx, db, func(tx *Tx) ([]*maskcall.Conversation, error) { return findConversations(ctx, tx, filter) })
+}
+
+// EndConversation ends an active conversation with reason (EndReasonEnded
+// if empty) at now, frees its keys and proxies' counters, and returns it.
+// Ending an ended conversation changes nothing and returns it as it is.
+// ENOTFOUND if absent.
+func (db *DB) EndConversation(ctx context.Context, id, reason string, now time.Time) (*maskcall.Conversation, error) {
+	if reason == "" {
+		reason = maskcall.EndReasonEnded
+	}
+	var c *maskcall.Conversation
+	err := db.inTx(ctx, now, func(tx *Tx) error {
+		if _, err := endConversation(ctx, tx, id, reason, tx.now); err != nil {
+			return err
+		}
+		var err error
+		c, err = findConversationByID(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// ExpireConversations ends, with reason expired, every active conversation
+// whose expiry is at or before now, and returns how many. An expired
+// conversation's EndedAt is its expiry: the instant it stopped routing.
+//
+// Replicas sweep at the same time without doing the work twice: each batch
+// claims its conversations FOR UPDATE SKIP LOCKED, so a conversation another
+// sweep (or a create's own expiry step) is ending is left to it.
+func (db *DB) ExpireConversations(ctx context.Context, now time.Time) (int, error) {
+	total := 0
+	for {
+		var n int
+		err := db.inTx(ctx, now, func(tx *Tx) (err error) {
+			n, err = expireConversations(ctx, tx, true)
+			return err
+		})
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n < expireBatch {
+			return total, nil
+		}
+	}
+}
+
+// PurgeConversations deletes ended conversations that ended before t, with
+// their participants, calls and the sticky pairings they last set; it
+// returns how many. Active conversations, expired or not, are kept: run
+// ExpireConversations first.
+func (db *DB) PurgeConversations(ctx context.Context, before time.Time) (int, error) {
+	var n int
+	err := db.inTx(ctx, time.Time{}, func(tx *Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM conversations WHERE status = 'ended' AND ended_at < $1`, ts(before))
+		if err != nil {
+			return formatError(err)
+		}
+		n = int(tag.RowsAffected())
+		return nil
+	})
+	return n, err
+}
+
+// FindRoute returns the route of the conversation, active at now, whose
+// participant has number from and proxy number to; ENOTFOUND if none. It is
+// one query (prepared once per connection by pgx's statement cache): an
+// index lookup of the caller's key and a primary-key lookup of the other
+// participant. ESTORE if the database cannot be reached.
+func (db *DB) FindRoute(ctx context.Context, from, to string, now time.Time) (*maskcall.Route, error) {
+	if db.pool == nil {
+		return nil, errNotOpen
+	}
+	if now.IsZero() {
+		now = db.Now()
+	}
+	var r maskcall.Route
+	err := db.pool.QueryRow(ctx, routeQuery, from, to, ts(now)).Scan(&r.ConversationID,
+		&r.Caller.Number, &r.Caller.Country, &r.Caller.ProxyNumber, &r.Caller.Label,
+		&r.Callee.Number, &r.Callee.Country, &r.Callee.ProxyNumber, &r.Callee.Label)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, maskcall.Errorf(maskcall.ENOTFOUND, "No active conversation routes calls from %s to %s.",
+			maskcall.MaskNumber(from), to)
+	} else if err != nil {
+		return nil, formatError(err)
+	}
+	return &r, nil
+}
+
+func createConversation(ctx context.Context, tx *Tx, c *maskcall.Conversation) error {
+	if len(c.Participants) != 2 {
+		return maskcall.Errorf(maskcall.EINVALID, "A conversation needs exactly two participants, got %d.", len(c.Participants))
+	}
+	a, b := c.Participants[0], c.Participants[1]
+	if a.Number == "" || b.Number == "" {
+		return maskcall.Errorf(maskcall.EINVALID, "A conversation needs two phone numbers.")
+	} else if a.Number == b.Number {
+		return maskcall.Errorf(maskcall.EINVALID, "Both participants have the number %s; a conversation needs two different numbers.",
+			maskcall.MaskNumber(a.Number))
+	}
+	if c.ExpiresAt != nil {
+		exp := ts(*c.ExpiresAt)
+		if !exp.After(tx.now) {
+			return maskcall.Errorf(maskcall.EINVALID, "The conversation would expire at %s, which is not after its creation.",
+				c.ExpiresAt.UTC().Format(time.RFC3339))
+		}
+		c.ExpiresAt = &exp
+	}
+
+	// Expired conversations free their keys and counters first. Unlike the
+	// sweep this waits for conversations another transaction is ending, so
+	// their keys are seen free rather than taken.
+	if _, err := expireConversations(ctx, tx, false); err != nil {
+		return err
+	}
+
+	pool, err := findPool(ctx, tx)
+	if err != nil {
+		return err
+	}
+	for i := range c.Participants {
+		p, other := &c.Participants[i], c.Participants[1-i]
+		proxy, err := allocateProxy(ctx, tx, pool, *p, other.Number)
+		if err != nil {
+			return err
+		}
+		if proxy == "" {
+			return exhausted(i, *p)
+		}
+		p.ProxyNumber = proxy
+	}
+
+	if c.ID == "" {
+		c.ID = newID()
+	}
+	c.Status = maskcall.ConversationActive
+	c.CreatedAt = tx.now
+	c.EndedAt, c.EndReason = nil, ""
+
+	tag, err := tx.Exec(ctx, `INSERT INTO conversations (id, ref, status, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
+		c.ID, c.Ref, string(c.Status), c.CreatedAt, c.ExpiresAt)
+	if err != nil {
+		return formatError(err)
+	} else if tag.RowsAffected() == 0 {
+		return maskcall.Errorf(maskcall.ECONFLICT, "Conversation %s already exists.", c.ID)
+	}
+	for i, p := range c.Participants {
+		if _, err := tx.Exec(ctx, `INSERT INTO participants
+			(conversation_id, position, number, country, proxy_number, label, active, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6, true, $7)`,
+			c.ID, i, p.Number, p.Country, p.ProxyNumber, p.Label, c.ExpiresAt); err != nil {
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) && pe.Code == codeUniqueViolation && pe.ConstraintName == keyIndex {
+				// Another writer took this key since the candidates were
+				// read: run again, seeing its conversation.
+				return &errRetry{err}
+			}
+			return formatError(err)
+		}
+		other := c.Participants[1-i]
+		if _, err := tx.Exec(ctx, `INSERT INTO pairings (number, other_number, proxy_number, conversation_id)
+			VALUES ($1, $2, $3, $4)
+			ON CONFLICT (number, other_number) DO UPDATE
+			SET proxy_number = excluded.proxy_number, conversation_id = excluded.conversation_id`,
+			p.Number, other.Number, p.ProxyNumber, c.ID); err != nil {
+			return formatError(err)
+		}
+	}
+	// IN counts a proxy serving both participants once.
+	if _, err := tx.Exec(ctx, `UPDATE numbers SET active_conversations = active_conversations + 1
+		WHERE number IN ($1, $2)`, c.Participants[0].ProxyNumber, c.Participants[1].ProxyNumber); err != nil {
+		return formatError(err)
+	}
+	return nil
+}
+
+// poolEntry is an active pool number as allocation sees it.
+type poolEntry struct {
+	number, country string
+	uses            int
+}
+
+func findPool(ctx context.Context, tx *Tx) ([]poolEntry, error) {
+	rows, err := tx.Query(ctx, poolQuery)
+	if err != nil {
+		return nil, formatError(err)
+	}
+	defer rows.Close()
+	var pool []poolEntry
+	for rows.Next() {
+		var e poolEntry
+		if err := rows.Scan(&e.number, &e.country, &e.uses); err != nil {
+			return nil, formatError(err)
+		}
+		pool = append(pool, e)
+	}
+	return pool, formatError(rows.Err())
+}
+
+// allocateProxy picks p's proxy number from pool with maskcall.ChooseProxy;
+// "" if none is free.
+func allocateProxy(ctx context.Context, tx *Tx, pool []poolEntry, p maskcall.Participant, otherNumber string) (string, error) {
+	rows, err := tx.Query(ctx, usedProxiesQuery, p.Number)
+	if err != nil {
+		return "", formatError(err)
+	}
+	usedList, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return "", formatError(err)
+	}
+	used := map[string]bool{}
+	for _, n := range usedList {
+		used[n] = true
+	}
+
+	var sticky string
+	if err := tx.QueryRow(ctx, stickyQuery, p.Number, otherNumber).Scan(&sticky); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return "", formatError(err)
+	}
+
+	candidates := make([]maskcall.ProxyCandidate, 0, len(pool))
+	for _, e := range pool {
+		// A participant's own number, or the other's, cannot be a proxy:
+		// calls to it would loop back into maskcall.
+		if e.number == p.Number || e.number == otherNumber || used[e.number] {
+			continue
+		}
+		candidates = append(candidates, maskcall.ProxyCandidate{
+			Number: e.number, Country: e.country, ActiveUses: e.uses, Sticky: e.number == sticky,
+		})
+	}
+	best, ok := maskcall.ChooseProxy(p.Country, candidates)
+	if !ok {
+		return "", nil
+	}
+	return best.Number, nil
+}
+
+// exhausted is the error for participant i (0 or 1) getting no proxy.
+func exhausted(i int, p maskcall.Participant) error {
+	who := p.Label
+	if who == "" {
+		who = string(rune('a' + i))
+	}
+	country := p.Country
+	if country == "" {
+		country = "unknown country"
+	}
+	return &maskcall.Error{
+		Code:    maskcall.EEXHAUSTED,
+		Message: "No pool number is free for participant " + who + " (" + maskcall.MaskNumber(p.Number) + ", " + country + ").",
+		Err:     &maskcall.ExhaustedError{Participant: p},
+	}
+}
+
+// expireConversations ends the active conversations expired by tx.now,
+// oldest expiry first, locking them first. With skipLocked (the sweep) it
+// takes at most expireBatch and skips those another transaction holds;
+// otherwise (a create) it takes all and waits for them. It returns how many
+// it ended.
+func expireConversations(ctx context.Context, tx *Tx, skipLocked bool) (int, error) {
+	q := `SELECT id, expires_at FROM conversations
+		WHERE status = 'active' AND expires_at IS NOT NULL AND expires_at <= $1
+		ORDER BY expires_at, id`
+	if skipLocked {
+		q += ` LIMIT ` + strconv.Itoa(expireBatch) + ` FOR UPDATE SKIP LOCKED`
+	} else {
+		q += ` FOR UPDATE`
+	}
+	rows, err := tx.Query(ctx, q, tx.now)
+	if err != nil {
+		return 0, formatError(err)
+	}
+	type expired struct {
+		id string
+		at time.Time
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (expired, error) {
+		var e expired
+		err := r.Scan(&e.id, &e.at)
+		return e, err
+	})
+	if err != nil {
+		return 0, formatError(err)
+	}
+	n := 0
+	for _, e := range list {
+		ok, err := endConversation(ctx, tx, e.id, maskcall.EndReasonExpired, e.at)
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// endConversation ends conversation id if it is active and reports whether
+// it did; ENOTFOUND if it does not exist.
+func endConversation(ctx context.Context, tx *Tx, id, reason string, at time.Time) (bool, error) {
+	tag, err := tx.Exec(ctx, endConversationStmt, ts(at), reason, id)
+	if err != nil {
+		return false, formatError(err)
+	}
+	if tag.RowsAffected() == 0 {
+		var one int
+		err := tx.QueryRow(ctx, `SELECT 1 FROM conversations WHERE id = $1`, id).Scan(&one)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return false, maskcall.Errorf(maskcall.ENOTFOUND, "Conversation %s not found.", id)
+		}
+		return false, formatError(err)
+	}
+	if _, err := tx.Exec(ctx, endCountersStmt, id); err != nil {
+		return false, formatError(err)
+	}
+	if _, err := tx.Exec(ctx, endParticipantsStmt, id); err != nil {
+		return false, formatError(err)
+	}
+	return true, nil
+}
+
+const conversationColumns = `id, ref, status, created_at, expires_at, ended_at, end_reason`
+
+func scanConversation(row pgx.Row) (*maskcall.Conversation, error) {
+	var c maskcall.Conversation
+	var status string
+	if err := row.Scan(&c.ID, &c.Ref, &status, &c.CreatedAt, &c.ExpiresAt, &c.EndedAt, &c.EndReason); err != nil {
+		return nil, err
+	}
+	c.Status = maskcall.ConversationStatus(status)
+	c.CreatedAt = c.CreatedAt.UTC()
+	c.ExpiresAt, c.EndedAt = utcPtr(c.ExpiresAt), utcPtr(c.EndedAt)
+	return &c, nil
+}
+
+func findConversationByID(ctx context.Context, tx *Tx, id string) (*maskcall.Conversation, error) {
+	c, err := scanConversation(tx.QueryRow(ctx, `SELECT `+conversationColumns+` FROM conversations WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, maskcall.Errorf(maskcall.ENOTFOUND, "Conversation %s not found.", id)
+	} else if err != nil {
+		return nil, formatError(err)
+	}
+	ps, err := findParticipants(ctx, tx, []string{c.ID})
+	if err != nil {
+		return nil, err
+	}
+	c.Participants = ps[c.ID]
+	return c, nil
+}
+
+func findConversations(ctx context.Context, tx *Tx, filter maskcall.ConversationFilter) ([]*maskcall.Conversation, error) {
+	where, args := []string{"true"}, []any{}
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if filter.Status != nil {
+		where = append(where, "status = "+arg(string(*filter.Status)))
+	}
+	if filter.Ref != nil {
+		where = append(where, "ref = "+arg(*filter.Ref))
+	}
+	query := `SELECT ` + conversationColumns + ` FROM conversations
+		WHERE ` + strings.Join(where, " AND ") + `
+		ORDER BY created_at DESC, id DESC`
+	if filter.Limit > 0 {
+		query += ` LIMIT ` + arg(filter.Limit)
+	}
+	rows, err := tx.Query(ctx, query, args...)
+	if err != nil {
+		return nil, formatError(err)
+	}
+	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*maskcall.Conversation, error) { return scanConversation(r) })
+	if err != nil {
+		return nil, formatError(err)
+	}
+	if cs == nil {
+		cs = []*maskcall.Conversation{}
+	}
+	if len(cs) == 0 {
+		return cs, nil
+	}
+	ids := make([]string, len(cs))
+	for i, c := range cs {
+		ids[i] = c.ID
+	}
+	ps, err := findParticipants(ctx, tx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cs {
+		c.Participants = ps[c.ID]
+	}
+	return cs, nil
+}
+
+// findParticipants reads the participants of conversations ids, in order,
+// in one query.
+func findParticipants(ctx context.Context, tx *Tx, ids []string) (map[string][]maskcall.Participant, error) {
+	rows, err := tx.Query(ctx, `SELECT conversation_id, number, country, proxy_number, label FROM participants
+		WHERE conversation_id = ANY($1) ORDER BY conversation_id, position`, ids)
+	if err != nil {
+		return nil, formatError(err)
+	}
+	defer rows.Close()
+	out := make(map[string][]maskcall.Participant, len(ids))
+	for _, id := range ids {
+		out[id] = make([]maskcall.Participant, 0, 2)
+	}
+	for rows.Next() {
+		var id string
+		var p maskcall.Participant
+		if err := rows.Scan(&id, &p.Number, &p.Country, &p.ProxyNumber, &p.Label); err != nil {
+			return nil, formatError(err)
+		}
+		out[id] = append(out[id], p)
+	}
+	return out, formatError(rows.Err())
+}
+
+// EndConversationsUsingNumber ends every active conversation in which a
+// participant has proxy as their proxy number, and returns their ids.
+func (db *DB) EndConversationsUsingNumber(ctx context.Context, proxy, reason string, now time.Time) ([]string, error) {
+	var ids []string
+	err := db.inTx(ctx, now, func(tx *Tx) error {
+		rows, err := tx.Query(ctx, `SELECT DISTINCT conversation_id FROM participants
+			WHERE proxy_number = $1 AND active ORDER BY conversation_id`, proxy)
+		if err != nil {
+			return formatError(err)
+		}
+		if ids, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return formatError(err)
+		}
+		for _, id := range ids {
+			if _, err := endConversation(ctx, tx, id, reason, tx.now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}

@@ -1,0 +1,130 @@
+-- 0001_init: the same model as internal/sqlite's 0001_init.sql, in
+-- PostgreSQL's types: the number pool, conversations with their
+-- participants, the sticky pairings, and the interaction log (calls now,
+-- messages later).
+--
+-- Times are timestamptz (microseconds; the store truncates what it stamps to
+-- microseconds so what it returns is what it stored). Text keys are
+-- COLLATE "C" so they order byte by byte, as in SQLite and in Go: "lowest
+-- number" means the same thing to every store and to the domain.
+
+-- The pool. A row lives from before a purchase request is sent until long
+-- after the rental is cancelled (status 'released'), so history keeps its
+-- foreign keys. active_conversations counts active conversations using the
+-- number as a proxy for either participant, once per conversation; it is
+-- kept in the transactions that create, end, expire and purge them.
+CREATE TABLE numbers (
+	number               text COLLATE "C" NOT NULL PRIMARY KEY,  -- E.164 with '+'
+	country              text NOT NULL DEFAULT '',               -- ISO 3166-1 alpha-2
+	type                 text NOT NULL DEFAULT '',
+	features             text NOT NULL DEFAULT '',               -- comma-separated: 'SMS,VOICE'
+	cost                 text NOT NULL DEFAULT '',
+	status               text NOT NULL
+		CHECK (status IN ('purchasing', 'unconfigured', 'active', 'released')),
+	app_id               text NOT NULL DEFAULT '',
+	active_conversations integer NOT NULL DEFAULT 0 CHECK (active_conversations >= 0),
+	created_at           timestamptz NOT NULL,
+	updated_at           timestamptz NOT NULL
+);
+
+-- Allocation reads the active numbers in number order.
+CREATE INDEX numbers_status_idx ON numbers (status, number);
+
+CREATE TABLE conversations (
+	id         text COLLATE "C" NOT NULL PRIMARY KEY,
+	ref        text COLLATE "C" NOT NULL DEFAULT '',
+	status     text NOT NULL CHECK (status IN ('active', 'ended')),
+	created_at timestamptz NOT NULL,
+	expires_at timestamptz,                            -- NULL: never expires
+	ended_at   timestamptz,                            -- NULL while active
+	end_reason text NOT NULL DEFAULT '',
+	CHECK ((status = 'ended') = (ended_at IS NOT NULL))
+);
+
+-- Listing, newest first: all, by status, by ref.
+CREATE INDEX conversations_created_idx ON conversations (created_at, id);
+CREATE INDEX conversations_status_idx ON conversations (status, created_at, id);
+CREATE INDEX conversations_ref_idx ON conversations (ref, created_at, id);
+-- The expiry sweep reads only active conversations that can expire.
+CREATE INDEX conversations_expiry_idx ON conversations (expires_at, id)
+	WHERE status = 'active' AND expires_at IS NOT NULL;
+-- Purge reads only ended conversations.
+CREATE INDEX conversations_ended_idx ON conversations (ended_at)
+	WHERE status = 'ended';
+
+-- A conversation's two sides. (number, proxy_number) is a participant's key:
+-- a call from number to proxy_number reaches the other participant. active
+-- mirrors the conversation's status and expires_at copies its expiry, so the
+-- route lookup needs no join to conversations.
+CREATE TABLE participants (
+	conversation_id text COLLATE "C" NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+	position        smallint NOT NULL CHECK (position IN (0, 1)),
+	number          text COLLATE "C" NOT NULL,         -- real number, E.164
+	country         text NOT NULL DEFAULT '',
+	proxy_number    text COLLATE "C" NOT NULL REFERENCES numbers (number),
+	label           text NOT NULL DEFAULT '',
+	active          boolean NOT NULL DEFAULT true,
+	expires_at      timestamptz,
+	PRIMARY KEY (conversation_id, position)
+);
+
+-- THE guard: no two active conversations ever hand out the same key, whichever
+-- replica or CLI creates them. It also serves the route lookup and the
+-- "proxies this number already uses" query.
+CREATE UNIQUE INDEX participants_key_idx ON participants (number, proxy_number)
+	WHERE active;
+-- Child-key index for the foreign key to numbers.
+CREATE INDEX participants_proxy_idx ON participants (proxy_number);
+
+-- Sticky allocation: the proxy number had the last time number was paired
+-- with other_number. One row per ordered pair, overwritten by each new
+-- conversation; it goes when the conversation that last set it is purged.
+CREATE TABLE pairings (
+	number          text COLLATE "C" NOT NULL,
+	other_number    text COLLATE "C" NOT NULL,
+	proxy_number    text COLLATE "C" NOT NULL,
+	conversation_id text COLLATE "C" NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+	PRIMARY KEY (number, other_number)
+);
+CREATE INDEX pairings_conversation_idx ON pairings (conversation_id);
+
+-- The interaction log of a conversation: calls now, messages later (kind).
+-- uuid is Vonage's id of the interaction (the inbound call leg's uuid);
+-- conversation_uuid is Vonage's conversation tying the call's legs together.
+-- Ids are given by default, so a copy from another store can keep its own.
+CREATE TABLE interactions (
+	id                bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	kind              text NOT NULL DEFAULT 'call' CHECK (kind <> ''),
+	conversation_id   text COLLATE "C" NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+	uuid              text COLLATE "C" NOT NULL UNIQUE,
+	conversation_uuid text COLLATE "C" NOT NULL DEFAULT '',
+	from_number       text NOT NULL DEFAULT '',
+	to_number         text NOT NULL DEFAULT '',
+	status            text NOT NULL DEFAULT '',
+	duration          integer NOT NULL DEFAULT 0,        -- seconds
+	started_at        timestamptz,
+	ended_at          timestamptz,
+	created_at        timestamptz NOT NULL
+);
+CREATE INDEX interactions_conversation_idx ON interactions (conversation_id, created_at, id);
+CREATE INDEX interactions_conversation_uuid_idx ON interactions (conversation_uuid)
+	WHERE conversation_uuid <> '';
+
+-- Vonage's events for an interaction, each stored once: a retried webhook
+-- carries the same leg uuid, status and timestamp.
+CREATE TABLE interaction_events (
+	id             bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	interaction_id bigint NOT NULL REFERENCES interactions (id) ON DELETE CASCADE,
+	uuid           text COLLATE "C" NOT NULL,            -- the leg's uuid
+	status         text NOT NULL,
+	timestamp      timestamptz NOT NULL,
+	direction      text NOT NULL DEFAULT '',
+	from_number    text NOT NULL DEFAULT '',
+	to_number      text NOT NULL DEFAULT '',
+	duration       integer NOT NULL DEFAULT 0,
+	start_time     timestamptz,
+	end_time       timestamptz,
+	created_at     timestamptz NOT NULL,
+	-- Also the child-key index for the cascade from interactions.
+	UNIQUE (interaction_id, uuid, status, timestamp)
+);
