@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/maskcall/maskcall/internal/maskcall"
+	"github.com/maskcall/maskcall/internal/postgres"
 	"github.com/maskcall/maskcall/internal/sqlite"
 	"github.com/maskcall/maskcall/internal/vonage"
 	"github.com/spf13/pflag"
@@ -20,8 +21,9 @@ type Factory struct {
 	ConfigFile string
 	Flags      *pflag.FlagSet
 
-	cfg *Config
-	db  *sqlite.DB
+	cfg     *Config
+	db      maskcall.Store
+	closeDB func() error
 }
 
 // NewFactory returns a Factory writing to io.
@@ -43,14 +45,15 @@ func (f *Factory) Config() (*Config, error) {
 }
 
 // DB opens the state database once, every commit fsynced: the CLI's
-// writes are few and must survive a power loss.
-func (f *Factory) DB() (*sqlite.DB, error) { return f.openDB(false) }
+// writes are few and must survive a power loss. db is a PostgreSQL URL
+// (postgres:// or postgresql://) or else a SQLite file path.
+func (f *Factory) DB() (maskcall.Store, error) { return f.openDB(false) }
 
-// ServeDB opens the state database for serve: commits grouped and not
-// fsynced one by one (sqlite.DB.FastCommits).
-func (f *Factory) ServeDB() (*sqlite.DB, error) { return f.openDB(true) }
+// ServeDB opens the state database for serve: on SQLite, commits grouped
+// and not fsynced one by one (sqlite.DB.FastCommits).
+func (f *Factory) ServeDB() (maskcall.Store, error) { return f.openDB(true) }
 
-func (f *Factory) openDB(fast bool) (*sqlite.DB, error) {
+func (f *Factory) openDB(fast bool) (maskcall.Store, error) {
 	if f.db != nil {
 		return f.db, nil
 	}
@@ -58,13 +61,25 @@ func (f *Factory) openDB(fast bool) (*sqlite.DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	if dsn := cfg.String("db"); postgres.IsURL(dsn) {
+		db := postgres.NewDB(dsn)
+		db.Now = f.Now
+		if err := db.Open(); err != nil {
+			if maskcall.ErrorCode(err) == maskcall.ESTORE {
+				return nil, withHint(err, "Check that PostgreSQL runs and the URL given by --db, MASKCALL_DB or db in maskcall.yaml.")
+			}
+			return nil, err
+		}
+		f.db, f.closeDB = db, db.Close
+		return db, nil
+	}
 	db := sqlite.NewDB(cfg.String("db"))
 	db.Now = f.Now
 	db.FastCommits = fast
 	if err := db.Open(); err != nil {
 		return nil, withHint(err, "Check the path given by --db, MASKCALL_DB or db in maskcall.yaml.")
 	}
-	f.db = db
+	f.db, f.closeDB = db, db.Close
 	return db, nil
 }
 
@@ -142,8 +157,8 @@ func (f *Factory) ConversationService(withVonage bool) (*maskcall.ConversationSe
 
 // Close releases what the Factory opened.
 func (f *Factory) Close() {
-	if f.db != nil {
-		f.db.Close()
-		f.db = nil
+	if f.closeDB != nil {
+		f.closeDB()
+		f.db, f.closeDB = nil, nil
 	}
 }

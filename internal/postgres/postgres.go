@@ -174,8 +174,36 @@ func (db *DB) openError(err error) error {
 		Message: fmt.Sprintf("The database %s could not be opened: %v.", db.Name(), errorText(err))}
 }
 
-// errorText is err's message without a trailing period.
-func errorText(err error) string { return strings.TrimRight(err.Error(), ".") }
+// errorText is err's message on one line without a trailing period. For a
+// failed connection it is the cause alone ("connect: connection refused"):
+// pgx lists every address it tried, over several lines.
+func errorText(err error) string {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		// The last address's cause: down through single and joined errors,
+		// stopping at the server's own refusal if there is one.
+		err = ce.Unwrap()
+		for {
+			if _, ok := err.(*pgconn.PgError); ok {
+				break
+			}
+			var next error
+			switch u := err.(type) {
+			case interface{ Unwrap() []error }:
+				if errs := u.Unwrap(); len(errs) > 0 {
+					next = errs[len(errs)-1]
+				}
+			case interface{ Unwrap() error }:
+				next = u.Unwrap()
+			}
+			if next == nil {
+				break
+			}
+			err = next
+		}
+	}
+	return strings.TrimRight(strings.Join(strings.Fields(err.Error()), " "), ".")
+}
 
 // migrationLock is the advisory lock key (with the schema's name) under
 // which migrations run, so replicas starting together apply each once.
