@@ -162,7 +162,12 @@ func (db *DB) PurgeConversations(ctx context.Context, before time.Time) (int, er
 // participant has number from and proxy number to; ENOTFOUND if none. It is
 // one query (prepared once per connection by pgx's statement cache): an
 // index lookup of the caller's key and a primary-key lookup of the other
-// participant. ESTORE if the database cannot be reached.
+// participant.
+//
+// A call is waiting on it, so while PostgreSQL restarts or fails over the
+// lookup is retried until ctx's deadline (at most routeRetryFor without
+// one): the pool dials a new connection for each attempt. ESTORE if the
+// database stayed unreachable.
 func (db *DB) FindRoute(ctx context.Context, from, to string, now time.Time) (*maskcall.Route, error) {
 	if db.pool == nil {
 		return nil, errNotOpen
@@ -170,6 +175,35 @@ func (db *DB) FindRoute(ctx context.Context, from, to string, now time.Time) (*m
 	if now.IsZero() {
 		now = db.Now()
 	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, routeRetryFor)
+		defer cancel()
+	}
+	for wait := 20 * time.Millisecond; ; wait = min(2*wait, 250*time.Millisecond) {
+		r, err := db.findRoute(ctx, from, to, now)
+		if maskcall.ErrorCode(err) != maskcall.ESTORE {
+			return r, err
+		}
+		// Another attempt only if it can finish before the deadline.
+		if dl, _ := ctx.Deadline(); time.Until(dl) < wait+50*time.Millisecond {
+			return nil, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+	}
+}
+
+// routeRetryFor bounds FindRoute's retries when its context has no
+// deadline: well within the 5 s Vonage gives the answer webhook.
+const routeRetryFor = 3 * time.Second
+
+func (db *DB) findRoute(ctx context.Context, from, to string, now time.Time) (*maskcall.Route, error) {
 	var r maskcall.Route
 	err := db.pool.QueryRow(ctx, routeQuery, from, to, ts(now)).Scan(&r.ConversationID,
 		&r.Caller.Number, &r.Caller.Country, &r.Caller.ProxyNumber, &r.Caller.Label,
@@ -178,6 +212,10 @@ func (db *DB) FindRoute(ctx context.Context, from, to string, now time.Time) (*m
 		return nil, maskcall.Errorf(maskcall.ENOTFOUND, "No active conversation routes calls from %s to %s.",
 			maskcall.MaskNumber(from), to)
 	} else if err != nil {
+		if ctx.Err() != nil {
+			// The deadline cut the attempt short: still "unreachable".
+			return nil, unavailable(err)
+		}
 		return nil, formatError(err)
 	}
 	return &r, nil
