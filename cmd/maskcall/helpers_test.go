@@ -626,3 +626,67 @@ func writeOtherKey(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// ---- other commands in the background ----
+
+// cliProc is a maskcall command running in the background.
+type cliProc struct {
+	cmd    *exec.Cmd
+	stdout *syncBuffer
+	stderr *syncBuffer
+	done   chan struct{}
+	err    error
+}
+
+// startCLI starts the binary with args in e's directory and environment;
+// it is killed at cleanup if still running.
+func startCLI(t *testing.T, e *testEnv, args ...string) *cliProc {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Dir = e.Dir
+	cmd.Env = e.environ()
+	p := &cliProc{cmd: cmd, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	go func() { p.err = cmd.Wait(); cancel(); close(p.done) }()
+	t.Cleanup(func() { cancel(); <-p.done })
+	return p
+}
+
+func (p *cliProc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// wait returns the command's exit error once it has finished.
+func (p *cliProc) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(80 * time.Second):
+		t.Fatalf("maskcall %s did not finish:\n%s", strings.Join(p.cmd.Args[1:], " "), p.stderr.String())
+	}
+	var ee *exec.ExitError
+	if errors.As(p.err, &ee) && !ee.Exited() {
+		t.Fatalf("maskcall %s was killed: %v", strings.Join(p.cmd.Args[1:], " "), p.err)
+	}
+	return p.err
+}
+
+// runOK2 is runOK returning stderr too.
+func runOK2(t *testing.T, e *testEnv, args ...string) (string, string) {
+	t.Helper()
+	out, errOut, code := run(t, e, args...)
+	if code != 0 {
+		t.Fatalf("maskcall %s: exit %d, want 0\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out, errOut
+}

@@ -50,6 +50,19 @@ type Number struct {
 	ActiveConversations int       `json:"active_conversations"`
 	CreatedAt           time.Time `json:"created_at"`
 	UpdatedAt           time.Time `json:"updated_at"`
+	// PurchaseOwner names the process buying a purchasing number
+	// ("host:pid:token"); "" otherwise.
+	PurchaseOwner string `json:"purchase_owner,omitempty"`
+	// PurchaseLeaseUntil is how long the owner vouches that the purchase
+	// may still be in flight; it renews it while its buy request is out.
+	// Zero when there is no lease (not purchasing, or an old row).
+	PurchaseLeaseUntil time.Time `json:"purchase_lease_until,omitzero"`
+}
+
+// PurchaseInFlight reports whether n is a purchase that may still go
+// through at now: its owner's lease has not run out. Nothing may drop it.
+func (n *Number) PurchaseInFlight(now time.Time) bool {
+	return n.Status == NumberPurchasing && now.Before(n.PurchaseLeaseUntil)
 }
 
 // HasFeature reports whether n supports feature (case-insensitive).
@@ -77,6 +90,11 @@ type NumberUpdate struct {
 	Type     *string
 	Features []string // nil: unchanged
 	Cost     *string
+	// PurchaseLeaseUntil renews (or, zero, ends) a purchase's lease.
+	PurchaseLeaseUntil *time.Time
+	// IfStatus, if set, is a precondition: the update is refused with
+	// ECONFLICT unless the number has this status.
+	IfStatus *NumberStatus
 }
 
 // NumberStore keeps the pool.
@@ -88,10 +106,13 @@ type NumberStore interface {
 	// CreateNumber adds n. ECONFLICT if the number is already in the pool
 	// and not released; a released entry is replaced.
 	CreateNumber(ctx context.Context, n *Number) error
-	// UpdateNumber applies upd and returns the result; ENOTFOUND if absent.
+	// UpdateNumber applies upd and returns the result; ENOTFOUND if absent,
+	// ECONFLICT if upd.IfStatus is set and the number's status differs. A
+	// number that is not purchasing keeps no PurchaseOwner or lease.
 	UpdateNumber(ctx context.Context, number string, upd NumberUpdate) (*Number, error)
 	// DeleteNumber removes an entry that was never bought (a failed
-	// purchase); ENOTFOUND if absent, ECONFLICT if conversations refer to it.
+	// purchase); ENOTFOUND if absent, ECONFLICT if it is no longer
+	// purchasing (settled meanwhile) or conversations refer to it.
 	DeleteNumber(ctx context.Context, number string) error
 }
 

@@ -1,8 +1,13 @@
 package maskcall
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -16,13 +21,44 @@ type NumberPool struct {
 	Numbers       NumbersAPI
 	ApplicationID string // the voice application numbers are linked to
 	Now           func() time.Time
+
+	// Owner names this process on the purchases it makes; default
+	// "host:pid:token".
+	Owner string
+	// PurchaseLease is how long a purchase stays protected after its
+	// owner's last sign of life: the owner renews it every third of it
+	// while its buy is out and ends it when it stops waiting. Until it
+	// runs out, configure and reconcile leave the purchase alone, so a
+	// crashed owner's purchase is settled at most this long after the
+	// crash. Default DefaultPurchaseLease.
+	PurchaseLease time.Duration
 }
+
+// DefaultPurchaseLease is NumberPool.PurchaseLease's default.
+const DefaultPurchaseLease = time.Minute
+
+// processOwner identifies this process in purchase leases.
+var processOwner = func() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s:%d:%s", cmp.Or(host, "localhost"), os.Getpid(), hex.EncodeToString(b))
+}()
 
 func (p *NumberPool) now() time.Time {
 	if p.Now != nil {
 		return p.Now()
 	}
 	return time.Now()
+}
+
+func (p *NumberPool) owner() string { return cmp.Or(p.Owner, processOwner) }
+
+func (p *NumberPool) lease() time.Duration {
+	if p.PurchaseLease > 0 {
+		return p.PurchaseLease
+	}
+	return DefaultPurchaseLease
 }
 
 // Search lists numbers Vonage offers, buying nothing.
@@ -60,6 +96,7 @@ func (p *NumberPool) Rent(ctx context.Context, avail AvailableNumber, opts RentO
 	n := &Number{
 		Number: avail.Number, Country: avail.Country, Type: avail.Type,
 		Features: avail.Features, Cost: avail.Cost, Status: NumberPurchasing,
+		PurchaseOwner: p.owner(), PurchaseLeaseUntil: now.Add(p.lease()),
 		CreatedAt: now, UpdatedAt: now,
 	}
 	if err := p.Store.CreateNumber(ctx, n); err != nil {
@@ -71,21 +108,28 @@ func (p *NumberPool) Rent(ctx context.Context, avail AvailableNumber, opts RentO
 
 	// The purchase must not be cut off half-way by the user's Ctrl-C: the
 	// reply tells us whether we own the number.
-	buyErr := p.buy(context.WithoutCancel(ctx), avail.Country, avail.Number)
+	bctx := context.WithoutCancel(ctx)
+	stop := p.heartbeat(bctx, n.Number)
+	buyErr := p.buy(bctx, avail.Country, avail.Number)
+	stop()
 	if buyErr != nil {
 		progress(RentStep{Number: n.Number, Stage: "failed", Err: buyErr})
 		if ErrorCode(buyErr) == EUNAVAILABLE {
-			// Still unknown whether we own it: keep the row as purchasing;
-			// configure and reconcile settle it against the owned list.
+			// Still unknown whether we own it: keep the row as purchasing,
+			// for configure and reconcile to settle against the account.
+			// Its lease ends now that nobody waits for an answer: should
+			// Vonage complete the purchase after they dropped the row, the
+			// account owns a number reconcile adopts.
+			p.endLease(bctx, n.Number)
 			return n, wrapError(buyErr, "Buying "+n.Number+" got no clear answer:", "purchase_unknown")
 		}
-		// Vonage said no: nothing was bought.
-		if err := p.forget(context.WithoutCancel(ctx), n.Number); err != nil {
+		// Vonage said no, and the account does not own it: nothing was bought.
+		if _, err := p.forget(bctx, n.Number); err != nil {
 			return n, err
 		}
 		return nil, buyErr
 	}
-	n, err := p.setStatus(context.WithoutCancel(ctx), n.Number, NumberUnconfigured, nil)
+	n, err := p.recordBought(bctx, n)
 	if err != nil {
 		return n, err
 	}
@@ -93,7 +137,86 @@ func (p *NumberPool) Rent(ctx context.Context, avail AvailableNumber, opts RentO
 	if !opts.Configure {
 		return n, nil
 	}
+	if n.Status == NumberActive && n.AppID == p.ApplicationID && p.ApplicationID != "" {
+		// Settled and linked by another process meanwhile.
+		progress(RentStep{Number: n.Number, Stage: "configured"})
+		return n, nil
+	}
 	return p.link(ctx, n, progress)
+}
+
+// heartbeat renews number's purchase lease every third of the lease until
+// the returned stop is called. It gives up once the row is no longer a
+// purchase (settled or dropped by another process); recordBought copes.
+func (p *NumberPool) heartbeat(ctx context.Context, number string) (stop func()) {
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(p.lease() / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if !p.renewLease(ctx, number) {
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// renewLease extends number's purchase lease to a full lease from now,
+// if it is still purchasing. A failure to write is not fatal: the lease
+// only protects the row from being settled early, and recordBought puts
+// back a row that was.
+func (p *NumberPool) renewLease(ctx context.Context, number string) bool {
+	until, purchasing := p.now().Add(p.lease()), NumberPurchasing
+	_, err := p.Store.UpdateNumber(ctx, number, NumberUpdate{PurchaseLeaseUntil: &until, IfStatus: &purchasing})
+	code := ErrorCode(err)
+	return code != ECONFLICT && code != ENOTFOUND
+}
+
+// endLease ends number's purchase lease, if it is still purchasing.
+func (p *NumberPool) endLease(ctx context.Context, number string) {
+	var none time.Time
+	purchasing := NumberPurchasing
+	_, _ = p.Store.UpdateNumber(ctx, number, NumberUpdate{PurchaseLeaseUntil: &none, IfStatus: &purchasing})
+}
+
+// recordBought records that n, whose purchase this process made, is owned.
+// Whatever another process did to the row meanwhile (settled it, or dropped
+// it believing the purchase failed), the pool ends up holding the number.
+func (p *NumberPool) recordBought(ctx context.Context, n *Number) (*Number, error) {
+	purchasing, unconfigured := NumberPurchasing, NumberUnconfigured
+	got, err := p.Store.UpdateNumber(ctx, n.Number, NumberUpdate{Status: &unconfigured, IfStatus: &purchasing})
+	switch ErrorCode(err) {
+	case "":
+		return got, nil
+	case ECONFLICT:
+		cur, ferr := p.Store.FindNumber(ctx, n.Number)
+		if ferr == nil && cur.Status != NumberReleased {
+			return cur, nil // settled meanwhile: it says what it is
+		} else if ferr != nil && ErrorCode(ferr) != ENOTFOUND {
+			return n, ferr
+		}
+	case ENOTFOUND:
+	default:
+		return n, err
+	}
+	// Dropped (or put back to released) while the buy was out: record it again.
+	now := p.now()
+	again := &Number{Number: n.Number, Country: n.Country, Type: n.Type, Features: n.Features, Cost: n.Cost,
+		Status: NumberUnconfigured, CreatedAt: now, UpdatedAt: now}
+	if err := p.Store.CreateNumber(ctx, again); err != nil {
+		if ErrorCode(err) == ECONFLICT {
+			return p.Store.FindNumber(ctx, n.Number)
+		}
+		return n, err
+	}
+	return again, nil
 }
 
 // buyAttempts bounds how often one number's purchase is tried when Vonage's
@@ -101,9 +224,11 @@ func (p *NumberPool) Rent(ctx context.Context, avail AvailableNumber, opts RentO
 const buyAttempts = 3
 
 // buy buys a number, never twice: after a reply that leaves the outcome
-// unknown (a timeout, a 5xx) it asks Vonage whether the account owns the
-// number before trying again. It returns nil once the number is owned, the
-// refusal if Vonage says no, and EUNAVAILABLE if the outcome stays unknown.
+// unknown (a timeout, a 5xx), and after a refusal too (Vonage has refused
+// purchases that went through), it asks Vonage whether the account owns the
+// number before trying again or giving up. It returns nil once the number
+// is owned, the refusal if Vonage says no and the account does not own it,
+// and EUNAVAILABLE if the outcome stays unknown.
 func (p *NumberPool) buy(ctx context.Context, country, number string) error {
 	var err error
 	for attempt := 1; attempt <= buyAttempts; attempt++ {
@@ -111,11 +236,9 @@ func (p *NumberPool) buy(ctx context.Context, country, number string) error {
 		if err == nil {
 			return nil
 		}
-		if ErrorCode(err) != EUNAVAILABLE && attempt == 1 {
-			return err // a clear refusal of the first request: nothing bought
+		if ErrorCode(err) == EVONAGEAUTH && attempt == 1 {
+			return err // the credentials were refused: nothing was bought with them
 		}
-		// Unclear, or a refusal of a repeat (perhaps "you own it already"
-		// because an earlier attempt did go through): look before deciding.
 		owned, oerr := p.owns(ctx, country, number)
 		if oerr != nil {
 			// Unknown either way: keep it as purchasing for reconcile.
@@ -148,15 +271,26 @@ func (p *NumberPool) owns(ctx context.Context, country, number string) (bool, er
 
 // forget undoes the record of a purchase that did not happen: the row goes,
 // or, for a number that was rented before and has conversation history,
-// goes back to released.
-func (p *NumberPool) forget(ctx context.Context, number string) error {
+// goes back to released. It reports false, changing nothing, when the row
+// is no longer purchasing: another process settled it meanwhile.
+func (p *NumberPool) forget(ctx context.Context, number string) (bool, error) {
 	err := p.Store.DeleteNumber(ctx, number)
-	if ErrorCode(err) != ECONFLICT {
-		return err
+	switch ErrorCode(err) {
+	case "", ENOTFOUND:
+		return true, nil
+	case ECONFLICT:
+	default:
+		return false, err
 	}
-	released, empty := NumberReleased, ""
-	_, err = p.Store.UpdateNumber(ctx, number, NumberUpdate{Status: &released, AppID: &empty})
-	return err
+	released, purchasing, empty := NumberReleased, NumberPurchasing, ""
+	_, err = p.Store.UpdateNumber(ctx, number, NumberUpdate{Status: &released, AppID: &empty, IfStatus: &purchasing})
+	switch ErrorCode(err) {
+	case "":
+		return true, nil
+	case ECONFLICT:
+		return false, nil
+	}
+	return false, err
 }
 
 // link points n at the application and records the result.
@@ -260,7 +394,9 @@ func (p *NumberPool) Provision(ctx context.Context, q NumberSearch, count int, o
 // ConfigureResult is what Configure did to one number.
 type ConfigureResult struct {
 	Number *Number
-	Action string // "linked", "already linked", "purchase confirmed", "purchase not made", "failed"
+	// "linked", "purchase confirmed, linked", "purchase not made",
+	// "purchase in flight, left alone", "failed", ...
+	Action string
 	Err    error
 }
 
@@ -306,6 +442,12 @@ func (p *NumberPool) Configure(ctx context.Context, numbers []string, all bool) 
 			return results, interrupted(err)
 		}
 		res := ConfigureResult{Number: n}
+		if n.PurchaseInFlight(p.now()) {
+			// Its owner may still be buying it: leave it to the owner.
+			res.Action = "purchase in flight, left alone"
+			results = append(results, res)
+			continue
+		}
 		if n.Status == NumberPurchasing {
 			if owned == nil {
 				list, err := p.Numbers.OwnedNumbers(ctx, OwnedNumbersFilter{})
@@ -318,10 +460,14 @@ func (p *NumberPool) Configure(ctx context.Context, numbers []string, all bool) 
 				}
 			}
 			if _, ok := owned[n.Number]; !ok {
-				if err := p.forget(ctx, n.Number); err != nil {
+				dropped, err := p.forget(ctx, n.Number)
+				if err != nil {
 					return results, err
 				}
 				res.Action = "purchase not made"
+				if !dropped {
+					res.Action = "settled meanwhile, left alone"
+				}
 				results = append(results, res)
 				continue
 			}

@@ -37,7 +37,9 @@ func (db *DB) CreateNumber(ctx context.Context, n *maskcall.Number) error {
 	return tx.Commit()
 }
 
-// UpdateNumber applies upd and returns the result; ENOTFOUND if absent.
+// UpdateNumber applies upd and returns the result; ENOTFOUND if absent,
+// ECONFLICT if upd.IfStatus is set and differs. A number that is not
+// purchasing has no purchase owner or lease.
 func (db *DB) UpdateNumber(ctx context.Context, number string, upd maskcall.NumberUpdate) (*maskcall.Number, error) {
 	tx, err := db.beginWrite(ctx, time.Time{})
 	if err != nil {
@@ -51,8 +53,9 @@ func (db *DB) UpdateNumber(ctx context.Context, number string, upd maskcall.Numb
 	return n, tx.Commit()
 }
 
-// DeleteNumber removes a pool entry; ENOTFOUND if absent, ECONFLICT if any
-// conversation, active or not, refers to it.
+// DeleteNumber removes a purchasing pool entry (a purchase that failed);
+// ENOTFOUND if absent, ECONFLICT if the number is no longer purchasing or
+// any conversation, active or not, refers to it.
 func (db *DB) DeleteNumber(ctx context.Context, number string) error {
 	tx, err := db.beginWrite(ctx, time.Time{})
 	if err != nil {
@@ -65,13 +68,15 @@ func (db *DB) DeleteNumber(ctx context.Context, number string) error {
 	return tx.Commit()
 }
 
-const numberColumns = `number, country, type, features, cost, status, app_id, active_conversations, created_at, updated_at`
+const numberColumns = `number, country, type, features, cost, status, app_id, active_conversations, created_at, updated_at,
+	purchase_owner, purchase_lease_until`
 
 func scanNumber(s interface{ Scan(...any) error }) (*maskcall.Number, error) {
 	var n maskcall.Number
 	var features, status, createdAt, updatedAt string
+	var leaseUntil sql.NullString
 	if err := s.Scan(&n.Number, &n.Country, &n.Type, &features, &n.Cost, &status, &n.AppID,
-		&n.ActiveConversations, &createdAt, &updatedAt); err != nil {
+		&n.ActiveConversations, &createdAt, &updatedAt, &n.PurchaseOwner, &leaseUntil); err != nil {
 		return nil, err
 	}
 	n.Status = maskcall.NumberStatus(status)
@@ -82,6 +87,11 @@ func scanNumber(s interface{ Scan(...any) error }) (*maskcall.Number, error) {
 	}
 	if n.UpdatedAt, err = parseTime(updatedAt); err != nil {
 		return nil, err
+	}
+	if lease, err := parseNullTime(leaseUntil); err != nil {
+		return nil, err
+	} else if lease != nil {
+		n.PurchaseLeaseUntil = *lease
 	}
 	return &n, nil
 }
@@ -144,6 +154,10 @@ func createNumber(ctx context.Context, tx *Tx, n *maskcall.Number) error {
 		n.UpdatedAt = n.CreatedAt
 	}
 	n.CreatedAt, n.UpdatedAt = n.CreatedAt.UTC(), n.UpdatedAt.UTC()
+	if n.Status != maskcall.NumberPurchasing {
+		// A lease means something only while a purchase is in flight.
+		n.PurchaseOwner, n.PurchaseLeaseUntil = "", time.Time{}
+	}
 
 	var status string
 	var uses int
@@ -153,9 +167,9 @@ func createNumber(ctx context.Context, tx *Tx, n *maskcall.Number) error {
 	case errors.Is(err, sql.ErrNoRows):
 		n.ActiveConversations = 0
 		_, err = tx.ExecContext(ctx, `INSERT INTO numbers (`+numberColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`,
 			n.Number, n.Country, n.Type, joinFeatures(n.Features), n.Cost, string(n.Status), n.AppID,
-			formatTime(n.CreatedAt), formatTime(n.UpdatedAt))
+			formatTime(n.CreatedAt), formatTime(n.UpdatedAt), n.PurchaseOwner, leaseValue(n.PurchaseLeaseUntil))
 		return formatError(err)
 	case err != nil:
 		return formatError(err)
@@ -166,10 +180,11 @@ func createNumber(ctx context.Context, tx *Tx, n *maskcall.Number) error {
 	// counter is derived from participants, so it is kept.
 	n.ActiveConversations = uses
 	_, err = tx.ExecContext(ctx, `UPDATE numbers
-		SET country = ?, type = ?, features = ?, cost = ?, status = ?, app_id = ?, created_at = ?, updated_at = ?
+		SET country = ?, type = ?, features = ?, cost = ?, status = ?, app_id = ?, created_at = ?, updated_at = ?,
+			purchase_owner = ?, purchase_lease_until = ?
 		WHERE number = ?`,
 		n.Country, n.Type, joinFeatures(n.Features), n.Cost, string(n.Status), n.AppID,
-		formatTime(n.CreatedAt), formatTime(n.UpdatedAt), n.Number)
+		formatTime(n.CreatedAt), formatTime(n.UpdatedAt), n.PurchaseOwner, leaseValue(n.PurchaseLeaseUntil), n.Number)
 	return formatError(err)
 }
 
@@ -177,6 +192,9 @@ func updateNumber(ctx context.Context, tx *Tx, number string, upd maskcall.Numbe
 	n, err := findNumber(ctx, tx, number)
 	if err != nil {
 		return nil, err
+	}
+	if upd.IfStatus != nil && n.Status != *upd.IfStatus {
+		return nil, maskcall.Errorf(maskcall.ECONFLICT, "%s is %s, not %s.", number, n.Status, *upd.IfStatus)
 	}
 	if upd.Status != nil {
 		if !upd.Status.Valid() {
@@ -196,11 +214,19 @@ func updateNumber(ctx context.Context, tx *Tx, number string, upd maskcall.Numbe
 	if upd.Cost != nil {
 		n.Cost = *upd.Cost
 	}
+	if upd.PurchaseLeaseUntil != nil {
+		n.PurchaseLeaseUntil = upd.PurchaseLeaseUntil.UTC()
+	}
+	if n.Status != maskcall.NumberPurchasing {
+		n.PurchaseOwner, n.PurchaseLeaseUntil = "", time.Time{}
+	}
 	n.UpdatedAt = tx.now
 	if _, err := tx.ExecContext(ctx, `UPDATE numbers
-		SET status = ?, app_id = ?, type = ?, features = ?, cost = ?, updated_at = ?
+		SET status = ?, app_id = ?, type = ?, features = ?, cost = ?, updated_at = ?,
+			purchase_owner = ?, purchase_lease_until = ?
 		WHERE number = ?`,
-		string(n.Status), n.AppID, n.Type, joinFeatures(n.Features), n.Cost, formatTime(n.UpdatedAt), number); err != nil {
+		string(n.Status), n.AppID, n.Type, joinFeatures(n.Features), n.Cost, formatTime(n.UpdatedAt),
+		n.PurchaseOwner, leaseValue(n.PurchaseLeaseUntil), number); err != nil {
 		return nil, formatError(err)
 	}
 	return n, nil
@@ -211,11 +237,16 @@ func updateNumber(ctx context.Context, tx *Tx, number string, upd maskcall.Numbe
 const numberReferencedQuery = `SELECT 1 FROM participants WHERE proxy_number = ? LIMIT 1`
 
 func deleteNumber(ctx context.Context, tx *Tx, number string) error {
-	if _, err := findNumber(ctx, tx, number); err != nil {
+	n, err := findNumber(ctx, tx, number)
+	if err != nil {
 		return err
 	}
+	if n.Status != maskcall.NumberPurchasing {
+		// Settled meanwhile (bought, adopted): the number is paid for.
+		return maskcall.Errorf(maskcall.ECONFLICT, "%s is %s, not a purchase that failed.", number, n.Status)
+	}
 	var one int
-	err := tx.QueryRowContext(ctx, numberReferencedQuery, number).Scan(&one)
+	err = tx.QueryRowContext(ctx, numberReferencedQuery, number).Scan(&one)
 	if err == nil {
 		return maskcall.Errorf(maskcall.ECONFLICT, "%s cannot be removed: conversations refer to it.", number).
 			WithHint("Release it instead, or purge the conversations first.")
@@ -242,4 +273,12 @@ func splitFeatures(s string) []string {
 		return []string{}
 	}
 	return strings.Split(s, ",")
+}
+
+// leaseValue stores a zero lease as NULL.
+func leaseValue(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return formatTime(t)
 }
