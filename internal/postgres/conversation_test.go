@@ -567,6 +567,11 @@ func TestDB_PurgeConversations(t *testing.T) {
 	if n, err := db.PurgeConversations(ctx, t0.Add(24*time.Hour)); err != nil || n != 2 {
 		t.Fatalf("purge all: %d, %v", n, err)
 	}
+	// (DeleteNumber takes only purchasing numbers: a failed re-rent.)
+	purchasing := maskcall.NumberPurchasing
+	if _, err := db.UpdateNumber(ctx, gb1, maskcall.NumberUpdate{Status: &purchasing}); err != nil {
+		t.Fatal(err)
+	}
 	if err := db.DeleteNumber(ctx, gb1); err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,9 @@ func (db *DB) CreateNumber(ctx context.Context, n *maskcall.Number) error {
 	})
 }
 
-// UpdateNumber applies upd and returns the result; ENOTFOUND if absent.
+// UpdateNumber applies upd and returns the result; ENOTFOUND if absent,
+// ECONFLICT if upd.IfStatus is set and differs. A number that is not
+// purchasing has no purchase owner or lease.
 func (db *DB) UpdateNumber(ctx context.Context, number string, upd maskcall.NumberUpdate) (*maskcall.Number, error) {
 	var n *maskcall.Number
 	err := db.inTx(ctx, time.Time{}, func(tx *Tx) (err error) {
@@ -48,24 +50,30 @@ func (db *DB) UpdateNumber(ctx context.Context, number string, upd maskcall.Numb
 	return n, nil
 }
 
-// DeleteNumber removes a pool entry; ENOTFOUND if absent, ECONFLICT if any
-// conversation, active or not, refers to it.
+// DeleteNumber removes a purchasing pool entry (a purchase that failed);
+// ENOTFOUND if absent, ECONFLICT if the number is no longer purchasing or
+// any conversation, active or not, refers to it.
 func (db *DB) DeleteNumber(ctx context.Context, number string) error {
 	return db.inTx(ctx, time.Time{}, func(tx *Tx) error { return deleteNumber(ctx, tx, number) })
 }
 
-const numberColumns = `number, country, type, features, cost, status, app_id, active_conversations, created_at, updated_at`
+const numberColumns = `number, country, type, features, cost, status, app_id, active_conversations, created_at, updated_at,
+	purchase_owner, purchase_lease_until`
 
 func scanNumber(row pgx.Row) (*maskcall.Number, error) {
 	var n maskcall.Number
 	var features, status string
+	var lease *time.Time
 	if err := row.Scan(&n.Number, &n.Country, &n.Type, &features, &n.Cost, &status, &n.AppID,
-		&n.ActiveConversations, &n.CreatedAt, &n.UpdatedAt); err != nil {
+		&n.ActiveConversations, &n.CreatedAt, &n.UpdatedAt, &n.PurchaseOwner, &lease); err != nil {
 		return nil, err
 	}
 	n.Status = maskcall.NumberStatus(status)
 	n.Features = splitFeatures(features)
 	n.CreatedAt, n.UpdatedAt = n.CreatedAt.UTC(), n.UpdatedAt.UTC()
+	if lease != nil {
+		n.PurchaseLeaseUntil = lease.UTC()
+	}
 	return &n, nil
 }
 
@@ -133,6 +141,11 @@ func createNumber(ctx context.Context, tx *Tx, n *maskcall.Number) error {
 		n.UpdatedAt = n.CreatedAt
 	}
 	n.CreatedAt, n.UpdatedAt = ts(n.CreatedAt), ts(n.UpdatedAt)
+	if n.Status != maskcall.NumberPurchasing {
+		// A lease means something only while a purchase is in flight.
+		n.PurchaseOwner, n.PurchaseLeaseUntil = "", time.Time{}
+	}
+	n.PurchaseLeaseUntil = leaseTS(n.PurchaseLeaseUntil)
 
 	var status string
 	var uses int
@@ -142,9 +155,9 @@ func createNumber(ctx context.Context, tx *Tx, n *maskcall.Number) error {
 	case errors.Is(err, pgx.ErrNoRows):
 		n.ActiveConversations = 0
 		_, err = tx.Exec(ctx, `INSERT INTO numbers (`+numberColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $11)`,
 			n.Number, n.Country, n.Type, joinFeatures(n.Features), n.Cost, string(n.Status), n.AppID,
-			n.CreatedAt, n.UpdatedAt)
+			n.CreatedAt, n.UpdatedAt, n.PurchaseOwner, leaseValue(n.PurchaseLeaseUntil))
 		if err = formatError(err); maskcall.ErrorCode(err) == maskcall.ECONFLICT {
 			// Another writer added it since the lookup.
 			return &maskcall.Error{Code: maskcall.ECONFLICT, Err: err, Message: n.Number + " is already in the pool."}
@@ -159,10 +172,11 @@ func createNumber(ctx context.Context, tx *Tx, n *maskcall.Number) error {
 	// counter is derived from participants, so it is kept.
 	n.ActiveConversations = uses
 	_, err = tx.Exec(ctx, `UPDATE numbers
-		SET country = $1, type = $2, features = $3, cost = $4, status = $5, app_id = $6, created_at = $7, updated_at = $8
-		WHERE number = $9`,
+		SET country = $1, type = $2, features = $3, cost = $4, status = $5, app_id = $6, created_at = $7, updated_at = $8,
+			purchase_owner = $9, purchase_lease_until = $10
+		WHERE number = $11`,
 		n.Country, n.Type, joinFeatures(n.Features), n.Cost, string(n.Status), n.AppID,
-		n.CreatedAt, n.UpdatedAt, n.Number)
+		n.CreatedAt, n.UpdatedAt, n.PurchaseOwner, leaseValue(n.PurchaseLeaseUntil), n.Number)
 	return formatError(err)
 }
 
@@ -170,6 +184,9 @@ func updateNumber(ctx context.Context, tx *Tx, number string, upd maskcall.Numbe
 	n, err := findNumber(ctx, tx, number, true)
 	if err != nil {
 		return nil, err
+	}
+	if upd.IfStatus != nil && n.Status != *upd.IfStatus {
+		return nil, maskcall.Errorf(maskcall.ECONFLICT, "%s is %s, not %s.", number, n.Status, *upd.IfStatus)
 	}
 	if upd.Status != nil {
 		if !upd.Status.Valid() {
@@ -189,11 +206,19 @@ func updateNumber(ctx context.Context, tx *Tx, number string, upd maskcall.Numbe
 	if upd.Cost != nil {
 		n.Cost = *upd.Cost
 	}
+	if upd.PurchaseLeaseUntil != nil {
+		n.PurchaseLeaseUntil = leaseTS(*upd.PurchaseLeaseUntil)
+	}
+	if n.Status != maskcall.NumberPurchasing {
+		n.PurchaseOwner, n.PurchaseLeaseUntil = "", time.Time{}
+	}
 	n.UpdatedAt = tx.now
 	if _, err := tx.Exec(ctx, `UPDATE numbers
-		SET status = $1, app_id = $2, type = $3, features = $4, cost = $5, updated_at = $6
-		WHERE number = $7`,
-		string(n.Status), n.AppID, n.Type, joinFeatures(n.Features), n.Cost, n.UpdatedAt, number); err != nil {
+		SET status = $1, app_id = $2, type = $3, features = $4, cost = $5, updated_at = $6,
+			purchase_owner = $7, purchase_lease_until = $8
+		WHERE number = $9`,
+		string(n.Status), n.AppID, n.Type, joinFeatures(n.Features), n.Cost, n.UpdatedAt,
+		n.PurchaseOwner, leaseValue(n.PurchaseLeaseUntil), number); err != nil {
 		return nil, formatError(err)
 	}
 	// Read back what was stored (features normalised).
@@ -201,11 +226,16 @@ func updateNumber(ctx context.Context, tx *Tx, number string, upd maskcall.Numbe
 }
 
 func deleteNumber(ctx context.Context, tx *Tx, number string) error {
-	if _, err := findNumber(ctx, tx, number, true); err != nil {
+	n, err := findNumber(ctx, tx, number, true)
+	if err != nil {
 		return err
 	}
+	if n.Status != maskcall.NumberPurchasing {
+		// Settled meanwhile (bought, adopted): the number is paid for.
+		return maskcall.Errorf(maskcall.ECONFLICT, "%s is %s, not a purchase that failed.", number, n.Status)
+	}
 	var one int
-	err := tx.QueryRow(ctx, `SELECT 1 FROM participants WHERE proxy_number = $1 LIMIT 1`, number).Scan(&one)
+	err = tx.QueryRow(ctx, `SELECT 1 FROM participants WHERE proxy_number = $1 LIMIT 1`, number).Scan(&one)
 	if err == nil {
 		return maskcall.Errorf(maskcall.ECONFLICT, "%s cannot be removed: conversations refer to it.", number).
 			WithHint("Release it instead, or purge the conversations first.")
@@ -219,4 +249,20 @@ func deleteNumber(ctx context.Context, tx *Tx, number string) error {
 			WithHint("Release it instead, or purge the conversations first.")
 	}
 	return err
+}
+
+// leaseTS is ts for a lease; zero stays zero.
+func leaseTS(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return ts(t)
+}
+
+// leaseValue stores a zero lease as NULL.
+func leaseValue(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }

@@ -209,7 +209,9 @@ func TestDB_DeleteNumber(t *testing.T) {
 
 	t.Run("OK", func(t *testing.T) {
 		db := MustOpenDB(t)
-		MustCreateNumber(t, db, gb1, "GB")
+		if err := db.CreateNumber(ctx, &maskcall.Number{Number: gb1, Country: "GB", Status: maskcall.NumberPurchasing}); err != nil {
+			t.Fatal(err)
+		}
 		if err := db.DeleteNumber(ctx, gb1); err != nil {
 			t.Fatal(err)
 		}
@@ -226,6 +228,12 @@ func TestDB_DeleteNumber(t *testing.T) {
 		db := MustOpenDB(t)
 		MustCreateNumber(t, db, gb1, "GB")
 		c := MustCreateConversation(t, db, t0, 0, gb(alice, "a"), gb(bob, "b"))
+		// Only a purchasing number can go: rented again, say, after its
+		// release, and the purchase failed.
+		purchasing := maskcall.NumberPurchasing
+		if _, err := db.UpdateNumber(ctx, gb1, maskcall.NumberUpdate{Status: &purchasing}); err != nil {
+			t.Fatal(err)
+		}
 		assertCode(t, db.DeleteNumber(ctx, gb1), maskcall.ECONFLICT)
 		// Ended conversations still refer to it.
 		if _, err := db.EndConversation(ctx, c.ID, "", t0); err != nil {
