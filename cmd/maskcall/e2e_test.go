@@ -628,8 +628,8 @@ func TestConversationFlow(t *testing.T) {
 			t.Errorf("text to %s: from %s %q, want from %s %q", m.To, m.From, m.Text, w.From, w.Text)
 		}
 	}
-	if n := len(requestsTo(e.SB, "GET /ni/basic/json")); n != 2 {
-		t.Errorf("%d Number Insight requests, want 2 (--insight basic is the default)", n)
+	if n := len(requestsTo(e.SB, "POST /v0.1/identity-insights")); n != 2 {
+		t.Errorf("%d Identity Insights requests, want 2 (--insight auto is the default, and the application key is configured)", n)
 	}
 
 	srv := startServe(t, e)

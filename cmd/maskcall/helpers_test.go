@@ -163,6 +163,8 @@ func newEnv(t *testing.T) *testEnv {
 		"VONAGE_SIGNATURE_SECRET": testSignatureSecret,
 		"VONAGE_REST_URL":         e.URL,
 		"VONAGE_API_URL":          e.URL,
+
+		"VONAGE_IDENTITY_INSIGHTS_URL": e.URL,
 	}
 	if err := os.MkdirAll(e.Vars["HOME"], 0o700); err != nil {
 		t.Fatal(err)

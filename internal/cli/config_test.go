@@ -207,12 +207,12 @@ func TestNewCmdConversationCreate(t *testing.T) {
 		wantErr string
 	}{
 		{name: "Defaults", args: []string{"+447700900123", "+442079460321"},
-			want: ConversationCreateOptions{Numbers: []string{"+447700900123", "+442079460321"}, Insight: "basic", Output: "table"}},
+			want: ConversationCreateOptions{Numbers: []string{"+447700900123", "+442079460321"}, Insight: "", Output: "table"}},
 		{name: "AllFlags", args: []string{"07700 900123", "020 7946 0321", "--country", "gb", "--ref", "r1", "--ttl", "2h",
 			"--label-a", "driver", "--label-b", "rider", "--no-sms", "--insight", "none", "--auto-provision", "-o", "json"},
 			want: ConversationCreateOptions{Numbers: []string{"07700 900123", "020 7946 0321"}, Country: "GB", Ref: "r1", TTL: 7200e9, TTLSet: true,
 				LabelA: "driver", LabelB: "rider", NoSMS: true, Insight: "none", AutoProv: true, Output: "json"}},
-		{name: "BadInsight", args: []string{"1", "2", "--insight", "full"}, wantErr: "--insight must be basic or none"},
+		{name: "BadInsight", args: []string{"1", "2", "--insight", "full"}, wantErr: "--insight must be auto, format, basic or none"},
 		{name: "OneNumber", args: []string{"+447700900123"}, wantErr: "accepts 2 arg(s)"},
 	}
 	for _, tt := range tests {
@@ -236,7 +236,7 @@ func TestNewCmdConversationCreate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got.IO, got.Service, got.Config = nil, nil, nil
+			got.IO, got.Service, got.Config, got.Now = nil, nil, nil, nil
 			if !reflect.DeepEqual(*got, tt.want) {
 				t.Fatalf("opts = %+v\nwant   %+v", *got, tt.want)
 			}

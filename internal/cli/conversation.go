@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -48,30 +49,39 @@ type ConversationCreateOptions struct {
 	TTL      time.Duration
 	TTLSet   bool
 	NoSMS    bool
-	Insight  string
+	Insight  string // auto, format, basic, none; "" for conversation.insight
 	AutoProv bool
+	Now      func() time.Time
 	Output   string
 }
 
 // NewCmdConversationCreate builds `conversation create`.
 func NewCmdConversationCreate(f *Factory, runF func(context.Context, *ConversationCreateOptions) error) *cobra.Command {
-	opts := &ConversationCreateOptions{IO: f.IO, Service: f.ConversationService, Config: f.Config}
+	opts := &ConversationCreateOptions{IO: f.IO, Service: f.ConversationService, Config: f.Config, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "create NUMBER_A NUMBER_B",
 		Short: "Pair two numbers and give each a proxy number",
 		Long: `Pair two real numbers. Numbers may be written "+44 7700 900123", "447700900123", or nationally
-("07700 900123") with --country. They are checked offline, then with Number Insight basic
-unless --insight none. Each participant is then texted the number to call (unless --no-sms).`,
+("07700 900123") with --country. They are always checked offline (libphonenumber), then online
+as --insight says:
+  auto    the default: Identity Insights' format insight when the application's id and private
+          key are configured (vonage.application_id, vonage.private_key), else offline only
+  format  Identity Insights' format insight; needs the application's private key
+  basic   Number Insight basic (deprecated: Vonage retires Number Insight in February 2027)
+  none    offline only
+A number Vonage calls invalid is refused, and if Vonage cannot be asked nothing is created.
+Each participant is then texted the number to call (unless --no-sms).`,
 		Example: `  maskcall conversation create +447700900123 +447700900456 --label-a driver --label-b rider
   maskcall conversation create "07700 900123" "07700 900456" --country GB --ref ride-8812 --ttl 2h
-  maskcall conversation create +12025550123 +447700900456 --no-sms --insight none -o json`,
+  maskcall conversation create +12025550123 +447700900456 --no-sms --insight none -o json
+  maskcall conversation create +447700900123 +447700900456 --insight format`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(opts.Output); err != nil {
 				return err
 			}
-			if opts.Insight != "basic" && opts.Insight != "none" {
-				return flagErrorf("--insight must be basic or none, not %q", opts.Insight)
+			if opts.Insight != "" && !slices.Contains(maskcall.InsightChoices, opts.Insight) {
+				return flagErrorf("--insight must be %s, not %q", maskcall.InsightChoiceList(), opts.Insight)
 			}
 			if opts.Country != "" {
 				var err error
@@ -94,7 +104,8 @@ unless --insight none. Each participant is then texted the number to call (unles
 	fl.StringVar(&opts.LabelB, "label-b", "", "what participant B is called in texts, e.g. rider")
 	fl.StringVar(&opts.Country, "country", "", "country of numbers written in national form, e.g. GB")
 	fl.BoolVar(&opts.NoSMS, "no-sms", false, "do not text the participants their proxy numbers")
-	fl.StringVar(&opts.Insight, "insight", "basic", "check numbers with Number Insight: basic or none")
+	fl.StringVar(&opts.Insight, "insight", "", "online check of the numbers: auto, format, basic (deprecated) or none (default conversation.insight, else auto)")
+	_ = cmd.RegisterFlagCompletionFunc("insight", cobra.FixedCompletions(maskcall.InsightChoices, cobra.ShellCompDirectiveNoFileComp))
 	fl.BoolVar(&opts.AutoProv, "auto-provision", false, "rent and configure a number if the pool has none free")
 	outputFlag(cmd, &opts.Output)
 	return cmd
@@ -120,13 +131,17 @@ func conversationCreateRun(ctx context.Context, opts *ConversationCreateOptions)
 			return err
 		}
 	}
-	svc, err := opts.Service(opts.Insight == "basic" || !opts.NoSMS || opts.AutoProv)
+	insight, err := resolveInsight(opts)
+	if err != nil {
+		return err
+	}
+	svc, err := opts.Service(insight != maskcall.InsightNone || !opts.NoSMS || opts.AutoProv)
 	if err != nil {
 		return err
 	}
 	res, err := svc.Create(ctx, maskcall.CreateRequest{
 		A: parts[0], B: parts[1], Ref: opts.Ref, TTL: ttl,
-		CheckInsight: opts.Insight == "basic", Notify: !opts.NoSMS, AutoProvision: opts.AutoProv,
+		Insight: insight, Notify: !opts.NoSMS, AutoProvision: opts.AutoProv,
 	})
 	if err != nil {
 		return err
@@ -156,6 +171,36 @@ func conversationCreateRun(ctx context.Context, opts *ConversationCreateOptions)
 			Hint:    fmt.Sprintf("Send them again with `maskcall conversation notify %s`.", c.ID)}
 	}
 	return nil
+}
+
+// resolveInsight picks the online check from --insight, else
+// conversation.insight, and warns on stderr when it is deprecated.
+func resolveInsight(opts *ConversationCreateOptions) (maskcall.InsightKind, error) {
+	cfg, err := opts.Config()
+	if err != nil {
+		return "", err
+	}
+	choice, fromFlag := opts.Insight, opts.Insight != ""
+	if !fromFlag {
+		choice = cfg.String("conversation.insight")
+	}
+	keyed := cfg.String("vonage.application_id") != "" && cfg.String("vonage.private_key") != ""
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	kind, err := maskcall.ResolveInsight(choice, keyed, now())
+	if err != nil {
+		if maskcall.ErrorCode(err) == maskcall.EINVALID && !fromFlag {
+			return "", maskcall.Errorf(maskcall.ECONFIG, "conversation.insight is %q; use %s.", choice, maskcall.InsightChoiceList()).
+				WithReason("insight_setting")
+		}
+		return "", err
+	}
+	if w := kind.DeprecationWarning(); w != "" {
+		opts.IO.Statusf("Warning: %s Use --insight format, or auto (the default), instead.", w)
+	}
+	return kind, nil
 }
 
 // wrapParticipant says which argument err is about, keeping its code; the

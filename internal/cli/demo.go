@@ -2,6 +2,10 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
@@ -66,7 +70,16 @@ func demoRun(ctx context.Context, opts *DemoOptions) (err error) {
 		defer os.RemoveAll(dir)
 	}
 
-	sb := sandbox.New(sandbox.Config{SignatureSecret: sandboxSignatureSecret, ApplicationID: sandboxApplicationID})
+	// The application's key signs the JWTs of Identity Insights and Voice.
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	sb := sandbox.New(sandbox.Config{SignatureSecret: sandboxSignatureSecret, ApplicationID: sandboxApplicationID, ApplicationPublicKey: &key.PublicKey})
 	sbSrv := sandbox.NewServer("127.0.0.1:0", sb)
 	if err := sbSrv.Open(); err != nil {
 		return err
@@ -82,7 +95,8 @@ func demoRun(ctx context.Context, opts *DemoOptions) (err error) {
 
 	vc, err := vonage.New(vonage.Config{
 		APIKey: sandbox.DefaultAPIKey, APISecret: sandbox.DefaultAPISecret, ApplicationID: sandboxApplicationID,
-		RestURL: sbSrv.URL(), APIURL: sbSrv.URL(),
+		PrivateKey: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}),
+		RestURL:    sbSrv.URL(), APIURL: sbSrv.URL(), IdentityInsightsURL: sbSrv.URL(),
 	})
 	if err != nil {
 		return err
@@ -114,7 +128,7 @@ func demoRun(ctx context.Context, opts *DemoOptions) (err error) {
 	res, err := svc.Create(ctx, maskcall.CreateRequest{
 		A:   maskcall.Participant{Number: demoDriver, Country: "GB", Label: "driver"},
 		B:   maskcall.Participant{Number: demoRider, Country: "GB", Label: "rider"},
-		Ref: "ride-demo", CheckInsight: true, Notify: true,
+		Ref: "ride-demo", Insight: maskcall.InsightFormat, Notify: true,
 	})
 	if err != nil {
 		return err

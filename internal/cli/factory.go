@@ -106,7 +106,9 @@ func (f *Factory) Vonage() (*vonage.Client, error) {
 		ApplicationID: cfg.String("vonage.application_id"),
 		RestURL:       cfg.String("vonage.rest_url"),
 		APIURL:        cfg.String("vonage.api_url"),
-		Timeout:       timeout,
+
+		IdentityInsightsURL: cfg.String("vonage.identity_insights_url"),
+		Timeout:             timeout,
 	}
 	if path := cfg.String("vonage.private_key"); path != "" {
 		pem, err := os.ReadFile(path)

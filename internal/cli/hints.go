@@ -117,8 +117,17 @@ var hints = map[hintKey]hintFunc{
 		}
 		return "Retry later."
 	},
-	{maskcall.EINVALID, "ttl"}:          ifFlag("ttl", "Pass --ttl as a positive duration such as 2h, or 0 for none."),
-	{maskcall.EINVALID, "ended_before"}: ifFlag("ended-before", "Pass --ended-before as a positive duration such as 30d."),
+	{maskcall.ECONFIG, "insight_needs_key"}: func(h hintContext, _ *maskcall.Error) string {
+		return "Set " + setting("vonage.application_id") + " and " + setting("vonage.private_key") +
+			" (the application's private key file)" + h.flag("insight", ", or pass --insight none.", ".")
+	},
+	{maskcall.ECONFIG, "insight_retired"}: func(h hintContext, _ *maskcall.Error) string {
+		return h.flag("insight", "Pass --insight format (needs the application's private key) or --insight none, and set ", "Set ") +
+			setting("conversation.insight") + " to format, auto or none."
+	},
+	{maskcall.ECONFIG, "insight_setting"}: fixed("Fix " + setting("conversation.insight") + " in the configuration."),
+	{maskcall.EINVALID, "ttl"}:            ifFlag("ttl", "Pass --ttl as a positive duration such as 2h, or 0 for none."),
+	{maskcall.EINVALID, "ended_before"}:   ifFlag("ended-before", "Pass --ended-before as a positive duration such as 30d."),
 
 	// Vonage's refusals of maskcall's own settings.
 	{maskcall.EVONAGEAUTH, "api_key"}:         fixed("Check " + setting("vonage.api_key") + " and " + setting("vonage.api_secret") + "."),

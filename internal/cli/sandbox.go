@@ -57,7 +57,8 @@ func NewCmdSandboxRun(f *Factory, runF func(context.Context, *SandboxOptions) er
 	cmd := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Run a local Vonage-compatible API to try maskcall without an account",
-		Long: `Run a local imitation of the Vonage APIs maskcall uses (Numbers, Number Insight, SMS, Voice),
+		Long: `Run a local imitation of the Vonage APIs maskcall uses (Numbers, Number Insight, Identity
+Insights, SMS, Voice),
 following Vonage's official API definitions, with fictional numbers (UK 07700 900xxx, US 555).
 It accepts maskcall's configured vonage.api_key and vonage.api_secret (or fixed sandbox values it
 prints), and prints the environment that points maskcall at it. What it received is under /_sandbox/
@@ -200,6 +201,7 @@ func sandboxRun(ctx context.Context, opts *SandboxOptions) error {
 	opts.IO.Statusf("Point maskcall at it:")
 	fmt.Fprintf(opts.IO.Out, "export VONAGE_REST_URL=%s\n", srv.URL())
 	fmt.Fprintf(opts.IO.Out, "export VONAGE_API_URL=%s\n", srv.URL())
+	fmt.Fprintf(opts.IO.Out, "export VONAGE_IDENTITY_INSIGHTS_URL=%s\n", srv.URL())
 	for _, kv := range setup.env {
 		fmt.Fprintf(opts.IO.Out, "export %s=%s\n", kv[0], kv[1])
 	}

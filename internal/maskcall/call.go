@@ -97,17 +97,19 @@ type Store interface {
 	CallStore
 }
 
-// InsightAPI is Vonage's Number Insight, basic level.
+// InsightAPI checks a phone number with Vonage before a conversation uses
+// it. Numbers are always checked offline first; this is the online check.
 type InsightAPI interface {
-	// BasicInsight checks number; EINVALID if Vonage says it is not a
-	// valid number.
-	BasicInsight(ctx context.Context, number string) (*Insight, error)
+	// CheckNumber checks number (E.164) with the given insight. It returns
+	// EINVALIDNUMBER when Vonage says the number is not valid, and another
+	// code when Vonage could not say.
+	CheckNumber(ctx context.Context, number string, kind InsightKind) (*Insight, error)
 }
 
-// Insight is what Number Insight basic says of a number.
+// Insight is what Vonage says of a valid number.
 type Insight struct {
 	Number  string // E.164 with '+'
-	Country string // ISO alpha-2
+	Country string // ISO alpha-2; "" if Vonage did not say
 }
 
 // SMSAPI sends text messages.

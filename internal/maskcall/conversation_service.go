@@ -20,7 +20,7 @@ const MinConnectableDigits = 10
 type ConversationService struct {
 	Store   Store
 	Pool    *NumberPool // for auto-provisioning; may be nil
-	Insight InsightAPI  // nil: no Number Insight check
+	Insight InsightAPI  // nil: no online check of numbers
 	SMS     SMSAPI      // nil: no notification
 	Voice   VoiceAPI    // nil: calls cannot be hung up
 	// SMSTemplate is the notification text; "" for DefaultSMSTemplate.
@@ -41,7 +41,7 @@ type CreateRequest struct {
 	A, B          Participant
 	Ref           string
 	TTL           time.Duration // 0: never expires
-	CheckInsight  bool          // ask Number Insight basic first
+	Insight       InsightKind   // online check of both numbers; InsightNone for none
 	Notify        bool          // text each participant their proxy number
 	AutoProvision bool          // rent a number when the pool has none free
 }
@@ -81,14 +81,9 @@ func (s *ConversationService) Create(ctx context.Context, req CreateRequest) (*C
 	if req.TTL < 0 {
 		return nil, Errorf(EINVALID, "A conversation's time to live must be positive, got %s.", req.TTL).WithReason("ttl")
 	}
-	if req.CheckInsight && s.Insight != nil {
-		for _, p := range []*Participant{&req.A, &req.B} {
-			if _, err := s.Insight.BasicInsight(ctx, p.Number); err != nil {
-				if code := ErrorCode(err); code == EINVALID || code == EINVALIDNUMBER {
-					return nil, Errorf(EINVALIDNUMBER, "Number Insight says %s (%s) is not a valid number.", MaskNumber(p.Number), labelOr(*p, "participant"))
-				}
-				return nil, wrapError(err, "Number Insight could not check "+MaskNumber(p.Number)+":", "insight_failed")
-			}
+	if req.Insight != InsightNone {
+		if err := s.checkInsight(ctx, req.Insight, &req.A, &req.B); err != nil {
+			return nil, err
 		}
 	}
 
@@ -142,6 +137,37 @@ func (s *ConversationService) Create(ctx context.Context, req CreateRequest) (*C
 		res.Notifications = s.notify(ctx, res.Conversation)
 	}
 	return res, nil
+}
+
+// checkInsight checks each participant's number with Vonage. A number
+// Vonage calls invalid is refused; when Vonage cannot say, nothing is
+// created either, since the check was asked for. The country Vonage gives
+// replaces the offline one.
+func (s *ConversationService) checkInsight(ctx context.Context, kind InsightKind, parts ...*Participant) error {
+	if s.Insight == nil {
+		return Errorf(ECONFIG, "Numbers cannot be checked with %s: it is not configured.", kind.Service())
+	}
+	for _, p := range parts {
+		ins, err := s.Insight.CheckNumber(ctx, p.Number, kind)
+		if err != nil {
+			who := MaskNumber(p.Number) + " (" + labelOr(*p, "participant") + ")"
+			if code := ErrorCode(err); code == EINVALID || code == EINVALIDNUMBER {
+				return &Error{Code: EINVALIDNUMBER, Err: err,
+					Message: kind.Service() + " says " + who + " is not a valid number, so nothing was created."}
+			}
+			// The adapter's reason (the application's key was refused, say)
+			// says more than insight_failed, so it is kept.
+			reason := "insight_failed"
+			if ErrorReason(err) != "" {
+				reason = ""
+			}
+			return wrapError(err, kind.Service()+" could not check "+who+", so nothing was created:", reason)
+		}
+		if ins != nil && ins.Country != "" {
+			p.Country = ins.Country
+		}
+	}
+	return nil
 }
 
 // Notify texts each participant of an active conversation the number to

@@ -124,7 +124,7 @@ func newClient(t *testing.T, e *env, mods ...func(*vonage.Config)) *vonage.Clien
 	cfg := vonage.Config{
 		APIKey: sandbox.DefaultAPIKey, APISecret: sandbox.DefaultAPISecret,
 		ApplicationID: svcAppID, PrivateKey: pemKey,
-		RestURL: e.url, APIURL: e.url,
+		RestURL: e.url, APIURL: e.url, IdentityInsightsURL: e.url,
 		Timeout:        2 * time.Second,
 		RetryBaseDelay: time.Millisecond, RetryMaxDelay: 5 * time.Millisecond,
 	}
@@ -667,7 +667,7 @@ func TestPoolProvisionCancelled(t *testing.T) {
 func TestCreateNotifies(t *testing.T) {
 	e := newEnv(t)
 	fill(t, e, 2)
-	res := create(t, e, maskcall.CreateRequest{A: alice, B: bob, Ref: "ORD-7", Notify: true, CheckInsight: true})
+	res := create(t, e, maskcall.CreateRequest{A: alice, B: bob, Ref: "ORD-7", Notify: true, Insight: maskcall.InsightBasic})
 	c := res.Conversation
 	if c.ID == "" || c.Status != maskcall.ConversationActive || c.Ref != "ORD-7" || c.ExpiresAt != nil || !c.CreatedAt.Equal(e.clock.Now()) {
 		t.Fatalf("conversation = %+v", c)
@@ -732,7 +732,7 @@ func TestCreateInvalid(t *testing.T) {
 		name string
 		req  maskcall.CreateRequest
 	}{
-		{"same numbers", maskcall.CreateRequest{A: alice, B: maskcall.Participant{Number: alice.Number, Country: "GB", Label: "Alice again"}, Notify: true, CheckInsight: true}},
+		{"same numbers", maskcall.CreateRequest{A: alice, B: maskcall.Participant{Number: alice.Number, Country: "GB", Label: "Alice again"}, Notify: true, Insight: maskcall.InsightBasic}},
 		{"missing number", maskcall.CreateRequest{A: alice, B: maskcall.Participant{Country: "GB"}, Notify: true}},
 		{"negative ttl", maskcall.CreateRequest{A: alice, B: bob, TTL: -time.Minute, Notify: true}},
 	}
@@ -759,7 +759,7 @@ func TestCreateRefusesUnconnectableNumbers(t *testing.T) {
 	fill(t, e, 2)
 	before := len(e.sb.Requests())
 	short := maskcall.Participant{Number: "+6834002", Country: "NU", Label: "Niue"}
-	_, err := e.svc.Create(t.Context(), maskcall.CreateRequest{A: alice, B: short, CheckInsight: true, Notify: true})
+	_, err := e.svc.Create(t.Context(), maskcall.CreateRequest{A: alice, B: short, Insight: maskcall.InsightBasic, Notify: true})
 	wantCode(t, err, maskcall.EINVALID)
 	noFullNumber(t, err, short.Number)
 	noConversations(t, e)
@@ -776,7 +776,7 @@ func TestCreateInsightSaysInvalid(t *testing.T) {
 			e := newEnv(t)
 			fill(t, e, 2)
 			bad := maskcall.Participant{Number: number, Country: "GB", Label: "Mallory"}
-			_, err := e.svc.Create(t.Context(), maskcall.CreateRequest{A: alice, B: bad, CheckInsight: true, Notify: true})
+			_, err := e.svc.Create(t.Context(), maskcall.CreateRequest{A: alice, B: bad, Insight: maskcall.InsightBasic, Notify: true})
 			wantCode(t, err, maskcall.EINVALIDNUMBER)
 			noFullNumber(t, err, number)
 			noConversations(t, e)
@@ -796,7 +796,7 @@ func TestCreateInsightFails(t *testing.T) {
 	e := newEnv(t)
 	fill(t, e, 2)
 	inject(t, e.sb, sandbox.Fault{Path: "/ni/basic/json", ErrorCode: "5", Count: -1})
-	_, err := e.svc.Create(t.Context(), maskcall.CreateRequest{A: alice, B: bob, CheckInsight: true})
+	_, err := e.svc.Create(t.Context(), maskcall.CreateRequest{A: alice, B: bob, Insight: maskcall.InsightBasic})
 	wantCode(t, err, maskcall.EUPSTREAM)
 	noConversations(t, e)
 	noFullNumber(t, err, alice.Number)

@@ -23,8 +23,9 @@ import (
 //     API family (Numbers: error-code/error-code-label; SMS: a message with
 //     that status and error-text; Number Insight: status/status_message;
 //     Voice: a problem JSON). Without status, a Numbers error_code that is an
-//     HTTP status is used as the HTTP status (else 420); SMS and Number
-//     Insight reply 200, as Vonage does.
+//     HTTP status is used as the HTTP status (else 420); SMS, Number
+//     Insight and Identity Insights reply 200, as Vonage does. Identity
+//     Insights with only a status replies with a problem JSON.
 //   - delay_ms: wait before replying. Without after_effect the operation is
 //     applied after the wait, and not at all if the client gave up meanwhile.
 //   - after_effect: apply the operation first, then reply with the error (or,
@@ -55,8 +56,12 @@ func (f *Fault) validate() error {
 		return errors.New("count must be -1 (always), 0 (once) or more")
 	case f.Status != 0 && (f.Status < 100 || f.Status > 599):
 		return errors.New("status must be an HTTP status")
+	case f.ErrorCode != "" && iiStatusMessages[f.ErrorCode] != "":
+		if f.Path != IdentityInsightsPath {
+			return errors.New("error_code " + f.ErrorCode + " is an Identity Insights status: use it with path " + IdentityInsightsPath)
+		}
 	case f.ErrorCode != "" && !digitsRE.MatchString(f.ErrorCode):
-		return errors.New("error_code must be a number")
+		return errors.New("error_code must be a number, or an Identity Insights status such as SUPPLIER_ERROR")
 	case f.DelayMS < 0:
 		return errors.New("delay_ms must not be negative")
 	case f.Status == 0 && f.ErrorCode == "" && f.DelayMS == 0 && !f.AfterEffect:
@@ -181,6 +186,8 @@ func writeFaultError(w http.ResponseWriter, path string, f Fault) {
 			code = smsInternalError
 		}
 		writeJSON(w, cmp.Or(status, http.StatusOK), smsFailure(code, label))
+	case path == IdentityInsightsPath && code != "":
+		writeIdentityFault(w, status, code, label)
 	case strings.HasPrefix(path, "/ni/"):
 		n, err := strconv.Atoi(code)
 		if err != nil {

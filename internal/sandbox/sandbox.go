@@ -11,6 +11,7 @@
 //	POST /number/update      Numbers: update (form-encoded body)
 //	GET  /account/numbers    Numbers: list owned numbers
 //	GET  /ni/basic/json      Number Insight basic
+//	POST /v0.1/identity-insights  Identity Insights (format insight)
 //	POST /sms/json           SMS: send (form-encoded body)
 //	GET  /v1/calls/{uuid}    Voice: get a call
 //	PUT  /v1/calls/{uuid}    Voice: modify a call (hangup, mute, ...)
@@ -20,7 +21,8 @@
 // {"error-code":"401","error-code-label":"authentication failed"}. Number
 // Insight takes them in the query string and SMS in the form body; both
 // answer HTTP 200 with status 4. The Voice API wants a bearer JWT carrying
-// an application_id claim (see Config.ApplicationPublicKey).
+// an application_id claim (see Config.ApplicationPublicKey), and so does
+// Identity Insights.
 //
 // The sandbox also plays the Vonage platform: SimulateCall calls an
 // application's answer webhook, acts on the NCCO and sends event webhooks,
@@ -150,6 +152,7 @@ func (s *Sandbox) routes() {
 	s.api("POST /number/update", s.handleNumberUpdate)
 	s.api("GET /account/numbers", s.handleOwnedNumbers)
 	s.api("GET /ni/basic/json", s.handleInsightBasic)
+	s.api("POST "+IdentityInsightsPath, s.handleIdentityInsights)
 	s.api("POST /sms/json", s.handleSMSSend)
 	s.api("GET /v1/calls/{uuid}", s.handleCallGet)
 	s.api("PUT /v1/calls/{uuid}", s.handleCallUpdate)

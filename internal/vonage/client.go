@@ -58,6 +58,9 @@ type Config struct {
 	// APIURL is the base of the Number Insight and Voice APIs; default
 	// https://api.nexmo.com.
 	APIURL string
+	// IdentityInsightsURL is the base of the Identity Insights API (a
+	// regional host); default DefaultIdentityInsightsURL.
+	IdentityInsightsURL string
 	// Timeout bounds each HTTP request (each page of a paginated listing
 	// separately), from sending it to reading the whole reply; default 10s.
 	Timeout time.Duration
@@ -89,6 +92,7 @@ type Client struct {
 	appID             string
 	privateKey        []byte
 	restURL, apiURL   string // no trailing slash
+	iiURL             string
 	timeout           time.Duration
 	hc                http.Client // template for each call; Transport is never nil
 
@@ -117,6 +121,10 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	ii, err := baseURL("vonage.identity_insights_url", cfg.IdentityInsightsURL, DefaultIdentityInsightsURL)
+	if err != nil {
+		return nil, err
+	}
 	timeout := cfg.Timeout
 	if timeout < 0 {
 		return nil, maskcall.Errorf(maskcall.ECONFIG, "The Vonage request timeout must not be negative (got %s).", timeout)
@@ -133,6 +141,7 @@ func New(cfg Config) (*Client, error) {
 		privateKey: cfg.PrivateKey,
 		restURL:    rest,
 		apiURL:     api,
+		iiURL:      ii,
 		timeout:    timeout,
 		retries:    cmp.Or(cfg.Retries, DefaultRetries),
 		baseDelay:  cmp.Or(cfg.RetryBaseDelay, DefaultRetryBaseDelay),
@@ -182,9 +191,12 @@ type exchange struct {
 	got      bool   // a reply's status line and headers arrived
 	complete bool   // its whole body was read
 	tooLong  bool
-	status   int
-	header   http.Header
-	body     []byte
+	// transient marks a complete reply saying the request failed for a
+	// passing reason (Identity Insights' SUPPLIER_ERROR): worth a retry.
+	transient bool
+	status    int
+	header    http.Header
+	body      []byte
 }
 
 // call is one API call in progress: an http.Client bound to the caller's

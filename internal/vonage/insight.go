@@ -17,7 +17,7 @@ import (
 // server is https://api.nexmo.com/ni; the SDK's generated client takes that
 // as BasePath and appends /basic/{format}). Uses the SDK.
 //
-// Status 3 (invalid number) gives EINVALID, 4 (bad credentials)
+// Status 3 (invalid number) gives EINVALIDNUMBER, 4 (bad credentials)
 // EVONAGEAUTH, any other non-zero status EUPSTREAM.
 func (c *Client) BasicInsight(ctx context.Context, number string) (*maskcall.Insight, error) {
 	// The spec allows digits, '+', '-', '(', ')' and spaces; send bare digits.
@@ -69,7 +69,7 @@ func (c *Client) BasicInsight(ctx context.Context, number string) (*maskcall.Ins
 		ae := c.apiError(ex, strconv.Itoa(int(res.Status)), res.StatusMessage)
 		switch res.Status {
 		case 3:
-			return nil, c.fail(maskcall.EINVALID,
+			return nil, c.fail(maskcall.EINVALIDNUMBER,
 				fmt.Sprintf("Vonage says %s is not a valid number: %s (%s).", maskcall.MaskNumber(number),
 					orDefault(strings.TrimRight(strings.ReplaceAll(ae.Text, msisdn, maskcall.MaskNumber(msisdn)), "."), "invalid"), ae.details("status")),
 				"Give the number in E.164 format, such as +447700900123.", ae)

@@ -34,7 +34,7 @@ func TestBasicInsightStatuses(t *testing.T) {
 		body   string
 		code   string
 	}{
-		{"invalid number", 200, `{"status":3,"status_message":"Invalid Number","request_id":"r-3"}`, maskcall.EINVALID},
+		{"invalid number", 200, `{"status":3,"status_message":"Invalid Number","request_id":"r-3"}`, maskcall.EINVALIDNUMBER},
 		{"bad credentials", 200, `{"status":4,"status_message":"Invalid credentials","request_id":"r-4"}`, maskcall.EVONAGEAUTH},
 		{"throttled", 200, `{"status":1,"status_message":"Throttled","request_id":"r-1"}`, maskcall.EUPSTREAM},
 		{"internal", 200, `{"status":5,"status_message":"Internal Error","request_id":"r-5"}`, maskcall.EUPSTREAM},

@@ -16,12 +16,13 @@ import (
 //
 // Only requests that are safe to repeat are retried: number search, each page
 // of the owned-number listing, number update (LinkNumber), Number Insight
-// basic and Voice hangup. Buying, cancelling and sending an SMS are never
+// basic, the Identity Insights format insight and Voice hangup. Buying, cancelling and sending an SMS are never
 // repeated blindly: a repeat could buy twice or text twice, so they return
 // the ambiguous EUNAVAILABLE error and the core decides.
 //
 // A retry follows HTTP 429, any 5xx, and a request that got no complete reply
-// (network error, per-request Timeout). Other replies, and the end of the
+// (network error, per-request Timeout), and an Identity Insights reply whose
+// insight failed with SUPPLIER_ERROR or INTERNAL_ERROR. Other replies, and the end of the
 // caller's context, end the call at once. The wait before retry n (0-based)
 // is drawn uniformly from [0, min(RetryMaxDelay, RetryBaseDelay*2^n)] ("full
 // jitter"), unless a 429 or 503 carries Retry-After, which is then waited
@@ -66,7 +67,7 @@ func retryable(cl *call, err error) bool {
 	case cl.ctx.Err() != nil:
 		return false
 	case cl.ex.got && cl.ex.complete:
-		return cl.ex.status == http.StatusTooManyRequests || cl.ex.status >= 500
+		return cl.ex.transient || cl.ex.status == http.StatusTooManyRequests || cl.ex.status >= 500
 	}
 	// No complete reply: a network error or the Timeout. (EINTERNAL means
 	// nothing was sent.)

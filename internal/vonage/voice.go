@@ -27,7 +27,7 @@ func (c *Client) HangupCall(ctx context.Context, uuid string) error {
 	if strings.TrimSpace(uuid) == "" {
 		return maskcall.Errorf(maskcall.EINVALID, "Hanging up needs a call uuid.")
 	}
-	token, err := c.appToken()
+	token, err := c.appToken("Controlling calls")
 	if err != nil {
 		return err
 	}
@@ -69,14 +69,15 @@ func (c *Client) HangupCall(ctx context.Context, uuid string) error {
 	})
 }
 
-// appToken makes the JWT the Voice API needs.
-func (c *Client) appToken() (string, error) {
+// appToken makes the application JWT the Voice and Identity Insights APIs
+// need; purpose ("Controlling calls") starts the message when it cannot.
+func (c *Client) appToken(purpose string) (string, error) {
 	if c.appID == "" {
-		return "", maskcall.Errorf(maskcall.ECONFIG, "Controlling calls needs the Vonage application id, and none is configured.").
+		return "", maskcall.Errorf(maskcall.ECONFIG, "%s needs the Vonage application id, and none is configured.", purpose).
 			WithReason("application_id")
 	}
 	if len(c.privateKey) == 0 {
-		return "", maskcall.Errorf(maskcall.ECONFIG, "Controlling calls needs the application's private key, and none is configured.").
+		return "", maskcall.Errorf(maskcall.ECONFIG, "%s needs the application's private key, and none is configured.", purpose).
 			WithReason("private_key")
 	}
 	token, err := sdkjwt.NewGenerator(c.appID, c.privateKey).GenerateToken()
