@@ -141,6 +141,10 @@ It manages the number pool, pairs numbers into conversations, and answers Vonage
 		NewCmdConfig(f),
 		NewCmdVersion(f),
 	)
+	// Before the completion command exists: cobra's completion commands
+	// keep the writer they find when they are made.
+	cmd.SetOut(f.IO.Out)
+	cmd.SetErr(f.IO.ErrOut)
 	addGeneratedExamples(cmd)
 	markUsageErrors(cmd)
 	return cmd
