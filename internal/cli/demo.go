@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/maskcall/maskcall/internal/httpserver"
 	"github.com/maskcall/maskcall/internal/maskcall"
 	"github.com/maskcall/maskcall/internal/sandbox"
 	"github.com/maskcall/maskcall/internal/sqlite"
@@ -102,17 +103,26 @@ func demoRun(ctx context.Context, opts *DemoOptions) (err error) {
 		return err
 	}
 	router := &maskcall.Router{Routes: db, Calls: db}
-	web, err := webhook.NewServer("127.0.0.1:0", router, webhook.Config{
+	web := httpserver.New("127.0.0.1:0")
+	web.Name = "webhook"
+	if err := web.Listen(); err != nil {
+		return err
+	}
+	defer web.Close()
+	hooks, err := webhook.New(router, webhook.Config{
+		PublicURL:       web.URL(),
 		SignatureSecret: sandboxSignatureSecret,
+		APIKey:          sandbox.DefaultAPIKey,
+		ApplicationID:   sandboxApplicationID,
 		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		return err
 	}
-	if err := web.Open(); err != nil {
+	hooks.Mount(web)
+	if err := web.Serve(); err != nil {
 		return err
 	}
-	defer web.Close()
 	fmt.Fprintf(out, "Vonage sandbox on %s, webhook server on %s, database in %s.\n", sbSrv.URL(), web.URL(), dir)
 
 	pool := &maskcall.NumberPool{Store: db, Numbers: vc, ApplicationID: sandboxApplicationID}

@@ -2,11 +2,13 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/maskcall/maskcall/internal/httpserver"
 	"github.com/maskcall/maskcall/internal/maskcall"
 	"github.com/maskcall/maskcall/internal/webhook"
 	"github.com/spf13/cobra"
@@ -28,8 +30,8 @@ type ServeOptions struct {
 	PublicURL     string
 	AllowUnsigned bool
 	LogPII        bool
-	// Ready, if set, is called with the server once it listens (tests, demo).
-	Ready func(*webhook.Server)
+	// Ready, if set, is called with the server once it serves (tests).
+	Ready func(*httpserver.Server)
 }
 
 // NewCmdServe builds `serve`.
@@ -41,8 +43,10 @@ func NewCmdServe(f *Factory, runF func(context.Context, *ServeOptions) error) *c
 		Long: `Run the webhook server Vonage calls when someone dials a proxy number. It looks up the caller and
 the number dialled, and answers with an NCCO that connects the other participant, showing only
 proxy numbers. Strangers and ended conversations hear that the number is not in service.
-Run it behind ngrok or a load balancer and set the two URLs it prints on the Vonage application.
-It verifies Vonage's signed webhooks with vonage.signature_secret.`,
+Run it behind ngrok or a load balancer, pass that URL as --public-url, and set the two URLs it
+prints on the Vonage application. Without --public-url it only listens on a loopback address.
+It verifies Vonage's signed webhooks with vonage.signature_secret and vonage.api_key, and refuses
+replayed ones.`,
 		Example: `  maskcall serve --public-url https://example.ngrok.app
   maskcall serve --listen 127.0.0.1:3000 --allow-unsigned   # local testing only`,
 		Args: noArgs,
@@ -74,14 +78,13 @@ It verifies Vonage's signed webhooks with vonage.signature_secret.`,
 	return cmd
 }
 
-// webhookConfig builds the server's settings from maskcall's config.
-func webhookConfig(cfg *Config, opts *ServeOptions, logger *slog.Logger) (webhook.Config, error) {
+// webhookConfig reads the webhook handlers' settings from maskcall's
+// config. It only converts types; webhook.Config.Check validates them, in
+// one place, and settingError words its refusals in config keys.
+func webhookConfig(cfg *Config, opts *ServeOptions, publicURL string, logger *slog.Logger) (webhook.Config, error) {
 	maxLen, err := cfg.Duration("voice.max_call_length")
 	if err != nil {
 		return webhook.Config{}, err
-	}
-	if maxLen <= 0 || maxLen > 2*time.Hour {
-		return webhook.Config{}, maskcall.Errorf(maskcall.ECONFIG, "voice.max_call_length must be between 1s and 2h, got %s.", maxLen)
 	}
 	style := 0
 	if s := cfg.String("voice.style"); s != "" {
@@ -90,23 +93,54 @@ func webhookConfig(cfg *Config, opts *ServeOptions, logger *slog.Logger) (webhoo
 			return webhook.Config{}, maskcall.Errorf(maskcall.ECONFIG, "voice.style must be a whole number, got %q.", s)
 		}
 	}
-	secret := cfg.String("vonage.signature_secret")
-	if secret == "" && !opts.AllowUnsigned {
-		return webhook.Config{}, maskcall.Errorf(maskcall.ECONFIG, "vonage.signature_secret is not set, so serve could not tell Vonage's webhooks from forgeries.").
-			WithHint("Set VONAGE_SIGNATURE_SECRET (or vonage.signature_secret in maskcall.yaml), or pass --allow-unsigned for local testing.")
-	}
-	return webhook.Config{
-		PublicURL:        opts.PublicURL,
+	w := webhook.Config{
+		PublicURL:        publicURL,
 		ConnectText:      cfg.String("voice.connect_text"),
 		NotInServiceText: cfg.String("voice.not_in_service_text"),
 		Language:         cfg.String("voice.language"),
 		Style:            style,
 		MaxCallLength:    maxLen,
-		SignatureSecret:  secret,
+		SignatureSecret:  cfg.String("vonage.signature_secret"),
+		APIKey:           cfg.String("vonage.api_key"),
+		ApplicationID:    cfg.String("vonage.application_id"),
 		AllowUnsigned:    opts.AllowUnsigned,
 		Logger:           logger,
 		LogPII:           opts.LogPII,
-	}, nil
+	}
+	if err := w.Check(); err != nil {
+		return w, settingError(err)
+	}
+	return w, nil
+}
+
+// settingKeys name the config key behind each webhook.Config field.
+var settingKeys = map[string]string{
+	"PublicURL":        "serve.public_url (--public-url)",
+	"ConnectText":      "voice.connect_text",
+	"NotInServiceText": "voice.not_in_service_text",
+	"Language":         "voice.language",
+	"Style":            "voice.style",
+	"MaxCallLength":    "voice.max_call_length",
+}
+
+// settingError words a refusal of webhook.Config in config keys.
+func settingError(err error) error {
+	var fe *webhook.FieldError
+	if !errors.As(err, &fe) {
+		return err
+	}
+	switch fe.Field {
+	case "SignatureSecret":
+		return maskcall.Errorf(maskcall.ECONFIG, "vonage.signature_secret is not set, so serve could not tell Vonage's webhooks from forgeries.").
+			WithHint("Set VONAGE_SIGNATURE_SECRET (or vonage.signature_secret in maskcall.yaml), or pass --allow-unsigned for local testing.")
+	case "APIKey":
+		return maskcall.Errorf(maskcall.ECONFIG, "vonage.api_key is not set, so serve could not check that signed webhooks come from your Vonage account.").
+			WithHint("Set VONAGE_API_KEY (or vonage.api_key in maskcall.yaml).")
+	}
+	if key, ok := settingKeys[fe.Field]; ok {
+		return fe.Err.WithHint("Check " + key + ".")
+	}
+	return fe.Err
 }
 
 func serveRun(ctx context.Context, opts *ServeOptions) error {
@@ -115,31 +149,54 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(opts.IO.ErrOut, nil))
-	wcfg, err := webhookConfig(cfg, opts, logger)
+	// The eventUrl Vonage gets comes from configuration only, never from a
+	// request's Host header: without a public URL serve only runs where
+	// nothing but this machine reaches it.
+	if opts.PublicURL == "" && !httpserver.IsLoopback(opts.Listen) {
+		return maskcall.Errorf(maskcall.ECONFIG, "No public URL is set, and serve would listen on %s, beyond this machine.", opts.Listen).
+			WithHint("Pass --public-url (serve.public_url) with the URL Vonage reaches this server at, or listen on 127.0.0.1 for local testing.")
+	}
+
+	srv := httpserver.New(opts.Listen)
+	srv.Name, srv.Logger = "webhook", logger
+	if err := srv.Listen(); err != nil {
+		return withHint(err, "Pick another address with --listen, or stop what uses the port.")
+	}
+	defer srv.Close()
+	base := opts.PublicURL
+	if base == "" {
+		base = srv.URL() // loopback: its own address, port included
+	}
+	wcfg, err := webhookConfig(cfg, opts, base, logger)
 	if err != nil {
 		return err
 	}
 	if wcfg.SignatureSecret == "" {
 		logger.Warn("webhook signatures are NOT verified (--allow-unsigned): anyone who can reach this server can ask it who is behind a proxy number")
+	} else if wcfg.ApplicationID == "" {
+		logger.Warn("vonage.application_id is not set: the application_id of signed webhooks is not checked")
 	}
+
 	store, err := opts.DB()
 	if err != nil {
 		return err
 	}
-	router := &maskcall.Router{Routes: store, Calls: store, Now: opts.Now}
-	srv, err := webhook.NewServer(opts.Listen, router, wcfg)
+	router := &maskcall.Router{Routes: store, Calls: store, Now: opts.Now,
+		RecordFailed: func(c *maskcall.Call, err error) {
+			logger.Error("call record lost", "uuid", c.UUID, "conversation", c.ConversationID, "err", err)
+		}}
+	hooks, err := webhook.New(router, wcfg)
 	if err != nil {
+		return settingError(err)
+	}
+	hooks.Mount(srv)
+	srv.Handle("GET /healthz", httpserver.Health())
+	if err := srv.Serve(); err != nil {
 		return err
 	}
-	if err := srv.Open(); err != nil {
-		return withHint(err, "Pick another address with --listen, or stop what uses the port.")
-	}
-	defer srv.Close()
 
-	base := opts.PublicURL
-	if base == "" {
-		base = srv.URL()
-		opts.IO.Statusf("No --public-url given: Vonage cannot reach %s; put it behind ngrok or a load balancer and pass its URL.", base)
+	if opts.PublicURL == "" {
+		opts.IO.Statusf("No --public-url given: only this machine reaches %s; put it behind ngrok or a load balancer and pass its URL.", base)
 	}
 	opts.IO.Statusf("maskcall serve is listening on %s", srv.URL())
 	opts.IO.Statusf("Set these on the Vonage application (Voice capability):")

@@ -58,8 +58,8 @@ func newBenchEnv(b *testing.B, n int) *benchEnv {
 	b.Cleanup(func() { db.Close() })
 	router := &maskcall.Router{Routes: db, Calls: db}
 	// Logged as serve logs (a text line per webhook), to nowhere.
-	srv, err := webhook.NewServer("127.0.0.1:0", router, webhook.Config{
-		SignatureSecret: signatureSecret, PublicURL: "https://maskcall.example",
+	srv, err := webhook.New(router, webhook.Config{
+		SignatureSecret: signatureSecret, APIKey: apiKey, ApplicationID: applicationID, PublicURL: "https://maskcall.example",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -68,7 +68,7 @@ func newBenchEnv(b *testing.B, n int) *benchEnv {
 	rng := rand.New(rand.NewPCG(1, 2))
 	calls := makeCalls(rng, n, 50_000, pool)
 	s := signer{now: time.Now()}
-	e := &benchEnv{db: db, handler: srv.Handler(), answers: answerRequests(s, calls, "https://region.example")}
+	e := &benchEnv{db: db, handler: srv, answers: answerRequests(s, calls, "https://region.example")}
 	e.events = eventRequests(s, calls[:10_000])
 	return e
 }

@@ -37,9 +37,40 @@ import (
 // transaction, and the batch's operations are run again one transaction
 // each, so only the failing one fails.
 
+//
+// Queued call records (QueueCall).
+//
+// The answer webhook must not wait for the write lock: another process
+// (the CLI's purge, a sqlite3 shell, a backup) may hold it for seconds, and
+// Vonage wants its NCCO within a few. So a call record can also be queued:
+// it goes on a list of its own (pending), and its caller waits for it only
+// as long as it chooses, then goes on while the record stays queued. A
+// queued record is retried, with backoff, until it is written or refused
+// for good (its conversation is gone); it is never dropped for a busy
+// store. Its outcome, if the caller stopped waiting, goes to the callback
+// it gave.
+//
+// Order: the events of a call are queued (write) after its record
+// (QueueCall returns before the NCCO goes out, and Vonage sends events
+// after it). The committer takes the channel's operations first, then the
+// whole pending list, and runs the pending records first: so every record
+// queued before an event is written before it, in the same transaction or
+// an earlier one. While more records are pending than a batch holds, the
+// channel's operations wait for a batch that drains the list.
+
 // maxBatch bounds the operations committed together, so one transaction
 // never keeps the write lock from the CLI for long.
 const maxBatch = 256
+
+// maxPending bounds the call records queued and not yet written; past it
+// QueueCall refuses (ESTORE).
+const maxPending = 1 << 16
+
+// Retry backoff of queued records that could not be written.
+const (
+	minRetryBackoff = 50 * time.Millisecond
+	maxRetryBackoff = time.Second
+)
 
 // writeOp is one queued write.
 type writeOp struct {
@@ -47,6 +78,29 @@ type writeOp struct {
 	fn   func(ctx context.Context, tx *Tx) error
 	err  error
 	done chan struct{}
+
+	// queued: a QueueCall record, retried until written or cleanly
+	// refused; clean: err wrote nothing and a retry would not change it.
+	queued, clean bool
+	// state of a queued op's caller: opWaiting, opGaveUp (later reports
+	// the outcome), opFinished.
+	state atomic.Int32
+	later func(error)
+}
+
+const (
+	opWaiting int32 = iota
+	opGaveUp
+	opFinished
+)
+
+// finish reports op's outcome: to its waiting caller, or to later if the
+// caller of a queued record stopped waiting.
+func (op *writeOp) finish() {
+	if op.queued && !op.state.CompareAndSwap(opWaiting, opFinished) && op.later != nil {
+		op.later(op.err)
+	}
+	close(op.done)
 }
 
 // committer owns the queue of grouped writes and the goroutine that commits
@@ -64,6 +118,14 @@ type committer struct {
 	ckptStarted bool
 	// Transactions begun and operations run in them (GroupCommitStats).
 	batches, ran atomic.Int64
+
+	// Queued call records (QueueCall), oldest first, and the committer's
+	// wake-up when one is added.
+	pendMu  sync.Mutex
+	pending []*writeOp
+	wake    chan struct{}
+	// Queued records retried after a failed write (QueuedCallStats).
+	retried atomic.Int64
 }
 
 // writeStmts are the grouped writes' statements, prepared once on the
@@ -103,7 +165,8 @@ func (s *writeStmts) close() {
 }
 
 func newCommitter(db *DB) (*committer, error) {
-	c := &committer{db: db, ops: make(chan *writeOp, maxBatch), quit: make(chan struct{}), done: make(chan struct{})}
+	c := &committer{db: db, ops: make(chan *writeOp, maxBatch), quit: make(chan struct{}), done: make(chan struct{}),
+		wake: make(chan struct{}, 1)}
 	if err := c.stmts.prepare(context.Background(), db.wdb); err != nil {
 		c.stmts.close()
 		return nil, err
@@ -173,44 +236,137 @@ func (c *committer) write(ctx context.Context, fn func(ctx context.Context, tx *
 	}
 }
 
+// queue adds a queued record to the pending list and wakes the committer.
+func (c *committer) queue(op *writeOp) error {
+	select {
+	case <-c.quit:
+		return errNotOpen
+	default:
+	}
+	c.pendMu.Lock()
+	if len(c.pending) >= maxPending {
+		c.pendMu.Unlock()
+		return maskcall.Errorf(maskcall.ESTORE, "Too many call records are waiting for the database.")
+	}
+	c.pending = append(c.pending, op)
+	c.pendMu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// takePending moves up to n pending records to batch and reports whether
+// the list is now empty.
+func (c *committer) takePending(batch []*writeOp, n int) ([]*writeOp, bool) {
+	c.pendMu.Lock()
+	defer c.pendMu.Unlock()
+	k := min(n, len(c.pending))
+	batch = append(batch, c.pending[:k]...)
+	clear(c.pending[:k])
+	c.pending = c.pending[k:]
+	if len(c.pending) == 0 {
+		c.pending = nil // let the backing array go
+	}
+	return batch, len(c.pending) == 0
+}
+
+// requeue puts records that failed back at the front of the pending list,
+// in their order.
+func (c *committer) requeue(ops []*writeOp) {
+	c.pendMu.Lock()
+	c.pending = append(ops[:len(ops):len(ops)], c.pending...)
+	c.pendMu.Unlock()
+	c.retried.Add(int64(len(ops)))
+}
+
+func (c *committer) hasPending() bool {
+	c.pendMu.Lock()
+	defer c.pendMu.Unlock()
+	return len(c.pending) > 0
+}
+
 func (c *committer) run() {
 	defer close(c.done)
-	batch := make([]*writeOp, 0, maxBatch)
+	var carry []*writeOp // channel operations waiting for the pending list to drain
+	backoff := time.Duration(0)
+	quitting := false
 	for {
-		select {
-		case op := <-c.ops:
-			batch = append(batch[:0], op)
-		case <-c.quit:
-			// Commit what is queued, then refuse.
-			for {
+		if len(carry) == 0 && !c.hasPending() {
+			if quitting {
 				select {
 				case op := <-c.ops:
-					c.commit([]*writeOp{op})
+					carry = append(carry, op)
 				default:
 					return
 				}
+			} else {
+				select {
+				case op := <-c.ops:
+					carry = append(carry, op)
+				case <-c.wake:
+				case <-c.quit:
+					// Commit what is queued, then stop.
+					quitting = true
+					continue
+				}
 			}
 		}
+		// The channel's operations first, then the pending records: every
+		// record queued before one of these operations is in the list
+		// by now (see the top of the file).
 	fill:
-		for len(batch) < maxBatch {
+		for len(carry) < maxBatch {
 			select {
 			case op := <-c.ops:
-				batch = append(batch, op)
+				carry = append(carry, op)
 			default:
 				break fill
 			}
 		}
-		c.commit(batch)
-		clear(batch)
+		batch, drained := c.takePending(make([]*writeOp, 0, maxBatch+len(carry)), maxBatch)
+		if drained {
+			batch = append(batch, carry...)
+			clear(carry)
+			carry = carry[:0]
+		}
+		retry := c.commit(batch)
 		c.checkpointSoon()
+		if len(retry) == 0 {
+			backoff = 0
+			continue
+		}
+		if quitting {
+			// One last try failed: the store is not writable now.
+			for _, op := range retry {
+				op.finish()
+			}
+			continue
+		}
+		c.requeue(retry)
+		backoff = min(max(2*backoff, minRetryBackoff), maxRetryBackoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-c.quit:
+			t.Stop()
+			quitting = true
+		}
 	}
 }
 
-// commit runs batch in one transaction and reports to each operation.
-func (c *committer) commit(batch []*writeOp) {
+// commit runs batch in one transaction and reports to each operation,
+// but for the queued records that failed in a way a retry may mend: those
+// it returns, unreported.
+func (c *committer) commit(batch []*writeOp) (retry []*writeOp) {
 	defer func() {
 		for _, op := range batch {
-			close(op.done)
+			if op.queued && op.err != nil && !op.clean {
+				retry = append(retry, op)
+				continue
+			}
+			op.finish()
 		}
 	}()
 	live := batch[:0:0]
@@ -222,13 +378,14 @@ func (c *committer) commit(batch []*writeOp) {
 		live = append(live, op)
 	}
 	if len(live) == 0 || c.run1(live) || len(live) == 1 {
-		return
+		return nil
 	}
 	// An operation failed in a way that may have left part of it behind:
 	// the transaction was rolled back. Each operation goes again alone.
 	for _, op := range live {
 		c.run1([]*writeOp{op})
 	}
+	return nil
 }
 
 // run1 runs ops in one transaction and commits it. It reports false, with
@@ -241,7 +398,7 @@ func (c *committer) run1(ops []*writeOp) bool {
 	tx, err := c.db.beginWrite(ctx, time.Time{})
 	if err != nil {
 		for _, op := range ops {
-			op.err = err
+			op.err, op.clean = err, false
 		}
 		return true
 	}
@@ -252,12 +409,13 @@ func (c *committer) run1(ops []*writeOp) bool {
 	ok := 0
 	for _, op := range ops {
 		err := op.fn(ctx, tx)
+		op.clean = false
 		var ce *cleanError
 		switch {
 		case err == nil:
 			ok++
 		case errors.As(err, &ce):
-			err = ce.err
+			err, op.clean = ce.err, true
 		case len(ops) > 1:
 			return false
 		}
@@ -268,8 +426,9 @@ func (c *committer) run1(ops []*writeOp) bool {
 	}
 	if err := tx.Commit(); err != nil {
 		for _, op := range ops {
-			if op.err == nil {
-				op.err = err
+			if op.err == nil || op.clean {
+				// Nothing of the transaction was written.
+				op.err, op.clean = err, false
 			}
 		}
 	}
@@ -301,6 +460,55 @@ func clean(err error) error {
 		return err
 	}
 	return &cleanError{err}
+}
+
+// QueueCall queues c's record as CreateCall would write it, to be written
+// as soon as the store allows and before any write queued after it, and
+// waits up to wait (or until ctx ends) for it to be written. It reports
+// whether it was; an error is CreateCall's (EINVALID, ENOTFOUND: the record
+// is not queued) or ESTORE if too many records are already waiting. If it
+// returns false with no error, the record stays queued and later (if not
+// nil) is called once with its outcome: nil once written, or the error
+// that refused it (a conversation deleted meanwhile; errNotOpen if the
+// store closed while the database was still locked).
+func (db *DB) QueueCall(ctx context.Context, c *maskcall.Call, wait time.Duration, later func(error)) (bool, error) {
+	if db.w == nil {
+		return false, errNotOpen
+	}
+	if err := validateCall(c); err != nil {
+		return false, err
+	}
+	op := &writeOp{ctx: context.Background(), done: make(chan struct{}), queued: true, later: later,
+		fn: func(ctx context.Context, tx *Tx) error { return createCall(ctx, tx, c) }}
+	if err := db.w.queue(op); err != nil {
+		return false, err
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-op.done:
+		return op.err == nil, op.err
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	if op.state.CompareAndSwap(opWaiting, opGaveUp) {
+		return false, nil
+	}
+	<-op.done // finished just now
+	return op.err == nil, op.err
+}
+
+// QueuedCalls reports how many queued call records are waiting to be
+// written, and how many write attempts of queued records failed and were
+// retried so far.
+func (db *DB) QueuedCalls() (waiting int, retried int64) {
+	if db.w == nil {
+		return 0, 0
+	}
+	db.w.pendMu.Lock()
+	waiting = len(db.w.pending)
+	db.w.pendMu.Unlock()
+	return waiting, db.w.retried.Load()
 }
 
 // GroupCommitStats reports how many write transactions the group commit

@@ -1,108 +1,54 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/maskcall/maskcall/internal/maskcall"
 	"github.com/maskcall/maskcall/internal/phone"
-	"github.com/maskcall/maskcall/internal/vonage/signature"
 )
 
-// nccoTemplates are the constant parts of the NCCOs, rendered once. A
-// connect NCCO is
-//
-//	connectHead + from + connectMid + number + connectTail
-//
-// where from and number are digits only, so need no escaping.
-type nccoTemplates struct {
-	notInService []byte // the whole not-in-service NCCO
-	connectHead  []byte // [{talk},{"action":"connect","from":"
-	connectMid   []byte // ","endpoint":[{"type":"phone","number":"
-	connectTail  []byte // "}],"eventUrl":["…"],"limit":N}] with PublicURL set
-	// With PublicURL empty the eventUrl is per request:
-	// tailEventHead + JSON string + tailLimit, or tailLimit alone.
-	tailEventHead []byte // "}],"eventUrl":[
-	tailLimit     []byte // ],"limit":N}]  (or "}],"limit":N}] without eventUrl)
-	tailNoEvent   []byte
-}
-
-func newNCCOTemplates(cfg Config) nccoTemplates {
-	talk := func(text string) string {
-		return `{"action":"talk","text":` + jsonString(text) + `,"language":` + jsonString(cfg.Language) +
-			`,"style":` + strconv.Itoa(cfg.Style) + `}`
-	}
-	limit := strconv.FormatInt(int64(cfg.MaxCallLength/time.Second), 10)
-	t := nccoTemplates{
-		notInService:  []byte("[" + talk(cfg.NotInServiceText) + "]"),
-		connectHead:   []byte("[" + talk(cfg.ConnectText) + `,{"action":"connect","from":"`),
-		connectMid:    []byte(`","endpoint":[{"type":"phone","number":"`),
-		tailEventHead: []byte(`"}],"eventUrl":[`),
-		tailLimit:     []byte(`],"limit":` + limit + `}]`),
-		tailNoEvent:   []byte(`"}],"limit":` + limit + `}]`),
-	}
-	if cfg.PublicURL != "" {
-		t.connectTail = []byte(`"}],"eventUrl":[` + jsonString(cfg.PublicURL+"/webhooks/event") + `],"limit":` + limit + `}]`)
-	}
-	return t
-}
-
-// jsonString encodes s as a JSON string without HTML escaping.
-func jsonString(s string) string {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s) // a string always encodes
-	return strings.TrimSuffix(buf.String(), "\n")
-}
-
-// connectNCCO renders the connect NCCO for a route. eventURL is used only
-// when PublicURL is empty ("" leaves eventUrl out).
-func (t *nccoTemplates) connectNCCO(fromDigits, numberDigits, eventURL string) []byte {
-	var tail []byte
-	n := len(t.connectHead) + len(fromDigits) + len(t.connectMid) + len(numberDigits)
-	switch {
-	case t.connectTail != nil:
-		tail = t.connectTail
-	case eventURL != "":
-		n += len(t.tailEventHead) + len(eventURL) + 2 + len(t.tailLimit)
-	default:
-		tail = t.tailNoEvent
-	}
-	n += len(tail)
-	b := make([]byte, 0, n)
-	b = append(b, t.connectHead...)
-	b = append(b, fromDigits...)
-	b = append(b, t.connectMid...)
-	b = append(b, numberDigits...)
-	if tail != nil {
-		return append(b, tail...)
-	}
-	b = append(b, t.tailEventHead...)
-	b = append(b, '"')
-	b = append(b, eventURL...) // validated: no character needs escaping
-	b = append(b, '"')
-	return append(b, t.tailLimit...)
-}
-
 // answerRequest is the answer webhook's payload (POST body or GET query).
-// Vonage may add region_url and custom_data; they are ignored.
+// Vonage may add region_url and custom_data; they are ignored. An event's
+// payload has from, to and uuid too: eventShaped notes a field only events
+// carry, so that an event (and its token) replayed at the answer route
+// cannot be taken for a call to connect.
 type answerRequest struct {
 	To               string `json:"to"`
 	From             string `json:"from"`
 	UUID             string `json:"uuid"`
 	ConversationUUID string `json:"conversation_uuid"`
+
+	eventShaped bool
+	Status      presence `json:"status"`
+	Direction   presence `json:"direction"`
+	Timestamp   presence `json:"timestamp"`
+	StartTime   presence `json:"start_time"`
+	EndTime     presence `json:"end_time"`
+	Duration    presence `json:"duration"`
+}
+
+// presence records that a JSON member was there, whatever its value.
+type presence bool
+
+func (p *presence) UnmarshalJSON([]byte) error { *p = true; return nil }
+
+// eventOnlyFields are the members of an event webhook's payload that an
+// answer request never has (Vonage's Voice webhook reference).
+func isEventOnlyField(k string) bool {
+	switch k {
+	case "status", "direction", "timestamp", "start_time", "end_time", "duration":
+		return true
+	}
+	return false
 }
 
 // answer decisions, as logged.
@@ -111,38 +57,21 @@ const (
 	decisionNotInService = "not_in_service"
 )
 
-// handleAnswer serves the answer webhook. Anything but an authentic request
-// for an active conversation gets the not-in-service NCCO with 200.
-func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
-	if refuseHead(w, r) {
-		return
+// handleAnswer serves the answer webhook, behind the verify middleware.
+// Anything but an authentic request for an active conversation gets the
+// not-in-service NCCO with 200.
+func (h *Handler) handleAnswer(w http.ResponseWriter, r *http.Request, in inbound) {
+	out := h.ncco.notInService
+	if in.bodyErr != nil {
+		// Nothing to verify or route; saying "not in service" reveals nothing.
+		h.log.LogAttrs(r.Context(), slog.LevelWarn, "answer", slog.String("decision", decisionNotInService),
+			slog.String("reason", "body unreadable or over 64 KiB"), slog.Duration("duration", time.Since(in.start)))
+	} else {
+		out = h.route(r, in.body, in.start)
 	}
-	start := time.Now()
-	var body []byte
-	var tooBig bool
-	if r.Method == http.MethodPost {
-		var err error
-		body, err = readBody(w, r)
-		if err != nil {
-			// Nothing to verify or route; saying "not in service" reveals nothing.
-			tooBig = true
-			s.log.LogAttrs(r.Context(), slog.LevelWarn, "answer", slog.String("decision", decisionNotInService),
-				slog.String("reason", "body unreadable or over 64 KiB"), slog.Duration("duration", time.Since(start)))
-		}
-	}
-	if !tooBig {
-		if err := s.verify(r, func() ([]byte, error) { return s.payload(r, body) }); err != nil {
-			s.refuse(w, r, "answer", err)
-			return
-		}
-	}
-	out := s.ncco.notInService
-	if !tooBig {
-		out = s.route(r, body, start)
-	}
-	h := w.Header()
-	h["Content-Type"] = jsonContentType
-	h["Cache-Control"] = noStore
+	hd := w.Header()
+	hd["Content-Type"] = jsonContentType
+	hd["Cache-Control"] = noStore
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(out)
 }
@@ -154,27 +83,27 @@ var (
 
 // route decides an authentic answer request and returns the NCCO. It never
 // fails: errors and panics give the not-in-service NCCO.
-func (s *Server) route(r *http.Request, body []byte, start time.Time) (ncco []byte) {
+func (h *Handler) route(r *http.Request, body []byte, start time.Time) (ncco []byte) {
 	var in answerRequest
 	var from, to string // E.164 once parsed
 	decision, reason := decisionNotInService, ""
 	var callErr error
 	defer func() {
 		if p := recover(); p != nil {
-			ncco, decision, reason = s.ncco.notInService, decisionNotInService, "panic"
+			ncco, decision, reason = h.ncco.notInService, decisionNotInService, "panic"
 			callErr = fmt.Errorf("panic: %v", p)
 		}
 		level := slog.LevelInfo
 		if callErr != nil {
 			level = slog.LevelError
 		}
-		if !s.log.Enabled(r.Context(), level) {
+		if !h.log.Enabled(r.Context(), level) {
 			return
 		}
 		attrs := []slog.Attr{
 			slog.String("uuid", truncate(in.UUID, 64)),
-			slog.String("from", s.logNumber(orRaw(from, in.From))),
-			slog.String("to", s.logNumber(orRaw(to, in.To))),
+			slog.String("from", h.logNumber(orRaw(from, in.From))),
+			slog.String("to", h.logNumber(orRaw(to, in.To))),
 			slog.String("decision", decision),
 			slog.Duration("duration", time.Since(start)),
 		}
@@ -184,53 +113,56 @@ func (s *Server) route(r *http.Request, body []byte, start time.Time) (ncco []by
 		if callErr != nil {
 			attrs = append(attrs, slog.String("err", callErr.Error()))
 		}
-		s.log.LogAttrs(r.Context(), level, "answer", attrs...)
+		h.log.LogAttrs(r.Context(), level, "answer", attrs...)
 	}()
 
 	in, err := decodeAnswer(r, body)
 	if err != nil {
 		reason = "malformed request"
-		return s.ncco.notInService
+		return h.ncco.notInService
+	}
+	if in.eventShaped {
+		reason = "an event's payload, not an answer request"
+		return h.ncco.notInService
 	}
 	if in.From == "" || in.To == "" {
 		reason = "missing from or to"
-		return s.ncco.notInService
+		return h.ncco.notInService
 	}
-	f, err := s.callers.canonical(in.From)
+	f, err := h.callers.canonical(in.From)
 	if err != nil {
 		reason = "from is not a phone number"
-		return s.ncco.notInService
+		return h.ncco.notInService
 	}
-	t, err := s.proxies.canonical(in.To)
+	t, err := h.proxies.canonical(in.To)
 	if err != nil {
 		reason = "to is not a phone number"
-		return s.ncco.notInService
+		return h.ncco.notInService
 	}
 	from, to = f, t
 
 	ctx, cancel := context.WithTimeout(r.Context(), answerTimeout)
 	defer cancel()
-	rt, err := s.Router.Answer(ctx, maskcall.InboundCall{UUID: in.UUID, ConversationUUID: in.ConversationUUID, From: from, To: to})
+	rt, queued, err := h.Router.AnswerCall(ctx, maskcall.InboundCall{UUID: in.UUID, ConversationUUID: in.ConversationUUID, From: from, To: to})
 	if err != nil {
 		reason, callErr = "store error", err
-		return s.ncco.notInService
+		return h.ncco.notInService
 	}
 	if rt == nil {
 		reason = "no active conversation"
-		return s.ncco.notInService
+		return h.ncco.notInService
 	}
 	proxy, ok1 := msisdn(rt.Callee.ProxyNumber)
 	number, ok2 := msisdn(rt.Callee.Number)
 	if !ok1 || !ok2 {
 		reason, callErr = "bad route", errors.New("the route's callee numbers are not E.164")
-		return s.ncco.notInService
+		return h.ncco.notInService
 	}
 	decision = decisionConnect
-	var eventURL string
-	if s.ncco.connectTail == nil {
-		eventURL = requestEventURL(r)
+	if queued {
+		reason = "call record queued: the database is locked"
 	}
-	return s.ncco.connectNCCO(proxy, number, eventURL)
+	return h.ncco.connectNCCO(proxy, number)
 }
 
 // decodeAnswer reads an answer request's fields from its JSON body (POST)
@@ -240,6 +172,7 @@ func decodeAnswer(r *http.Request, body []byte) (answerRequest, error) {
 	if r.Method == http.MethodPost {
 		var in answerRequest
 		err := json.Unmarshal(body, &in)
+		in.eventShaped = bool(in.Status || in.Direction || in.Timestamp || in.StartTime || in.EndTime || in.Duration)
 		return in, err
 	}
 	return parseAnswerQuery(r.URL.RawQuery)
@@ -266,6 +199,10 @@ func parseAnswerQuery(raw string) (answerRequest, error) {
 		}
 		var dst *string
 		var i int
+		if isEventOnlyField(k) {
+			in.eventShaped = true
+			continue
+		}
 		switch k {
 		case "to":
 			dst, i = &in.To, 0
@@ -307,55 +244,6 @@ func msisdn(e164 string) (string, bool) {
 		}
 	}
 	return d, true
-}
-
-// requestEventURL derives the event webhook's URL from the request when no
-// PublicURL is configured; "" if the Host header is unusable.
-func requestEventURL(r *http.Request) string {
-	if !validHost(r.Host) {
-		return ""
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	if p := r.Header.Get("X-Forwarded-Proto"); p != "" {
-		p, _, _ = strings.Cut(p, ",")
-		switch p = strings.ToLower(strings.TrimSpace(p)); p {
-		case "http", "https":
-			scheme = p
-		}
-	}
-	return scheme + "://" + r.Host + "/webhooks/event"
-}
-
-// readBody reads a webhook's body up to MaxBodyBytes.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if r.ContentLength > MaxBodyBytes {
-		return nil, &http.MaxBytesError{Limit: MaxBodyBytes}
-	}
-	return io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-}
-
-// payload returns what Vonage hashed for r's signature.
-func (s *Server) payload(r *http.Request, body []byte) ([]byte, error) {
-	if r.Method == http.MethodPost {
-		return body, nil
-	}
-	return signature.QueryPayload(r.URL.RawQuery)
-}
-
-// refuse answers a request whose signature failed: 503 if it was unsigned
-// (Vonage retries, signed), 401 otherwise; an empty body either way.
-func (s *Server) refuse(w http.ResponseWriter, r *http.Request, webhook string, err error) {
-	status := http.StatusUnauthorized
-	if errors.Is(err, errUnsigned) {
-		status = http.StatusServiceUnavailable
-	}
-	s.log.LogAttrs(r.Context(), slog.LevelWarn, webhook+" refused",
-		slog.Int("status", status), slog.String("reason", err.Error()))
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
 }
 
 func orRaw(parsed, raw string) string {

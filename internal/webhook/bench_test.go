@@ -49,7 +49,7 @@ func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 // participants' calls do, so their numbers are parsed once.
 func BenchmarkAnswer(b *testing.B) {
 	srv, reqs := answerBenchServer(b)
-	h := srv.Handler()
+	h := srv
 	w := &discardWriter{h: http.Header{}}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -64,7 +64,7 @@ func BenchmarkAnswer(b *testing.B) {
 // the worst case, dominated by libphonenumber.
 func BenchmarkAnswerUncachedCaller(b *testing.B) {
 	srv, reqs := answerBenchServer(b)
-	h := srv.Handler()
+	h := srv
 	w := &discardWriter{h: http.Header{}}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -77,7 +77,7 @@ func BenchmarkAnswerUncachedCaller(b *testing.B) {
 	}
 }
 
-func answerBenchServer(b *testing.B) (*Server, []*http.Request) {
+func answerBenchServer(b *testing.B) (*Handler, []*http.Request) {
 	const n = 10000
 	routes := mapRoutes{}
 	var reqs []*http.Request
@@ -92,12 +92,12 @@ func answerBenchServer(b *testing.B) (*Server, []*http.Request) {
 		}
 	}
 	router := &maskcall.Router{Routes: routes, Calls: nopCalls{}}
-	srv, err := NewServer(":0", router, Config{AllowUnsigned: true, PublicURL: "https://maskcall.example",
+	srv, err := New(router, Config{AllowUnsigned: true, PublicURL: "https://maskcall.example",
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := srv.Handler()
+	h := srv
 	for _, r := range reqs[:3] {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, r)
@@ -106,4 +106,45 @@ func answerBenchServer(b *testing.B) (*Server, []*http.Request) {
 		}
 	}
 	return srv, reqs
+}
+
+// BenchmarkAnswerSigned is BenchmarkAnswer with Vonage's signature checked
+// as serve checks it: the JWT, its claims and the replay cache. Every
+// request carries a token of its own, as Vonage's do.
+func BenchmarkAnswerSigned(b *testing.B) {
+	const n = 1 << 14
+	routes := mapRoutes{}
+	reqs := make([]*http.Request, n)
+	for i := range n {
+		a := maskcall.Participant{Number: fmt.Sprintf("+447700900%03d", i%256), ProxyNumber: "+447700900999"}
+		bb := maskcall.Participant{Number: fmt.Sprintf("+1202555%04d", i%256), ProxyNumber: "+12025550100"}
+		routes[[2]string{a.Number, a.ProxyNumber}] = &maskcall.Route{ConversationID: "c", Caller: a, Callee: bb}
+		reqs[i] = signedGET(b, "/webhooks/answer?"+answerQuery(a.Number[1:], a.ProxyNumber[1:], fmt.Sprintf("uuid-%d", i)), hs256(b, testSecret, testNow))
+	}
+	router := &maskcall.Router{Routes: routes, Calls: nopCalls{}}
+	h, err := New(router, Config{SignatureSecret: testSecret, APIKey: testAPIKey, ApplicationID: testApplicationID,
+		PublicURL: "https://maskcall.example", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h.now = func() time.Time { return testNow }
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, reqs[0])
+	if !bytes.Contains(rec.Body.Bytes(), []byte(`"action":"connect"`)) {
+		b.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	h.replay = newReplayCache(0)
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if i%n == 0 && i > 0 {
+			h.replay = newReplayCache(0) // the tokens come round again
+		}
+		clear(w.h)
+		h.ServeHTTP(w, reqs[i%n])
+		if w.code != http.StatusOK {
+			b.Fatalf("status %d", w.code)
+		}
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/maskcall/maskcall/internal/httpserver"
 	"github.com/maskcall/maskcall/internal/maskcall"
 	"github.com/maskcall/maskcall/internal/phone"
 )
@@ -65,35 +66,23 @@ func parseDuration(s string) (int, error) {
 	return n, nil
 }
 
-// handleEvent serves the event webhook.
-func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
-	if refuseHead(w, r) {
-		return
-	}
-	start := time.Now()
-	var body []byte
-	if r.Method == http.MethodPost {
-		var err error
-		if body, err = readBody(w, r); err != nil {
-			status := http.StatusBadRequest
-			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-				status = http.StatusRequestEntityTooLarge
-			}
-			s.log.LogAttrs(r.Context(), slog.LevelWarn, "event refused", slog.Int("status", status), slog.String("reason", "body unreadable or over 64 KiB"))
-			w.WriteHeader(status)
-			return
+// handleEvent serves the event webhook, behind the verify middleware.
+func (h *Handler) handleEvent(w http.ResponseWriter, r *http.Request, in inbound) {
+	if in.bodyErr != nil {
+		status := http.StatusBadRequest
+		if _, ok := errors.AsType[*http.MaxBytesError](in.bodyErr); ok {
+			status = http.StatusRequestEntityTooLarge
 		}
-	}
-	if err := s.verify(r, func() ([]byte, error) { return s.payload(r, body) }); err != nil {
-		s.refuse(w, r, "event", err)
+		h.log.LogAttrs(r.Context(), slog.LevelWarn, "event refused", slog.Int("status", status), slog.String("reason", "body unreadable or over 64 KiB"))
+		w.WriteHeader(status)
 		return
 	}
-	w.WriteHeader(s.record(r, body, start))
+	w.WriteHeader(h.record(r, in.body, in.start))
 }
 
 // record parses and records an authentic event and returns the status to
 // answer with.
-func (s *Server) record(r *http.Request, body []byte, start time.Time) (status int) {
+func (h *Handler) record(r *http.Request, body []byte, start time.Time) (status int) {
 	var in eventRequest
 	var ev maskcall.CallEvent
 	var recorded bool
@@ -110,7 +99,7 @@ func (s *Server) record(r *http.Request, body []byte, start time.Time) (status i
 		case status >= 400:
 			level = slog.LevelWarn
 		}
-		if !s.log.Enabled(r.Context(), level) {
+		if !h.log.Enabled(r.Context(), level) {
 			return
 		}
 		attrs := []slog.Attr{
@@ -118,8 +107,8 @@ func (s *Server) record(r *http.Request, body []byte, start time.Time) (status i
 			slog.String("conversation_uuid", truncate(in.ConversationUUID, 64)),
 			slog.String("status", truncate(in.Status, 32)),
 			slog.String("direction", truncate(in.Direction, 16)),
-			slog.String("from", s.logNumber(orRaw(ev.From, in.From))),
-			slog.String("to", s.logNumber(orRaw(ev.To, in.To))),
+			slog.String("from", h.logNumber(orRaw(ev.From, in.From))),
+			slog.String("to", h.logNumber(orRaw(ev.To, in.To))),
 			slog.Bool("recorded", recorded),
 			slog.Int("http_status", status),
 			slog.Duration("duration", time.Since(start)),
@@ -130,7 +119,7 @@ func (s *Server) record(r *http.Request, body []byte, start time.Time) (status i
 		if callErr != nil {
 			attrs = append(attrs, slog.String("err", callErr.Error()))
 		}
-		s.log.LogAttrs(r.Context(), level, "event", attrs...)
+		h.log.LogAttrs(r.Context(), level, "event", attrs...)
 	}()
 
 	var err error
@@ -148,21 +137,22 @@ func (s *Server) record(r *http.Request, body []byte, start time.Time) (status i
 		reason = "no status; ignored"
 		return http.StatusNoContent
 	}
-	ev, err = s.callEvent(in)
+	ev, err = h.callEvent(in)
 	if err != nil {
 		reason = err.Error()
 		return http.StatusBadRequest
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), eventTimeout)
 	defer cancel()
-	recorded, err = s.Router.RecordEvent(ctx, ev)
+	recorded, err = h.Router.RecordEvent(ctx, ev)
 	if err != nil {
-		if maskcall.ErrorCode(err) == maskcall.EINVALID {
+		status = httpserver.ErrorStatus(err)
+		if status < 500 {
 			reason = maskcall.ErrorMessage(err)
-			return http.StatusBadRequest
+			return status
 		}
 		reason, callErr = "store error", err
-		return http.StatusInternalServerError
+		return status
 	}
 	if !recorded {
 		reason = "no call matches"
@@ -173,7 +163,7 @@ func (s *Server) record(r *http.Request, body []byte, start time.Time) (status i
 // callEvent checks an event's fields and turns it into the domain's form.
 // Numbers that parse become E.164; others (SIP URIs, websockets, "Unknown")
 // are kept as sent. A missing timestamp is the time of receipt.
-func (s *Server) callEvent(in eventRequest) (maskcall.CallEvent, error) {
+func (h *Handler) callEvent(in eventRequest) (maskcall.CallEvent, error) {
 	ev := maskcall.CallEvent{
 		UUID: in.UUID, ConversationUUID: in.ConversationUUID, Status: in.Status,
 		Direction: in.Direction, From: in.From, To: in.To, Duration: int(in.Duration),
@@ -196,7 +186,7 @@ func (s *Server) callEvent(in eventRequest) (maskcall.CallEvent, error) {
 	}
 	var err error
 	if in.Timestamp == "" {
-		ev.Timestamp = s.now().UTC()
+		ev.Timestamp = h.now().UTC()
 	} else if ev.Timestamp, err = parseTime(in.Timestamp); err != nil {
 		return ev, errors.New("timestamp is not an RFC 3339 time")
 	}

@@ -164,7 +164,7 @@ func (s *syncBuffer) String() string {
 }
 
 type testEnv struct {
-	srv   *Server
+	srv   *Handler
 	store *fakeStore
 	logs  *syncBuffer
 }
@@ -185,8 +185,11 @@ func newTestEnv(t testing.TB, cfg Config) *testEnv {
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "https://maskcall.example"
 	}
+	if cfg.SignatureSecret != "" && cfg.APIKey == "" {
+		cfg.APIKey, cfg.ApplicationID = testAPIKey, testApplicationID
+	}
 	router := &maskcall.Router{Routes: store, Calls: store, Now: func() time.Time { return testNow }}
-	srv, err := NewServer("127.0.0.1:0", router, cfg)
+	srv, err := New(router, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +200,7 @@ func newTestEnv(t testing.TB, cfg Config) *testEnv {
 // do serves one request and returns the recorder.
 func (e *testEnv) do(req *http.Request) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
-	e.srv.Handler().ServeHTTP(rec, req)
+	e.srv.ServeHTTP(rec, req)
 	return rec
 }
 

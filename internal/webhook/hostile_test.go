@@ -240,15 +240,23 @@ func TestEventUnknownCallsChangeNothing(t *testing.T) {
 	}
 }
 
+// deleteClaim in claimsTok's extra claims removes the claim.
+const deleteClaim = "\x00delete"
+
 func TestSignatureHostile(t *testing.T) {
 	answerQ := "/webhooks/answer?" + answerQuery("447700900001", "447700900101", "U")
 	answerBody := answerJSON("447700900001", "447700900101", "U")
 	claimsTok := func(extra jwt.MapClaims) func([]byte) string {
 		return func(p []byte) string {
 			sum := sha256.Sum256(p)
-			c := jwt.MapClaims{"iat": testNow.Unix(), "jti": "j", "api_key": "k", "payload_hash": hex.EncodeToString(sum[:])}
+			c := jwt.MapClaims{"iat": testNow.Unix(), "jti": testJTI(), "iss": "Vonage", "api_key": testAPIKey,
+				"application_id": testApplicationID, "payload_hash": hex.EncodeToString(sum[:])}
 			for k, v := range extra {
-				c[k] = v
+				if v == deleteClaim {
+					delete(c, k)
+				} else {
+					c[k] = v
+				}
 			}
 			s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(testSecret))
 			if err != nil {
@@ -298,6 +306,32 @@ func TestSignatureHostile(t *testing.T) {
 		{"exp just past, within the skew", func(t *testing.T) *http.Request {
 			return signedGET(t, answerQ, claimsTok(jwt.MapClaims{"exp": testNow.Add(-10 * time.Second).Unix()}))
 		}, true},
+
+		// The claims Vonage's tokens carry, checked against the configuration.
+		{"iss not Vonage", func(t *testing.T) *http.Request {
+			return signedGET(t, answerQ, claimsTok(jwt.MapClaims{"iss": "Nexmo-ish"}))
+		}, false},
+		{"no iss", func(t *testing.T) *http.Request {
+			return signedGET(t, answerQ, claimsTok(jwt.MapClaims{"iss": deleteClaim}))
+		}, false},
+		{"another account's api_key", func(t *testing.T) *http.Request {
+			return signedGET(t, answerQ, claimsTok(jwt.MapClaims{"api_key": "other123"}))
+		}, false},
+		{"no api_key", func(t *testing.T) *http.Request {
+			return signedGET(t, answerQ, claimsTok(jwt.MapClaims{"api_key": deleteClaim}))
+		}, false},
+		{"another application", func(t *testing.T) *http.Request {
+			return signedGET(t, answerQ, claimsTok(jwt.MapClaims{"application_id": "bbbbbbbb-bbbb-cccc-dddd-0123456789ab"}))
+		}, false},
+		{"no application_id (accepted: Vonage may leave it out)", func(t *testing.T) *http.Request {
+			return signedGET(t, answerQ, claimsTok(jwt.MapClaims{"application_id": deleteClaim}))
+		}, true},
+		{"no jti", func(t *testing.T) *http.Request {
+			return signedGET(t, answerQ, claimsTok(jwt.MapClaims{"jti": deleteClaim}))
+		}, false},
+		{"only iat and payload_hash", func(t *testing.T) *http.Request {
+			return signedGET(t, answerQ, claimsTok(jwt.MapClaims{"jti": deleteClaim, "iss": deleteClaim, "api_key": deleteClaim, "application_id": deleteClaim}))
+		}, false},
 
 		// A token signed for other bytes.
 		{"token of another call's body", func(t *testing.T) *http.Request {

@@ -16,7 +16,18 @@ import (
 	"github.com/maskcall/maskcall/internal/vonage/signature"
 )
 
-const testSecret = "test-signature-secret-0123456789abcdef"
+const (
+	testSecret        = "test-signature-secret-0123456789abcdef"
+	testAPIKey        = "abcd1234"
+	testApplicationID = "aaaaaaaa-bbbb-cccc-dddd-0123456789ab"
+)
+
+// testJTI returns a fresh token id, as Vonage gives every token.
+func testJTI() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
 
 // vonageToken makes a token like Vonage's signed webhooks carry.
 func vonageToken(t testing.TB, method jwt.SigningMethod, key any, iat time.Time, payload []byte) string {
@@ -24,10 +35,10 @@ func vonageToken(t testing.TB, method jwt.SigningMethod, key any, iat time.Time,
 	sum := sha256.Sum256(payload)
 	claims := jwt.MapClaims{
 		"iat":            iat.Unix(),
-		"jti":            "6f0c2ad4-7d8b-4b9e-8f71-1d0e8f1c2b3a",
+		"jti":            testJTI(),
 		"iss":            "Vonage",
-		"api_key":        "abcd1234",
-		"application_id": "aaaaaaaa-bbbb-cccc-dddd-0123456789ab",
+		"api_key":        testAPIKey,
+		"application_id": testApplicationID,
 		"payload_hash":   hex.EncodeToString(sum[:]),
 	}
 	s, err := jwt.NewWithClaims(method, claims).SignedString(key)

@@ -79,10 +79,24 @@ func Sign(secret string, c Claims, payload []byte, now time.Time) (string, error
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
 }
 
-// verifyClaims are the claims of a webhook token that Verify checks.
+// verifyClaims are the claims of a webhook token that Verify reads.
 type verifyClaims struct {
 	jwt.RegisteredClaims
-	PayloadHash string `json:"payload_hash"`
+	PayloadHash   string `json:"payload_hash"`
+	APIKey        string `json:"api_key"`
+	ApplicationID string `json:"application_id"`
+}
+
+// Token is what Parse read from a token it verified.
+type Token struct {
+	ID            string    // jti; "" if the token has none
+	Issuer        string    // iss
+	APIKey        string    // api_key
+	ApplicationID string    // application_id; "" if absent
+	IssuedAt      time.Time // iat
+	// PayloadHash is the SHA-256 of the payload, which payload_hash
+	// matched.
+	PayloadHash [sha256.Size]byte
 }
 
 // Verify checks token, the JWT of a signed webhook (without "Bearer "),
@@ -95,12 +109,19 @@ type verifyClaims struct {
 //     ClockSkew of leeway;
 //   - payload_hash is PayloadHash(payload), compared in constant time.
 //
+// It does not check the other claims: Parse returns them for the caller to.
 // An empty secret verifies nothing. Errors wrap ErrRefused (a wrong
 // payload_hash is ErrPayloadMismatch) and never contain the token or the
 // secret.
 func Verify(token, secret string, payload []byte, now time.Time) error {
+	_, err := Parse(token, secret, payload, now)
+	return err
+}
+
+// Parse is Verify, returning the token's claims when it passes.
+func Parse(token, secret string, payload []byte, now time.Time) (Token, error) {
 	if secret == "" {
-		return refused("no secret")
+		return Token{}, refused("no secret")
 	}
 	p := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
@@ -110,24 +131,31 @@ func Verify(token, secret string, payload []byte, now time.Time) error {
 	)
 	var claims verifyClaims
 	if _, err := p.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return []byte(secret), nil }); err != nil {
-		return refused(jwtReason(err))
+		return Token{}, refused(jwtReason(err))
 	}
 	if claims.IssuedAt == nil {
-		return refused("no iat")
+		return Token{}, refused("no iat")
 	}
 	if now.Sub(claims.IssuedAt.Time) > MaxAge {
-		return refused("iat too old")
+		return Token{}, refused("iat too old")
 	}
 	want, err := hex.DecodeString(claims.PayloadHash)
 	if err != nil || len(want) != sha256.Size {
-		return refused("no valid payload_hash")
+		return Token{}, refused("no valid payload_hash")
 	}
 	got := sha256.Sum256(payload)
 	if subtle.ConstantTimeCompare(got[:], want) != 1 {
-		return ErrPayloadMismatch
+		return Token{}, ErrPayloadMismatch
 	}
-	return nil
+	return Token{
+		ID: claims.ID, Issuer: claims.Issuer, APIKey: claims.APIKey, ApplicationID: claims.ApplicationID,
+		IssuedAt: claims.IssuedAt.Time, PayloadHash: got,
+	}, nil
 }
+
+// Refused returns an error wrapping ErrRefused that gives reason, for the
+// checks a caller makes on Parse's claims.
+func Refused(reason string) error { return refused(reason) }
 
 // jwtReason names what failed without echoing the token.
 func jwtReason(err error) string {

@@ -1,3 +1,6 @@
+// The sandbox's side of the NCCO: it reads what `maskcall serve` produced
+// (internal/webhook/ncco.go) and says what Vonage would do with it.
+
 package sandbox
 
 import (
