@@ -198,7 +198,7 @@ func TestNumbersLifecycle(t *testing.T) {
 	}
 
 	// --force releases it.
-	runOK(t, e, "numbers", "release", target, "--force")
+	runOK(t, e, "numbers", "release", target, "--force", "--yes") // no terminal here: --yes confirms
 	if got := ownedNumbers(e.SB); len(got) != 0 {
 		t.Errorf("after release --force the sandbox still owns %q", got)
 	}
@@ -813,13 +813,15 @@ func TestConversationTTL(t *testing.T) {
 	runOK(t, e, "numbers", "provision", "--country", "GB", "--count", "2")
 	srv := startServe(t, e)
 
-	c := createConversation(t, e, "+447700900123", "+447700900456", "--ttl", "2s")
+	c := createConversation(t, e, "+447700900123", "+447700900456", "--ttl", "1m")
 	if c.ExpiresAt == nil {
-		t.Fatalf("expires_at is null with --ttl 2s")
+		t.Fatalf("expires_at is null with --ttl 1m")
 	}
-	if d := c.ExpiresAt.Sub(c.CreatedAt); d != 2*time.Second {
-		t.Errorf("expires_at - created_at = %s, want 2s", d)
+	if d := c.ExpiresAt.Sub(c.CreatedAt); d != time.Minute {
+		t.Errorf("expires_at - created_at = %s, want 1m", d)
 	}
+	exp := shortenTTL(t, e, c.ID, c.CreatedAt, 2*time.Second)
+	c.ExpiresAt = &exp
 	a, b := c.Participants[0], c.Participants[1]
 	if time.Now().Before(c.ExpiresAt.Add(-500 * time.Millisecond)) {
 		assertConnected(t, srv.call(t, e, a.Number, a.ProxyNumber, http.MethodGet), b.Number, b.ProxyNumber)
@@ -849,7 +851,8 @@ func TestConversationTTL(t *testing.T) {
 
 	// serve's own sweep (it runs when serve starts, then every 15s) records
 	// expiries too: let one expire with no allocation after it, restart serve.
-	x := createConversation(t, e, "+447700900321", "+447700900654", "--ttl", "1s")
+	x := createConversation(t, e, "+447700900321", "+447700900654", "--ttl", "1m")
+	shortenTTL(t, e, x.ID, x.CreatedAt, time.Second)
 	eventually(t, 5*time.Second, "the second expiring conversation to stop routing", func() bool {
 		return !srv.call(t, e, x.Participants[0].Number, x.Participants[0].ProxyNumber, http.MethodGet).Connected
 	})

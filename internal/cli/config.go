@@ -170,9 +170,9 @@ func (c *Config) String(key string) string { return c.v.GetString(key) }
 // Duration returns a duration setting, or an ECONFIG error naming the key.
 func (c *Config) Duration(key string) (time.Duration, error) {
 	s := c.v.GetString(key)
-	d, err := time.ParseDuration(s)
+	d, err := parseDuration(s)
 	if err != nil {
-		return 0, maskcall.Errorf(maskcall.ECONFIG, "%s is %q, which is not a duration such as 30s or 2h.", key, s)
+		return 0, maskcall.Errorf(maskcall.ECONFIG, "%s is %q, which is not a duration such as 30s, 2h or 7d.", key, s)
 	}
 	return d, nil
 }

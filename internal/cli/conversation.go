@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/maskcall/maskcall/internal/maskcall"
@@ -99,7 +100,7 @@ Each participant is then texted the number to call (unless --no-sms).`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Ref, "ref", "", "your reference, e.g. a ride or order id")
-	fl.DurationVar(&opts.TTL, "ttl", 0, "end the conversation after this long, e.g. 2h (default conversation.default_ttl)")
+	fl.Var(durationValue{&opts.TTL}, "ttl", "end the conversation after this long, e.g. 2h or 7d, at least 1m (default conversation.default_ttl)")
 	fl.StringVar(&opts.LabelA, "label-a", "", "what participant A is called in texts, e.g. driver")
 	fl.StringVar(&opts.LabelB, "label-b", "", "what participant B is called in texts, e.g. rider")
 	fl.StringVar(&opts.Country, "country", "", "country of numbers written in national form, e.g. GB")
@@ -150,12 +151,21 @@ func conversationCreateRun(ctx context.Context, opts *ConversationCreateOptions)
 		opts.IO.Statusf("Rented %s for this conversation (status %s).", n.Number, n.Status)
 	}
 	c := res.Conversation
+	switch {
+	case res.Existing:
+		opts.IO.Statusf("Conversation %s already pairs these numbers with ref %q; nothing was created or texted.", c.ID, c.Ref)
+	case len(res.SamePair) > 0:
+		opts.IO.Statusf("Warning: these numbers already have %d other active conversation(s) (%s); this one uses other proxy numbers. Give the same --ref to have a retry return an existing one instead.",
+			len(res.SamePair), strings.Join(res.SamePair, ", "))
+	}
 	if opts.Output == outputJSON {
 		if err := opts.IO.writeJSON(c); err != nil {
 			return err
 		}
 	} else {
-		opts.IO.Statusf("Created conversation %s.", c.ID)
+		if !res.Existing {
+			opts.IO.Statusf("Created conversation %s.", c.ID)
+		}
 		printConversation(opts.IO, c, time.Now())
 	}
 	var failed int
@@ -166,9 +176,8 @@ func conversationCreateRun(ctx context.Context, opts *ConversationCreateOptions)
 		}
 	}
 	if failed > 0 {
-		return &maskcall.Error{Code: maskcall.EUPSTREAM,
-			Message: fmt.Sprintf("Conversation %s was created, but %d of 2 text messages failed.", c.ID, failed),
-			Hint:    fmt.Sprintf("Send them again with `maskcall conversation notify %s`.", c.ID)}
+		return notifyFailed(res.Notifications, fmt.Sprintf("Conversation %s was created, but %d of 2 text messages failed.", c.ID, failed),
+			fmt.Sprintf("send them with `maskcall conversation notify %s`", c.ID))
 	}
 	return nil
 }
@@ -201,6 +210,18 @@ func resolveInsight(opts *ConversationCreateOptions) (maskcall.InsightKind, erro
 		opts.IO.Statusf("Warning: %s Use --insight format, or auto (the default), instead.", w)
 	}
 	return kind, nil
+}
+
+// notifyFailed is the error for failed texts: EVONAGEAUTH (exit 4) if
+// Vonage refused the credentials, whose fix comes first, else EUPSTREAM.
+func notifyFailed(notes []maskcall.Notification, message, retry string) error {
+	for _, n := range notes {
+		if maskcall.ErrorCode(n.Err) == maskcall.EVONAGEAUTH {
+			return &maskcall.Error{Code: maskcall.EVONAGEAUTH, Err: n.Err, Message: message,
+				Hint: strings.TrimSuffix(orDefault(hintFor(hintContext{}, n.Err), "Check the Vonage credentials."), ".") + "; then " + retry + "."}
+		}
+	}
+	return &maskcall.Error{Code: maskcall.EUPSTREAM, Message: message, Hint: strings.ToUpper(retry[:1]) + retry[1:] + "."}
 }
 
 // wrapParticipant says which argument err is about, keeping its code; the
@@ -543,8 +564,7 @@ func conversationNotifyRun(ctx context.Context, opts *ConversationNotifyOptions)
 		}
 	}
 	if failed > 0 {
-		return maskcall.Errorf(maskcall.EUPSTREAM, "%d of %d text messages failed.", failed, len(notes)).
-			WithHint("Run the command again to retry.")
+		return notifyFailed(notes, fmt.Sprintf("%d of %d text messages failed.", failed, len(notes)), "run the command again")
 	}
 	return nil
 }
@@ -553,39 +573,118 @@ func conversationNotifyRun(ctx context.Context, opts *ConversationNotifyOptions)
 type ConversationPurgeOptions struct {
 	IO          *IOStreams
 	Service     func(withVonage bool) (*maskcall.ConversationService, error)
+	Now         func() time.Time
 	EndedBefore time.Duration
+	Yes         bool
+	DryRun      bool
+	Output      string
 }
 
 // NewCmdConversationPurge builds `conversation purge`.
 func NewCmdConversationPurge(f *Factory, runF func(context.Context, *ConversationPurgeOptions) error) *cobra.Command {
-	opts := &ConversationPurgeOptions{IO: f.IO, Service: f.ConversationService}
+	opts := &ConversationPurgeOptions{IO: f.IO, Service: f.ConversationService, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "purge --ended-before DURATION",
 		Short: "Delete old ended conversations with their numbers and call records",
 		Long: `Delete conversations that ended more than DURATION ago, with their participants' numbers and
-their call records: a retention policy to run from cron.`,
-		Example: `  maskcall conversation purge --ended-before 720h`,
-		Args:    noArgs,
+their call records: a retention policy to run from cron (with --yes). On a terminal it asks
+first; elsewhere it needs --yes. --dry-run lists what would be deleted and changes nothing.`,
+		Example: `  maskcall conversation purge --ended-before 30d --dry-run
+  maskcall conversation purge --ended-before 30d --yes -o json`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(opts.Output); err != nil {
+				return err
+			}
 			if opts.EndedBefore <= 0 {
-				return flagErrorf("--ended-before must be a positive duration such as 720h")
+				return flagErrorf("--ended-before must be a positive duration such as 30d")
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			svc, err := opts.Service(false)
-			if err != nil {
-				return err
-			}
-			n, err := svc.Purge(cmd.Context(), opts.EndedBefore)
-			if err != nil {
-				return err
-			}
-			opts.IO.Statusf("Purged %d conversation(s).", n)
-			return nil
+			return conversationPurgeRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().DurationVar(&opts.EndedBefore, "ended-before", 0, "purge conversations that ended longer ago than this, e.g. 720h (required)")
+	cmd.Flags().Var(durationValue{&opts.EndedBefore}, "ended-before", "purge conversations that ended longer ago than this, e.g. 30d (required)")
+	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask before deleting")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "list what would be deleted, change nothing")
+	outputFlag(cmd, &opts.Output)
 	_ = cmd.MarkFlagRequired("ended-before")
 	return cmd
+}
+
+// purgeResult is `conversation purge -o json`.
+type purgeResult struct {
+	DryRun bool `json:"dry_run"`
+	// Purged is how many were deleted, or with DryRun would be.
+	Purged int `json:"purged"`
+	// EndedBefore is the cutoff: conversations that ended before it go.
+	EndedBefore time.Time `json:"ended_before"`
+	// IDs lists what a dry run would delete.
+	IDs []string `json:"ids,omitempty"`
+}
+
+func conversationPurgeRun(ctx context.Context, opts *ConversationPurgeOptions) error {
+	svc, err := opts.Service(false)
+	if err != nil {
+		return err
+	}
+	res := purgeResult{DryRun: opts.DryRun, EndedBefore: opts.Now().Add(-opts.EndedBefore).UTC()}
+	what := "conversations that ended more than " + formatDuration(opts.EndedBefore) + " ago"
+	if !opts.DryRun && !opts.Yes {
+		if err := canConfirm(opts.IO, "delete "+what); err != nil {
+			return err
+		}
+	}
+	if opts.DryRun || !opts.Yes {
+		found, err := svc.PurgeCandidates(ctx, opts.EndedBefore)
+		if err != nil {
+			return err
+		}
+		res.Purged = len(found)
+		if opts.DryRun {
+			res.IDs = []string{}
+			for _, c := range found {
+				res.IDs = append(res.IDs, c.ID)
+			}
+			if opts.Output == outputJSON {
+				return opts.IO.writeJSON(res)
+			}
+			now := opts.Now()
+			t := newTable(opts.IO, "ID", "REF", "STATUS", "ENDED")
+			for _, c := range found {
+				ended := c.EndedAt
+				if ended == nil {
+					ended = c.ExpiresAt
+				}
+				t.add(c.ID, c.Ref, string(c.Status), opts.IO.formatTime(ended, now))
+			}
+			if err := t.print(); err != nil {
+				return err
+			}
+			opts.IO.Statusf("Would purge %d %s; nothing was changed (--dry-run).", len(found), what)
+			return nil
+		}
+		if len(found) == 0 {
+			// Nothing to ask about; purging nothing is harmless.
+			opts.IO.Statusf("No %s.", what)
+			if opts.Output == outputJSON {
+				return opts.IO.writeJSON(res)
+			}
+			return nil
+		}
+		if err := confirmDestructive(opts.IO, fmt.Sprintf("Delete %d %s, with their call records", len(found), what), "Nothing was purged."); err != nil {
+			return err
+		}
+	}
+	n, err := svc.Purge(ctx, opts.EndedBefore)
+	if err != nil {
+		return err
+	}
+	res.Purged = n
+	if opts.Output == outputJSON {
+		return opts.IO.writeJSON(res)
+	}
+	opts.IO.Statusf("Purged %d conversation(s).", n)
+	return nil
 }

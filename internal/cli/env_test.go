@@ -2,10 +2,13 @@ package cli
 
 import (
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/maskcall/maskcall/internal/maskcall"
 	"github.com/maskcall/maskcall/internal/sandbox"
+	"github.com/maskcall/maskcall/internal/sqlite"
 )
 
 // testEnv is a maskcall installation for in-process command tests: an
@@ -81,4 +84,69 @@ func (e *testEnv) factory() (*Factory, *IOStreams, *strings.Builder, *strings.Bu
 	f := NewFactory(io)
 	e.t.Cleanup(f.Close)
 	return f, io, out, errOut
+}
+
+// exitFor is the exit status Run would give err.
+func exitFor(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	io, _, _ := TestIO()
+	return printError(io, hintContext{}, err)
+}
+
+// tty makes io a terminal on both ends, a person answering with answer.
+func tty(io *IOStreams, answer string) {
+	io.InTTY, io.ErrTTY, io.OutTTY = true, true, true
+	io.In = strings.NewReader(answer)
+}
+
+// provision rents n numbers through the command line.
+func (e *testEnv) provision(n int) {
+	e.t.Helper()
+	e.must("numbers", "provision", "--country", "GB", "--count", strconv.Itoa(n))
+}
+
+// db opens the test database read-side, for checking what commands did.
+func (e *testEnv) db() *sqlite.DB {
+	e.t.Helper()
+	db := sqlite.NewDB(e.DB)
+	if err := db.Open(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// conversations lists the database's conversations with status ("" all).
+func (e *testEnv) conversations(status maskcall.ConversationStatus) []*maskcall.Conversation {
+	e.t.Helper()
+	f := maskcall.ConversationFilter{}
+	if status != "" {
+		f.Status = &status
+	}
+	cs, err := e.db().FindConversations(e.t.Context(), f)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return cs
+}
+
+// number returns a pool number's row.
+func (e *testEnv) number(n string) *maskcall.Number {
+	e.t.Helper()
+	got, err := e.db().FindNumber(e.t.Context(), n)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return got
+}
+
+// owned lists the numbers the sandbox account owns.
+func (e *testEnv) owned() []string {
+	var out []string
+	for _, n := range e.SB.OwnedNumbers() {
+		out = append(out, "+"+n.MSISDN)
+	}
+	return out
 }

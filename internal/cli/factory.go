@@ -77,7 +77,7 @@ func (f *Factory) openDB(fast bool) (maskcall.Store, error) {
 	db.Now = f.Now
 	db.FastCommits = fast
 	if err := db.Open(); err != nil {
-		return nil, withHint(err, "Check the path given by --db, MASKCALL_DB or db in maskcall.yaml.")
+		return nil, err // hints.go advises by the error's reason
 	}
 	f.db, f.closeDB = db, db.Close
 	return db, nil

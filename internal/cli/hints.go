@@ -126,8 +126,24 @@ var hints = map[hintKey]hintFunc{
 			setting("conversation.insight") + " to format, auto or none."
 	},
 	{maskcall.ECONFIG, "insight_setting"}: fixed("Fix " + setting("conversation.insight") + " in the configuration."),
-	{maskcall.EINVALID, "ttl"}:            ifFlag("ttl", "Pass --ttl as a positive duration such as 2h, or 0 for none."),
-	{maskcall.EINVALID, "ended_before"}:   ifFlag("ended-before", "Pass --ended-before as a positive duration such as 30d."),
+	{maskcall.EINVALID, "ttl"}:            ifFlag("ttl", "Pass --ttl as a duration of at least 1m such as 2h or 7d, or 0 for none."),
+	{maskcall.EINVALID, "label"}: func(h hintContext, e *maskcall.Error) string {
+		name := "label-" + strings.ToLower(e.Fields["which"])
+		return h.flag(name, "Fix --"+name+".", "")
+	},
+	{maskcall.EINVALID, "ref"}:          ifFlag("ref", "Fix --ref."),
+	{maskcall.ECONFIG, "sms_template"}:  fixed("Fix " + setting("sms.template") + "; the default is: " + maskcall.DefaultSMSTemplate),
+	{maskcall.EINVALID, "ended_before"}: ifFlag("ended-before", "Pass --ended-before as a positive duration such as 30d."),
+
+	// The database.
+	{maskcall.ECONFIG, "db_open"}: func(h hintContext, _ *maskcall.Error) string {
+		return h.flag("db", "Check the path given by --db, MASKCALL_DB or db in maskcall.yaml.",
+			"Check the path given by MASKCALL_DB or db in maskcall.yaml.")
+	},
+	{maskcall.ESTORE, "locked"}:    fixed("Another process holds its write lock (serve under heavy load, a long purge, VACUUM, a sqlite3 shell); try again when it is done."),
+	{maskcall.ESTORE, "readonly"}:  fixed("Run maskcall as the user that owns the database, or give this user write access to the file and its directory."),
+	{maskcall.ESTORE, "disk_full"}: fixed("Free some disk space, then try again."),
+	{maskcall.ESTORE, "io"}:        fixed("Check the disk, then try again."),
 
 	// Vonage's refusals of maskcall's own settings.
 	{maskcall.EVONAGEAUTH, "api_key"}:         fixed("Check " + setting("vonage.api_key") + " and " + setting("vonage.api_secret") + "."),

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/maskcall/maskcall/internal/maskcall"
 )
 
 // IOStreams carries a command's input and output: data to Out, status and
@@ -19,11 +22,31 @@ type IOStreams struct {
 	ErrOut io.Writer
 	// OutTTY says Out is a terminal: tables get headers and relative times.
 	OutTTY bool
+	// InTTY and ErrTTY say In and ErrOut are terminals: a person can be
+	// asked to confirm (CanPrompt).
+	InTTY, ErrTTY bool
+}
+
+// CanPrompt reports whether a person can answer a question: questions go to
+// ErrOut and answers come from In, so stdout may be piped (-o json).
+func (io *IOStreams) CanPrompt() bool { return io.InTTY && io.ErrTTY }
+
+// confirm asks question on ErrOut and reads a yes or no from In; anything
+// but y or yes, including end of input, is no.
+func (io *IOStreams) confirm(question string) bool {
+	fmt.Fprintf(io.ErrOut, "%s [y/N] ", question)
+	line, _ := bufio.NewReader(io.In).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true
+	}
+	return false
 }
 
 // System returns the process's standard streams.
 func System() *IOStreams {
-	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, OutTTY: isTerminal(os.Stdout)}
+	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, OutTTY: isTerminal(os.Stdout),
+		InTTY: isTerminal(os.Stdin), ErrTTY: isTerminal(os.Stderr)}
 }
 
 // TestIO returns streams backed by buffers.
@@ -85,6 +108,23 @@ func (t *table) print() error {
 }
 
 // formatTime shows t relative to now on a terminal and as RFC 3339 otherwise.
+// canConfirm refuses, before anything is looked at, a destructive command
+// that has no terminal to ask on and no --yes: a cron job must not work
+// only while there happens to be nothing to destroy.
+func canConfirm(io *IOStreams, what string) error {
+	if !io.CanPrompt() {
+		return flagErrorf("There is no terminal to confirm on (%s); pass --yes to go ahead, or --dry-run to see what would happen", lowerFirst(what))
+	}
+	return nil
+}
+
+func lowerFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
+}
+
 func (io *IOStreams) formatTime(t *time.Time, now time.Time) string {
 	if t == nil || t.IsZero() {
 		return "-"
@@ -112,4 +152,17 @@ func roundDuration(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%dd", int(d.Hours()/24))
 	}
+}
+
+// confirmDestructive asks a person to confirm what ("Release +44… and end
+// …"). Without a terminal to ask on it refuses (exit 2) and says to pass
+// --yes; a "no" is a declined error (exit 1) saying nothing was done.
+func confirmDestructive(io *IOStreams, what, nothing string) error {
+	if err := canConfirm(io, what); err != nil {
+		return err
+	}
+	if !io.confirm(what + "?") {
+		return &maskcall.Error{Code: maskcall.ECANCELED, Reason: "declined", Message: nothing}
+	}
+	return nil
 }

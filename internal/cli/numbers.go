@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -492,6 +493,8 @@ type NumbersReleaseOptions struct {
 
 	Number string
 	Force  bool
+	Yes    bool
+	DryRun bool
 }
 
 // NewCmdNumbersRelease builds `numbers release`.
@@ -501,9 +504,11 @@ func NewCmdNumbersRelease(f *Factory, runF func(context.Context, *NumbersRelease
 		Use:   "release NUMBER",
 		Short: "Cancel a number's rental",
 		Long: `Cancel the rental of a pool number. Refuses while active conversations use it, unless --force,
-which ends those conversations.`,
+which ends those conversations. --force asks first on a terminal; elsewhere it needs --yes.
+--dry-run says what would happen and changes nothing.`,
 		Example: `  maskcall numbers release 447700900001
-  maskcall numbers release +447700900001 --force`,
+  maskcall numbers release +447700900001 --force --dry-run
+  maskcall numbers release +447700900001 --force --yes`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			n, err := parseNumbers(args, "")
@@ -518,6 +523,8 @@ which ends those conversations.`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "end the conversations using the number and release it")
+	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask before --force ends conversations")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "say what would happen, change nothing")
 	return cmd
 }
 
@@ -525,6 +532,32 @@ func numbersReleaseRun(ctx context.Context, opts *NumbersReleaseOptions) error {
 	pool, err := opts.Pool()
 	if err != nil {
 		return err
+	}
+	if opts.Force && !opts.Yes && !opts.DryRun {
+		if err := canConfirm(opts.IO, "release "+opts.Number+" and end the conversations using it"); err != nil {
+			return err
+		}
+	}
+	if opts.DryRun || (opts.Force && !opts.Yes) {
+		n, err := pool.CheckRelease(ctx, opts.Number, opts.Force)
+		if err != nil {
+			return err
+		}
+		what := fmt.Sprintf("release %s", opts.Number)
+		if n.Status == maskcall.NumberReleased {
+			what = fmt.Sprintf("leave %s alone: it is already released", opts.Number)
+		} else if opts.Force {
+			// The count may grow before the release; Release ends whatever
+			// uses the number then.
+			what += fmt.Sprintf(" and end the %d active conversation(s) using it", n.ActiveConversations)
+		}
+		if opts.DryRun {
+			opts.IO.Statusf("Would %s; nothing was changed (--dry-run).", what)
+			return nil
+		}
+		if err := confirmDestructive(opts.IO, strings.ToUpper(what[:1])+what[1:], "Nothing was released."); err != nil {
+			return err
+		}
 	}
 	_, ended, err := pool.Release(ctx, opts.Number, opts.Force)
 	if err != nil {

@@ -67,6 +67,8 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 // flagError marks errors in the command line itself; usage is shown for them.
 type flagError struct{ error }
 
+func (e *flagError) Unwrap() error { return e.error }
+
 func flagErrorf(format string, args ...any) error {
 	return &flagError{sentence(maskcall.Errorf(maskcall.EINVALID, format, args...))}
 }
@@ -94,12 +96,16 @@ func printError(io *IOStreams, h hintContext, err error) int {
 		if errors.As(err, &e) {
 			fmt.Fprintf(io.ErrOut, "maskcall: %s\n", userMessage(h, err))
 		} else {
-			// Not one of ours: say what happened, as we know nothing better.
-			fmt.Fprintf(io.ErrOut, "maskcall: %v.\n", err)
+			// Not one of ours, so a bug: say what happened, as we know
+			// nothing better, and what to do about it.
+			fmt.Fprintf(io.ErrOut, "maskcall: Unexpected failure (%v); please report it with the command that failed.\n", strings.TrimRight(err.Error(), "."))
 		}
 		return exitError
 	}
 	fmt.Fprintf(io.ErrOut, "maskcall: %s\n", userMessage(h, err))
+	if maskcall.ErrorReason(err) == "declined" {
+		return exitError // the person said no: not an interruption
+	}
 	if c, ok := exitCodes[code]; ok {
 		return c
 	}
@@ -124,8 +130,8 @@ It manages the number pool, pairs numbers into conversations, and answers Vonage
 		SilenceUsage:  true,
 		Version:       build.Version,
 	}
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return &flagError{sentence(maskcall.Errorf(maskcall.EINVALID, "%s", err.Error()))}
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &flagError{sentence(maskcall.Errorf(maskcall.EINVALID, "%s", flagMessage(c, err)))}
 	})
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.ConfigFile, "config", "", "config file (default ./maskcall.yaml if present, else "+displayConfigDir()+")")
@@ -180,7 +186,12 @@ func markUsageErrors(root *cobra.Command) {
 				return &flagError{maskcall.Errorf(maskcall.EINVALID, "%s", msg)}
 			}
 		} else if validate := c.Args; validate != nil {
-			c.Args = func(cmd *cobra.Command, args []string) error { return usage(validate(cmd, args)) }
+			c.Args = func(cmd *cobra.Command, args []string) error {
+				if err := validate(cmd, args); err != nil {
+					return usage(errors.New(argsMessage(cmd, len(args), err)))
+				}
+				return nil
+			}
 		}
 		for _, sub := range c.Commands() {
 			walk(sub)
@@ -192,6 +203,7 @@ func markUsageErrors(root *cobra.Command) {
 // addGeneratedExamples gives cobra's generated help and completion commands
 // the examples every maskcall command has.
 func addGeneratedExamples(root *cobra.Command) {
+	root.SetHelpCommand(newCmdHelp(root))
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {

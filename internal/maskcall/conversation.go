@@ -50,7 +50,10 @@ type Participant struct {
 type ConversationFilter struct {
 	Status *ConversationStatus
 	Ref    *string
-	Limit  int // 0 for no limit
+	// Participant selects conversations one of whose participants has this
+	// real number (E.164).
+	Participant *string
+	Limit       int // 0 for no limit
 }
 
 // ProxyCandidate is a pool number that could serve a participant.

@@ -49,6 +49,14 @@ type CreateRequest struct {
 // CreateResult is a created conversation and what happened around it.
 type CreateResult struct {
 	Conversation *Conversation
+	// Existing is set when Conversation is not new: the pair already had an
+	// active conversation with the request's (non-empty) Ref, which is
+	// returned as it is, so a retried request creates nothing twice.
+	Existing bool
+	// SamePair lists the ids of other active conversations of the same
+	// pair (with another or no Ref): the new one was created beside them,
+	// with other proxy numbers.
+	SamePair []string
 	// Provisioned lists numbers rented on the spot for this conversation.
 	Provisioned []*Number
 	// Notifications is one entry per participant when Notify was set.
@@ -78,8 +86,15 @@ func (s *ConversationService) Create(ctx context.Context, req CreateRequest) (*C
 				MaskNumber(p.Number), labelOr(p, "participant"), n, MinConnectableDigits)
 		}
 	}
-	if req.TTL < 0 {
-		return nil, Errorf(EINVALID, "A conversation's time to live must be positive, got %s.", req.TTL).WithReason("ttl")
+	if err := s.checkRequest(&req); err != nil {
+		return nil, err
+	}
+	existing, samePair, err := s.findPair(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if existing != nil {
+		return &CreateResult{Conversation: existing, Existing: true}, nil
 	}
 	if req.Insight != InsightNone {
 		if err := s.checkInsight(ctx, req.Insight, &req.A, &req.B); err != nil {
@@ -87,7 +102,7 @@ func (s *ConversationService) Create(ctx context.Context, req CreateRequest) (*C
 		}
 	}
 
-	res := &CreateResult{}
+	res := &CreateResult{SamePair: samePair}
 	for attempt := 0; ; attempt++ {
 		now := s.now()
 		c := &Conversation{Ref: req.Ref, Participants: []Participant{req.A, req.B}}
@@ -180,6 +195,11 @@ func (s *ConversationService) Notify(ctx context.Context, id string) ([]Notifica
 	if !c.ActiveAt(s.now()) {
 		return nil, Errorf(ECONFLICT, "Conversation %s is not active; there is nothing to notify.", id)
 	}
+	if s.SMSTemplate != "" {
+		if err := CheckSMSTemplate(s.SMSTemplate); err != nil {
+			return nil, err
+		}
+	}
 	return s.notify(ctx, c), nil
 }
 
@@ -261,6 +281,31 @@ func (s *ConversationService) Expire(ctx context.Context) (int, error) {
 	return s.Store.ExpireConversations(ctx, s.now())
 }
 
+// PurgeCandidates lists what Purge(olderThan) would delete now, changing
+// nothing: conversations that ended before the cutoff, and active ones whose
+// expiry (which becomes their end) is past and before it.
+func (s *ConversationService) PurgeCandidates(ctx context.Context, olderThan time.Duration) ([]*Conversation, error) {
+	if olderThan <= 0 {
+		return nil, Errorf(EINVALID, "The age of conversations to purge must be positive, got %s.", olderThan).WithReason("ended_before")
+	}
+	now := s.now()
+	cutoff := now.Add(-olderThan)
+	all, err := s.Store.FindConversations(ctx, ConversationFilter{})
+	if err != nil {
+		return nil, err
+	}
+	var out []*Conversation
+	for _, c := range all {
+		switch {
+		case c.EndedAt != nil && c.EndedAt.Before(cutoff):
+			out = append(out, c)
+		case c.EndedAt == nil && c.ExpiresAt != nil && !c.ExpiresAt.After(now) && c.ExpiresAt.Before(cutoff):
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
 // Purge deletes conversations that ended more than olderThan ago.
 func (s *ConversationService) Purge(ctx context.Context, olderThan time.Duration) (int, error) {
 	if olderThan <= 0 {
@@ -273,6 +318,56 @@ func (s *ConversationService) Purge(ctx context.Context, olderThan time.Duration
 		return 0, err
 	}
 	return s.Store.PurgeConversations(ctx, now.Add(-olderThan))
+}
+
+// findPair looks for the pair's active conversations: the one with req's
+// Ref (if Ref is set), and the ids of the others. Two concurrent creates
+// with one Ref may both miss each other; this makes retries safe, it is
+// not a uniqueness guarantee.
+func (s *ConversationService) findPair(ctx context.Context, req CreateRequest) (*Conversation, []string, error) {
+	active := ConversationActive
+	convs, err := s.Store.FindConversations(ctx, ConversationFilter{Status: &active, Participant: &req.A.Number})
+	if err != nil {
+		return nil, nil, err
+	}
+	now := s.now()
+	var others []string
+	for _, c := range convs {
+		if len(c.Participants) != 2 || !c.ActiveAt(now) {
+			continue
+		}
+		a, b := c.Participants[0].Number, c.Participants[1].Number
+		if !(a == req.A.Number && b == req.B.Number) && !(a == req.B.Number && b == req.A.Number) {
+			continue
+		}
+		if req.Ref != "" && c.Ref == req.Ref {
+			return c, nil, nil
+		}
+		others = append(others, c.ID)
+	}
+	return nil, others, nil
+}
+
+// checkRequest applies the input rules of validate.go to req, trimming its
+// labels.
+func (s *ConversationService) checkRequest(req *CreateRequest) error {
+	var err error
+	if req.A.Label, err = NormalizeLabel(req.A.Label, "A"); err != nil {
+		return err
+	}
+	if req.B.Label, err = NormalizeLabel(req.B.Label, "B"); err != nil {
+		return err
+	}
+	if err := CheckRef(req.Ref); err != nil {
+		return err
+	}
+	if err := CheckTTL(req.TTL); err != nil {
+		return err
+	}
+	if req.Notify && s.SMSTemplate != "" {
+		return CheckSMSTemplate(s.SMSTemplate)
+	}
+	return nil
 }
 
 func labelOr(p Participant, fallback string) string {

@@ -523,21 +523,9 @@ func (p *NumberPool) Import(ctx context.Context, filter OwnedNumbersFilter) ([]*
 // use the number, unless force is set: those conversations are then ended,
 // so they cannot come back to life if the number is rented again.
 func (p *NumberPool) Release(ctx context.Context, number string, force bool) (*Number, []string, error) {
-	n, err := p.Store.FindNumber(ctx, number)
-	if err != nil {
-		if ErrorCode(err) == ENOTFOUND {
-			return nil, nil, Errorf(ENOTFOUND, "%s is not in the pool.", number).WithReason("not_in_pool")
-		}
-		return nil, nil, err
-	}
-	if n.Status == NumberReleased {
-		return n, nil, nil
-	}
-	if n.Status == NumberPurchasing {
-		return nil, nil, Errorf(ECONFLICT, "%s has a purchase whose outcome is not known yet.", number).WithReason("purchase_pending")
-	}
-	if n.ActiveConversations > 0 && !force {
-		return nil, nil, Errorf(ECONFLICT, "%s is in use by %d active conversation(s).", number, n.ActiveConversations).WithReason("in_use")
+	n, err := p.CheckRelease(ctx, number, force)
+	if err != nil || n.Status == NumberReleased {
+		return n, nil, err
 	}
 	if err := p.Numbers.CancelNumber(ctx, n.Country, n.Number); err != nil {
 		// With --force, a number the account no longer owns (released in the
@@ -562,6 +550,27 @@ func (p *NumberPool) Release(ctx context.Context, number string, force bool) (*N
 	empty := ""
 	n, err = p.Store.UpdateNumber(ctx, number, NumberUpdate{Status: &released, AppID: &empty})
 	return n, ended, err
+}
+
+// CheckRelease says whether Release would go ahead, changing nothing: it
+// returns the number (ActiveConversations says how many conversations force
+// would end) or the error Release would return before asking Vonage. A
+// number already released is returned as it is.
+func (p *NumberPool) CheckRelease(ctx context.Context, number string, force bool) (*Number, error) {
+	n, err := p.Store.FindNumber(ctx, number)
+	if err != nil {
+		if ErrorCode(err) == ENOTFOUND {
+			return nil, Errorf(ENOTFOUND, "%s is not in the pool.", number).WithReason("not_in_pool")
+		}
+		return nil, err
+	}
+	if n.Status == NumberPurchasing {
+		return nil, Errorf(ECONFLICT, "%s has a purchase whose outcome is not known yet.", number).WithReason("purchase_pending")
+	}
+	if n.Status != NumberReleased && n.ActiveConversations > 0 && !force {
+		return nil, Errorf(ECONFLICT, "%s is in use by %d active conversation(s).", number, n.ActiveConversations).WithReason("in_use")
+	}
+	return n, nil
 }
 
 // List returns the pool.

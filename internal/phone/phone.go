@@ -31,6 +31,9 @@ func Parse(input, defaultCountry string) (Number, error) {
 			return Number{}, maskcall.Errorf(maskcall.EINVALIDNUMBER, "%q is not a phone number: it contains %q.", s, r)
 		}
 	}
+	if strings.Count(s, "+") > 1 || strings.LastIndex(s, "+") > 0 {
+		return Number{}, maskcall.Errorf(maskcall.EINVALIDNUMBER, "%q is not a phone number: '+' may only come once, first.", s).WithHint(checkDigits)
+	}
 	defaultCountry = strings.ToUpper(defaultCountry)
 	international := strings.HasPrefix(s, "+") || strings.HasPrefix(s, "00")
 
@@ -94,9 +97,11 @@ func isoRegion(region string) string {
 }
 
 // FromMSISDN parses a number as Vonage sends it (digits, no '+'); a leading
-// '+' is tolerated.
+// '+' (or several) is tolerated.
 func FromMSISDN(msisdn string) (Number, error) {
-	return Parse("+"+strings.TrimPrefix(strings.TrimSpace(msisdn), "+"), "")
+	// Vonage's fields are tolerated as they come: repeated pluses too, unlike
+	// what a person types into Parse.
+	return Parse("+"+strings.TrimLeft(strings.TrimSpace(msisdn), "+"), "")
 }
 
 // IsFictional reports whether e164 lies in a range reserved for drama and

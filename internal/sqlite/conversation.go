@@ -484,6 +484,14 @@ func conversationsQuery(filter maskcall.ConversationFilter) (string, []any) {
 	if filter.Ref != nil {
 		where, args = append(where, "ref = ?"), append(args, *filter.Ref)
 	}
+	if filter.Participant != nil {
+		// Active ones through the partial key index, others by scan.
+		sub := "SELECT conversation_id FROM participants WHERE number = ?"
+		if filter.Status != nil && *filter.Status == maskcall.ConversationActive {
+			sub += " AND active = 1"
+		}
+		where, args = append(where, "id IN ("+sub+")"), append(args, *filter.Participant)
+	}
 	query := `SELECT ` + conversationColumns + ` FROM conversations
 		WHERE ` + strings.Join(where, " AND ") + `
 		ORDER BY created_at DESC, id DESC`

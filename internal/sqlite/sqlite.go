@@ -211,9 +211,29 @@ func (db *DB) Close() error {
 	return errors.Join(errs...)
 }
 
+// openError is the error for a database that could not be opened: the
+// driver's text stays in Err, the message says what is wrong in words and
+// Reason tells the edge what to advise ("locked", "readonly", "open").
 func (db *DB) openError(err error) error {
-	return &maskcall.Error{Code: maskcall.ECONFIG, Err: err,
-		Message: fmt.Sprintf("The database %s could not be opened: %v.", db.path, err)}
+	var me *maskcall.Error
+	if errors.As(formatError(err), &me) && me.Code == maskcall.ESTORE {
+		return &maskcall.Error{Code: me.Code, Reason: me.Reason, Err: err,
+			Message: "The database " + db.path + " " + strings.TrimPrefix(me.Message, "The database ")}
+	}
+	what := "could not be opened"
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_CANTOPEN:
+			what = "could not be opened: the file or its directory is missing or not accessible"
+		case sqlite3.SQLITE_NOTADB:
+			what = "is not a maskcall database"
+		case sqlite3.SQLITE_CORRUPT:
+			what = "is damaged"
+		}
+	}
+	return &maskcall.Error{Code: maskcall.ECONFIG, Reason: "db_open", Err: err,
+		Message: fmt.Sprintf("The database %s %s.", db.path, what)}
 }
 
 // createFile makes path's directory (0700) and the file itself (0600) if
@@ -416,8 +436,9 @@ func (tx *Tx) Commit() error {
 var errNotOpen = &maskcall.Error{Code: maskcall.EINTERNAL, Message: "The database is not open."}
 
 // formatError turns driver errors into coded errors: constraint failures
-// become ECONFLICT or EINVALID, a lock not granted within busy_timeout
-// ESTORE. Other errors pass through (and count as EINTERNAL).
+// become ECONFLICT or EINVALID; a lock not granted within busy_timeout, a
+// read-only file, a full disk or an I/O error ESTORE with a reason. Other
+// errors pass through (and count as EINTERNAL).
 func formatError(err error) error {
 	var se *sqlite.Error
 	if err == nil || !errors.As(err, &se) {
@@ -432,11 +453,21 @@ func formatError(err error) error {
 	case sqlite3.SQLITE_CONSTRAINT_CHECK, sqlite3.SQLITE_CONSTRAINT_NOTNULL:
 		return &maskcall.Error{Code: maskcall.EINVALID, Err: err, Message: "A value is out of range."}
 	}
+	// The driver's own text ("attempt to write a readonly database (8)")
+	// stays in Err; the message says it in words.
 	switch se.Code() & 0xff {
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-		return &maskcall.Error{Code: maskcall.ESTORE, Err: err,
-			Message: "The database stayed locked by another maskcall process.",
-			Hint:    "Try again."}
+		return &maskcall.Error{Code: maskcall.ESTORE, Reason: "locked", Err: err,
+			Message: "The database stayed locked by another process, so nothing was changed."}
+	case sqlite3.SQLITE_READONLY:
+		return &maskcall.Error{Code: maskcall.ESTORE, Reason: "readonly", Err: err,
+			Message: "The database is read-only for this user, so nothing was changed."}
+	case sqlite3.SQLITE_FULL:
+		return &maskcall.Error{Code: maskcall.ESTORE, Reason: "disk_full", Err: err,
+			Message: "The disk holding the database is full, so nothing was changed."}
+	case sqlite3.SQLITE_IOERR:
+		return &maskcall.Error{Code: maskcall.ESTORE, Reason: "io", Err: err,
+			Message: "The database could not be read or written (an I/O error)."}
 	}
 	return err
 }
