@@ -496,6 +496,14 @@ func findConversations(ctx context.Context, tx *Tx, filter maskcall.Conversation
 	if filter.Ref != nil {
 		where = append(where, "ref = "+arg(*filter.Ref))
 	}
+	if filter.Participant != nil {
+		// Active ones through the partial key index, others by scan.
+		sub := "SELECT conversation_id FROM participants WHERE number = " + arg(*filter.Participant)
+		if filter.Status != nil && *filter.Status == maskcall.ConversationActive {
+			sub += " AND active"
+		}
+		where = append(where, "id IN ("+sub+")")
+	}
 	query := `SELECT ` + conversationColumns + ` FROM conversations
 		WHERE ` + strings.Join(where, " AND ") + `
 		ORDER BY created_at DESC, id DESC`
