@@ -92,6 +92,21 @@ Each participant is then texted the number to call (unless --no-sms).`,
 			}
 			opts.TTLSet = cmd.Flags().Changed("ttl")
 			opts.Numbers = args
+			// The domain's rules, checked before anything is opened; the
+			// service checks them again for every caller.
+			for _, l := range []struct{ label, which string }{{opts.LabelA, "A"}, {opts.LabelB, "B"}} {
+				if _, err := maskcall.NormalizeLabel(l.label, l.which); err != nil {
+					return &flagError{err}
+				}
+			}
+			if err := maskcall.CheckRef(opts.Ref); err != nil {
+				return &flagError{err}
+			}
+			if opts.TTLSet {
+				if err := maskcall.CheckTTL(opts.TTL); err != nil {
+					return &flagError{err}
+				}
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
