@@ -64,6 +64,11 @@ type Config struct {
 	// Authorization header). Empty means webhooks are sent unsigned.
 	SignatureSecret string
 
+	// SMSSignatureMethod, when set (md5hash, md5, sha1, sha256, sha512),
+	// signs the inbound SMS the sandbox delivers with a sig made with
+	// SignatureSecret (sms_inbound.go).
+	SMSSignatureMethod string
+
 	// ApplicationID is the Vonage application the simulated calls belong to.
 	// It is put in the application_id claim of signed webhooks and, when set,
 	// Voice API tokens must carry it as their application_id claim.
@@ -169,6 +174,7 @@ func (s *Sandbox) routes() {
 	s.mux.HandleFunc("POST /_sandbox/faults", s.handleInjectFault)
 	s.mux.HandleFunc("DELETE /_sandbox/faults", s.handleClearFaults)
 	s.mux.HandleFunc("POST /_sandbox/reset", s.handleReset)
+	s.mux.HandleFunc("POST /_sandbox/inbound-sms", s.handleInboundSMS)
 	s.mux.HandleFunc("GET /_sandbox/calls", s.handleListCalls)
 	s.mux.HandleFunc("POST /_sandbox/calls", s.handleSimulateCall)
 	s.mux.HandleFunc("GET /_sandbox/calls/{uuid}", s.handleGetCall)
