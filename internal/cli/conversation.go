@@ -399,7 +399,8 @@ func NewCmdConversationShow(f *Factory, runF func(context.Context, *Conversation
 // conversationWithCalls is `conversation show -o json`.
 type conversationWithCalls struct {
 	*maskcall.Conversation
-	Calls []*maskcall.Call `json:"calls"`
+	Calls    []*maskcall.Call    `json:"calls"`
+	Messages []*maskcall.Message `json:"messages"`
 }
 
 func conversationShowRun(ctx context.Context, opts *ConversationShowOptions) error {
@@ -418,11 +419,18 @@ func conversationShowRun(ctx context.Context, opts *ConversationShowOptions) err
 	if calls == nil {
 		calls = []*maskcall.Call{}
 	}
+	msgs, err := conversationMessages(ctx, store, c.ID)
+	if err != nil {
+		return err
+	}
 	if opts.Output == outputJSON {
-		return opts.IO.writeJSON(conversationWithCalls{c, calls})
+		return opts.IO.writeJSON(conversationWithCalls{c, calls, msgs})
 	}
 	now := opts.Now()
 	printConversation(opts.IO, c, now)
+	if err := printMessages(opts.IO, c, msgs, now); err != nil {
+		return err
+	}
 	if len(calls) == 0 {
 		fmt.Fprintln(opts.IO.Out, "\nNo calls yet.")
 		return nil
@@ -694,6 +702,9 @@ func conversationPurgeRun(ctx context.Context, opts *ConversationPurgeOptions) e
 	}
 	n, err := svc.Purge(ctx, opts.EndedBefore)
 	if err != nil {
+		return err
+	}
+	if err := purgeStrayMessages(ctx, svc.Store, opts); err != nil {
 		return err
 	}
 	res.Purged = n

@@ -34,6 +34,7 @@ const (
 func NewCmdSandbox(f *Factory) *cobra.Command {
 	cmd := NewCmdSandboxRun(f, nil)
 	cmd.AddCommand(NewCmdSandboxCall(f, nil))
+	cmd.AddCommand(NewCmdSandboxSMS(f, nil))
 	return cmd
 }
 
@@ -137,6 +138,7 @@ func resolveSandbox(cfg *Config, opts *SandboxOptions) (*sandboxSetup, error) {
 		s.env = append(s.env, [2]string{"VONAGE_PRIVATE_KEY_PATH", keyPath})
 	}
 	c.ApplicationPublicKey = &key.PublicKey
+	c.SMSSignatureMethod = cfg.String("vonage.sms_signature_method") // inbound SMS signed as serve expects
 	return s, nil
 }
 

@@ -30,13 +30,22 @@ type ServeOptions struct {
 	PublicURL     string
 	AllowUnsigned bool
 	LogPII        bool
+	// SMS sends the SMS relay's texts (nil: none are sent).
+	SMS func() (maskcall.SMSAPI, error)
 	// Ready, if set, is called with the server once it serves (tests).
 	Ready func(*httpserver.Server)
 }
 
 // NewCmdServe builds `serve`.
 func NewCmdServe(f *Factory, runF func(context.Context, *ServeOptions) error) *cobra.Command {
-	opts := &ServeOptions{IO: f.IO, Config: f.Config, Now: f.Now, DB: func() (maskcall.Store, error) { return f.ServeDB() }}
+	opts := &ServeOptions{IO: f.IO, Config: f.Config, Now: f.Now, DB: func() (maskcall.Store, error) { return f.ServeDB() },
+		SMS: func() (maskcall.SMSAPI, error) {
+			vc, err := f.Vonage()
+			if err != nil {
+				return nil, err
+			}
+			return vc, nil
+		}}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Answer Vonage's call webhooks from the database",
@@ -190,6 +199,11 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		return settingError(err)
 	}
 	hooks.Mount(srv)
+	stopSMS, err := startSMSRelay(ctx, opts, cfg, store, srv, logger)
+	if err != nil {
+		return err
+	}
+	defer stopSMS()
 	srv.Handle("GET /healthz", httpserver.Health())
 	if err := srv.Serve(); err != nil {
 		return err
@@ -202,6 +216,7 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 	opts.IO.Statusf("Set these on the Vonage application (Voice capability):")
 	opts.IO.Statusf("  Answer URL: %s/webhooks/answer  (GET or POST)", base)
 	opts.IO.Statusf("  Event URL:  %s/webhooks/event   (POST)", base)
+	opts.IO.Statusf("Inbound SMS URL of each number (numbers configure sets it): %s%s", base, webhook.InboundSMSPath)
 	if opts.Ready != nil {
 		opts.Ready(srv)
 	}

@@ -293,3 +293,7 @@ type MessageStore interface {
 	// how many.
 	PurgeMessages(ctx context.Context, before time.Time) (int, error)
 }
+
+// MaxConcatWait bounds ConcatWait: Vonage stops resending after a day, but
+// a text held longer than this is no longer a conversation.
+const MaxConcatWait = time.Hour

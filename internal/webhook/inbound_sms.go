@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/maskcall/maskcall/internal/httpserver"
 	"github.com/maskcall/maskcall/internal/maskcall"
 	"github.com/maskcall/maskcall/internal/vonage/signature"
 )
@@ -266,4 +267,13 @@ func wireToE164(n string) (string, error) {
 		}
 	}
 	return "+" + n, nil
+}
+
+// Mount registers the webhook on s. It sits outside the Voice webhooks'
+// JWT check: the SMS API signs with sig instead (checked here when
+// configured).
+func (h *InboundSMS) Mount(s *httpserver.Server) {
+	for _, p := range h.Patterns() {
+		s.Handle(p, h, httpserver.LimitBody(MaxBodyBytes))
+	}
 }
