@@ -39,8 +39,10 @@ func (q *slowQueue) CreateCall(context.Context, *maskcall.Call) error { q.create
 func (q *slowQueue) RecordCallEvent(context.Context, maskcall.CallEvent) (bool, error) {
 	return false, nil
 }
-func (q *slowQueue) FindCalls(context.Context, string) ([]*maskcall.Call, error)       { return nil, nil }
-func (q *slowQueue) FindActiveCalls(context.Context, string) ([]*maskcall.Call, error) { return nil, nil }
+func (q *slowQueue) FindCalls(context.Context, string) ([]*maskcall.Call, error) { return nil, nil }
+func (q *slowQueue) FindActiveCalls(context.Context, string) ([]*maskcall.Call, error) {
+	return nil, nil
+}
 
 func TestRouter_AnswerCallQueued(t *testing.T) {
 	rt := &maskcall.Route{ConversationID: "cv_1",

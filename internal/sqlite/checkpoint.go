@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,6 +27,29 @@ import (
 // an automatic checkpoint only as a backstop, at walBackstopPages, should
 // the checkpointer fall behind.
 //
+// The WAL's size. A PASSIVE checkpoint copies pages back but never makes
+// the writer start the -wal file over: SQLite restarts the WAL only when a
+// write begins at a moment the WAL is entirely checkpointed, which under
+// sustained writes (a batch always in flight) may never come, so the file
+// kept growing (196 MiB in the load test) and stayed at its largest. So:
+//
+//   - when, after a PASSIVE checkpoint, the -wal file is over
+//     walRestartFrames pages, the committer runs a TRUNCATE checkpoint on
+//     the write
+//     connection between two batches (a checkpointer of its own could not
+//     get the write lock between back-to-back batches: SQLite's busy wait
+//     is not fair): it waits for the readers of old pages to finish (route
+//     lookups are short), copies the rest and truncates the file to
+//     nothing. It waits at most truncateBusyTimeout for readers (another
+//     process's long read) and otherwise tries again after a later batch;
+//   - when the writer has been idle for idleTruncate, it runs one TRUNCATE
+//     checkpoint too, so a quiet server's WAL is empty;
+//   - journal_size_limit (walSizeLimit) truncates the file whenever SQLite
+//     restarts the WAL by itself.
+//
+// So the WAL stays about walRestartFrames pages plus what is written
+// while one checkpoint runs (TestWALStaysBounded).
+//
 // Durability: with synchronous=NORMAL a commit is not fsynced by itself,
 // so it survives a crash of maskcall but not of the machine. Each
 // checkpoint first fsyncs the WAL, so a commit is on disk at the latest one
@@ -35,6 +60,23 @@ import (
 // checkpointInterval is the least time between two background checkpoints,
 // and so about the most recent work a power loss can cost.
 const checkpointInterval = 100 * time.Millisecond
+
+// walRestartFrames is the WAL size, in 4 KiB pages (SQLite's default page
+// size), past which the committer truncates the WAL: 16 MiB. A variable only so
+// that TestWALStaysBounded can show the bound with less work.
+var walRestartFrames = 4096
+
+// walSizeLimit is journal_size_limit: the size a restarted WAL file is
+// truncated to.
+const walSizeLimit = 16 << 20
+
+// truncateBusyTimeout bounds how long a TRUNCATE checkpoint waits for the
+// write lock and for readers, so it never holds up writes for long.
+const truncateBusyTimeout = 200 * time.Millisecond
+
+// idleTruncate is how long the writer must be idle before the
+// checkpointer empties the WAL.
+const idleTruncate = time.Second
 
 // walBackstopPages is the automatic checkpoint of the write connection
 // while the background checkpointer runs (SQLite's default is 1000).
@@ -47,6 +89,8 @@ type checkpointer struct {
 	quit  chan struct{}
 	done  chan struct{}
 	once  sync.Once
+	// TRUNCATE checkpoints run (tests).
+	truncates atomic.Int64
 }
 
 // startCheckpointer opens the checkpoint connection and starts its
@@ -55,6 +99,7 @@ func startCheckpointer(db *DB) (*checkpointer, error) {
 	cdb, err := sql.Open("sqlite", dsn(db.path,
 		"_pragma=busy_timeout("+fmt.Sprint(busyTimeout.Milliseconds())+")",
 		"_pragma=synchronous(normal)",
+		fmt.Sprintf("_pragma=journal_size_limit(%d)", walSizeLimit),
 	))
 	if err != nil {
 		return nil, err
@@ -83,12 +128,25 @@ func (c *checkpointer) poke() {
 func (c *checkpointer) run() {
 	defer close(c.done)
 	var last time.Time
+	idle := time.NewTimer(idleTruncate)
+	defer idle.Stop()
+	dirty := false // written to since the last TRUNCATE
 	for {
 		select {
 		case <-c.nudge:
+			dirty = true
+		case <-idle.C:
+			if dirty && c.truncate() {
+				dirty = false
+				if c.db.w != nil {
+					c.db.w.truncateWanted.Store(false)
+				}
+			}
+			continue
 		case <-c.quit:
 			return
 		}
+		idle.Reset(idleTruncate)
 		if wait := checkpointInterval - time.Since(last); wait > 0 {
 			t := time.NewTimer(wait)
 			select {
@@ -98,12 +156,57 @@ func (c *checkpointer) run() {
 				return
 			}
 		}
+		w := c.db.w
+		if w != nil && w.truncateWanted.Load() {
+			// The committer truncates the WAL after its next batch; a
+			// checkpoint here would get in its way (two cannot run at
+			// once).
+			continue
+		}
 		last = time.Now()
 		// A failure (the database locked by another process's
 		// checkpoint, say) is retried at the next nudge; the backstop
 		// bounds the WAL meanwhile.
 		_, _ = c.cdb.ExecContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`)
+		if w != nil && walOverBound(c.db.path) {
+			w.truncateWanted.Store(true)
+		}
 	}
+}
+
+// truncate runs a TRUNCATE checkpoint on the checkpoint connection (the
+// writer is idle) and reports whether the WAL was emptied.
+func (c *checkpointer) truncate() bool {
+	c.truncates.Add(1)
+	return truncateWAL(c.cdb)
+}
+
+// walOverBound reports whether the -wal file is over walRestartFrames
+// pages.
+func walOverBound(path string) bool {
+	fi, err := os.Stat(path + "-wal")
+	return err == nil && fi.Size() > int64(walRestartFrames)*4096
+}
+
+// truncateWAL runs a TRUNCATE checkpoint on one connection of pool,
+// waiting at most truncateBusyTimeout for the locks it needs, and reports
+// whether the WAL was emptied.
+func truncateWAL(pool *sql.DB) bool {
+	ctx := context.Background()
+	conn, err := pool.Conn(ctx)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA busy_timeout = %d`, truncateBusyTimeout.Milliseconds())); err != nil {
+		return false
+	}
+	defer conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA busy_timeout = %d`, busyTimeout.Milliseconds()))
+	var busy, frames, done int
+	if err := conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done); err != nil {
+		return false
+	}
+	return busy == 0
 }
 
 // close stops the goroutine and closes the connection (without waiting

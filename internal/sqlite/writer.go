@@ -119,6 +119,11 @@ type committer struct {
 	// Transactions begun and operations run in them (GroupCommitStats).
 	batches, ran atomic.Int64
 
+	// truncateWanted: the checkpointer found the WAL over its bound; the
+	// committer truncates it after its next batch (checkpoint.go).
+	truncateWanted atomic.Bool
+	truncates      atomic.Int64
+
 	// Queued call records (QueueCall), oldest first, and the committer's
 	// wake-up when one is added.
 	pendMu  sync.Mutex
@@ -200,6 +205,9 @@ func (c *committer) checkpointSoon() {
 			ck.close()
 			return
 		}
+		// A WAL the writer restarts is cut back to walSizeLimit
+		// (checkpoint.go).
+		_, _ = c.db.wdb.ExecContext(context.Background(), fmt.Sprintf(`PRAGMA journal_size_limit = %d`, walSizeLimit))
 		c.ckpt = ck
 	}
 	if c.ckpt != nil {
@@ -333,6 +341,13 @@ func (c *committer) run() {
 		}
 		retry := c.commit(batch)
 		c.checkpointSoon()
+		if c.truncateWanted.Load() {
+			// Readers may hold it up: then the next batch tries again.
+			c.truncates.Add(1)
+			if truncateWAL(c.db.wdb) || !walOverBound(c.db.path) {
+				c.truncateWanted.Store(false)
+			}
+		}
 		if len(retry) == 0 {
 			backoff = 0
 			continue
