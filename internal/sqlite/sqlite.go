@@ -75,6 +75,10 @@ type DB struct {
 	// whatever happens next. A process crash loses nothing committed either
 	// way.
 	FastCommits bool
+
+	// Warn, if set, is told what Open repaired: a database file, -wal or
+	// -shm file that others could read or write is tightened to 0600.
+	Warn func(msg string)
 }
 
 var _ maskcall.Store = (*DB)(nil)
@@ -96,7 +100,8 @@ func (db *DB) synchronous() string {
 func (db *DB) Path() string { return db.path }
 
 // Open creates the file (mode 0600) and its directory (0700) if missing,
-// opens the connection pools, checks the file is in WAL mode and applies
+// tightens an existing file (and its -wal and -shm) to 0600 if others
+// could read it, opens the connection pools, checks the file is in WAL mode and applies
 // pending migrations.
 func (db *DB) Open() (err error) {
 	if db.path == "" {
@@ -117,7 +122,7 @@ func (db *DB) Open() (err error) {
 		}
 	}()
 
-	if err := createFile(db.path); err != nil {
+	if err := createFile(db.path, db.warn); err != nil {
 		return err
 	}
 
@@ -238,20 +243,37 @@ func (db *DB) openError(err error) error {
 
 // createFile makes path's directory (0700) and the file itself (0600) if
 // they are missing, so SQLite never creates the file with the umask's mode.
-// SQLite gives the -wal and -shm files the database file's mode.
-func createFile(path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+// SQLite gives the -wal and -shm files the database file's mode, so an
+// existing file others can read (0644, say, from a copy or an old
+// version) is tightened to 0600 first, and so are -wal and -shm files left
+// by earlier runs. Directories that already exist are left alone: the
+// database may live in a shared one such as /tmp.
+func createFile(path string, warn func(string)) error {
+	dir := filepath.Dir(path)
+	created := missingDirs(dir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return &maskcall.Error{Code: maskcall.ECONFIG, Err: err,
-			Message: fmt.Sprintf("The database directory %s could not be created: %v.", filepath.Dir(path), err)}
+			Message: fmt.Sprintf("The database directory %s could not be created: %v.", dir, err)}
+	}
+	for _, d := range created {
+		// The umask may have cleared bits we need; it can never add any.
+		if err := os.Chmod(d, 0o700); err != nil {
+			return &maskcall.Error{Code: maskcall.ECONFIG, Err: err,
+				Message: fmt.Sprintf("The database directory %s could not be made private: %v.", d, err)}
+		}
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
-		return nil // an existing file keeps its mode
+		for _, p := range []string{path, path + "-wal", path + "-shm"} {
+			if err := tighten(p, warn); err != nil {
+				return err
+			}
+		}
+		return nil
 	} else if err != nil {
 		return &maskcall.Error{Code: maskcall.ECONFIG, Err: err,
 			Message: fmt.Sprintf("The database file %s could not be created: %v.", path, err)}
 	}
-	// The umask may have cleared bits we need; it can never add any.
 	err = f.Chmod(0o600)
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -261,6 +283,49 @@ func createFile(path string) error {
 			Message: fmt.Sprintf("The database file %s could not be created: %v.", path, err)}
 	}
 	return nil
+}
+
+// missingDirs lists dir and those of its parents that do not exist yet,
+// deepest first: the directories MkdirAll will create.
+func missingDirs(dir string) []string {
+	var out []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			return out
+		}
+		out = append(out, d)
+		if filepath.Dir(d) == d {
+			return out
+		}
+	}
+}
+
+// tighten makes an existing file at p private to its owner (0600), saying
+// so through warn, if group or others have any access to it.
+func tighten(p string, warn func(string)) error {
+	st, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return &maskcall.Error{Code: maskcall.ECONFIG, Err: err,
+			Message: fmt.Sprintf("The database file %s could not be checked: %v.", p, err)}
+	}
+	mode := st.Mode().Perm()
+	if mode&0o077 == 0 {
+		return nil
+	}
+	if err := os.Chmod(p, 0o600); err != nil {
+		return &maskcall.Error{Code: maskcall.ECONFIG, Err: err,
+			Message: fmt.Sprintf("The database file %s has mode %04o, readable by others, and could not be made private: %v.", p, mode, err)}
+	}
+	warn(fmt.Sprintf("%s had mode %04o, so others could read it; it is now 0600.", p, mode))
+	return nil
+}
+
+func (db *DB) warn(msg string) {
+	if db.Warn != nil {
+		db.Warn(msg)
+	}
 }
 
 // dsn builds a SQLite URI for path with the driver parameters params.

@@ -223,27 +223,77 @@ func TestDB_Open(t *testing.T) {
 				t.Errorf("%s: mode %v, want 0600", filepath.Base(p), mode)
 			}
 		}
-		if fi, err := os.Stat(dir); err != nil {
-			t.Fatal(err)
-		} else if mode := fi.Mode().Perm(); mode != 0o700 {
-			t.Errorf("directory mode %v, want 0700", mode)
+		for _, d := range []string{dir, filepath.Dir(dir)} {
+			if fi, err := os.Stat(d); err != nil {
+				t.Fatal(err)
+			} else if mode := fi.Mode().Perm(); mode != 0o700 {
+				t.Errorf("created directory %s: mode %v, want 0700", d, mode)
+			}
 		}
 	})
 
-	t.Run("ExistingFileKeepsMode", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "maskcall.db")
-		if err := os.WriteFile(path, nil, 0o640); err != nil {
+	t.Run("ExistingFilesAreTightened", func(t *testing.T) {
+		old := syscall.Umask(0)
+		defer syscall.Umask(old)
+		// A shared directory (like /tmp) holding a copy made world-readable,
+		// with a WAL and shared-memory file left by an earlier run.
+		shared := filepath.Join(t.TempDir(), "shared")
+		if err := os.Mkdir(shared, 0o777|os.ModeSticky); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.Chmod(path, 0o640); err != nil {
+		if err := os.Chmod(shared, 0o777|os.ModeSticky); err != nil {
 			t.Fatal(err)
 		}
-		MustOpenDBAt(t, path)
-		if fi, err := os.Stat(path); err != nil {
-			t.Fatal(err)
-		} else if mode := fi.Mode().Perm(); mode != 0o640 {
-			t.Errorf("mode %v, want 0640 kept", mode)
+		path := filepath.Join(shared, "maskcall.db")
+		seed := MustOpenDBAt(t, path)
+		MustCreateNumber(t, seed, "+447700900001", "GB")
+		seed.Close()
+		for _, p := range []string{path, path + "-wal", path + "-shm"} {
+			// Close may have removed -wal and -shm: leave empty ones.
+			if _, err := os.Stat(p); os.IsNotExist(err) {
+				if err := os.WriteFile(p, nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.Chmod(p, 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
+
+		db := NewDB(path)
+		var warnings []string
+		db.Warn = func(msg string) { warnings = append(warnings, msg) }
+		if err := db.Open(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		MustCreateNumber(t, db, "+447700900002", "GB")
+		for _, p := range []string{path, path + "-wal", path + "-shm"} {
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mode := fi.Mode().Perm(); mode != 0o600 {
+				t.Errorf("%s: mode %v, want 0600", filepath.Base(p), mode)
+			}
+		}
+		if len(warnings) != 3 || !strings.Contains(warnings[0], "0644") || !strings.Contains(warnings[0], path) {
+			t.Errorf("warnings = %q, want one for each of the three files, naming it and its old mode", warnings)
+		}
+		if fi, err := os.Stat(shared); err != nil {
+			t.Fatal(err)
+		} else if fi.Mode().Perm() != 0o777 {
+			t.Errorf("the shared directory's mode was changed to %v", fi.Mode().Perm())
+		}
+
+		// Private already: nothing to say.
+		db.Close()
+		again := NewDB(path)
+		again.Warn = func(msg string) { t.Errorf("warned about a private database: %s", msg) }
+		if err := again.Open(); err != nil {
+			t.Fatal(err)
+		}
+		again.Close()
 	})
 
 	t.Run("WAL", func(t *testing.T) {
