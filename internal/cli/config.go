@@ -3,9 +3,13 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +43,7 @@ var configKeys = []configKey{
 	{Key: "vonage.rest_url", Env: []string{"VONAGE_REST_URL"}, Default: "https://rest.nexmo.com", Help: "base URL of the Numbers and SMS APIs"},
 	{Key: "vonage.api_url", Env: []string{"VONAGE_API_URL"}, Default: "https://api.nexmo.com", Help: "base URL of Number Insight, Voice and Applications"},
 	{Key: "vonage.identity_insights_url", Env: []string{"VONAGE_IDENTITY_INSIGHTS_URL"}, Default: "https://api-eu.vonage.com", Help: "base URL of Identity Insights (a regional host)"},
+	{Key: "vonage.allow_insecure_url", Default: "false", Help: "accept http:// Vonage URLs that are not loopback (credentials then travel unencrypted)"},
 	{Key: "vonage.timeout", Default: "10s", Help: "timeout of one Vonage request"},
 	{Key: "sms.template", Default: maskcall.DefaultSMSTemplate, Help: "text sent to participants; {label} is the other's label, {ref} the reference"},
 	{Key: "vonage.sms_signature_method", Env: []string{"VONAGE_SMS_SIGNATURE_METHOD"}, Help: "how Vonage signs inbound SMS (md5hash, md5, sha1, sha256, sha512; with vonage.signature_secret); empty: not verified"},
@@ -64,10 +69,15 @@ func (k configKey) envNames() []string {
 
 // Config is maskcall's effective configuration.
 type Config struct {
-	v      *viper.Viper
-	file   string // config file read, "" if none
-	dotenv map[string]bool
-	flags  *pflag.FlagSet
+	v        *viper.Viper
+	file     string // config file read, "" if none
+	explicit bool   // file was named by --config
+	dotenv   map[string]bool
+	// dotenvFile is the .env read ("" if none); dotenvKeys the variables
+	// it set, sorted.
+	dotenvFile string
+	dotenvKeys []string
+	flags      *pflag.FlagSet
 }
 
 // loadConfig resolves settings with precedence flag > environment > .env >
@@ -93,7 +103,13 @@ func loadConfig(configFile string, flags *pflag.FlagSet) (*Config, error) {
 			if _, set := os.LookupEnv(k); !set && !realKey[k] {
 				os.Setenv(k, val)
 				c.dotenv[k] = true
+				c.dotenvKeys = append(c.dotenvKeys, k)
 			}
+		}
+		sort.Strings(c.dotenvKeys)
+		c.dotenvFile = ".env"
+		if abs, err := filepath.Abs(".env"); err == nil {
+			c.dotenvFile = abs
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, maskcall.Errorf(maskcall.ECONFIG, "Could not read .env: %v.", err)
@@ -131,7 +147,7 @@ func loadConfig(configFile string, flags *pflag.FlagSet) (*Config, error) {
 					WithHint("Fix the file or point --config elsewhere.")
 			}
 		} else {
-			c.file = configFile
+			c.file, c.explicit = configFile, explicit
 		}
 	}
 	return c, nil
@@ -248,4 +264,117 @@ func maskSecret(s string) string {
 		return ""
 	}
 	return "******** (set)"
+}
+
+// Notices are the lines maskcall prints on stderr before a command runs,
+// saying which files configured it: a config file it found by itself (not
+// one named with --config) and a .env, with the variables it set. Either
+// can come from the working directory, so they are never read silently.
+func (c *Config) Notices() []string {
+	var out []string
+	if c.file != "" && !c.explicit {
+		file := c.file
+		if abs, err := filepath.Abs(file); err == nil {
+			file = abs
+		}
+		out = append(out, fmt.Sprintf("Using config file %s.", file))
+	}
+	if c.dotenvFile != "" {
+		if len(c.dotenvKeys) == 0 {
+			out = append(out, fmt.Sprintf("Read %s; the environment already sets everything in it.", c.dotenvFile))
+		} else {
+			out = append(out, fmt.Sprintf("Using %s: %s.", c.dotenvFile, strings.Join(c.dotenvKeys, ", ")))
+		}
+	}
+	return out
+}
+
+// DotEnv is the .env file read ("" if none) and the variables it set.
+func (c *Config) DotEnv() (string, []string) { return c.dotenvFile, c.dotenvKeys }
+
+// isVonageURLKey reports whether key holds a Vonage API base URL: such a URL
+// receives the API key and secret.
+func isVonageURLKey(key string) bool {
+	return strings.HasPrefix(key, "vonage.") && strings.HasSuffix(key, "_url") && key != "vonage.allow_insecure_url"
+}
+
+// VonageURL returns the Vonage base URL set for key, refusing one that
+// would carry the credentials unencrypted to a remote host: it must be
+// https, or http to a loopback address (the sandbox), unless
+// vonage.allow_insecure_url is true.
+func (c *Config) VonageURL(key string) (string, error) {
+	raw := strings.TrimSpace(c.String(key))
+	if raw == "" {
+		return "", nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return "", maskcall.Errorf(maskcall.ECONFIG, "%s is %q (from %s), which is not an https:// URL.", key, maskURL(raw), c.Source(key)).
+			WithHint(fmt.Sprintf("Set it to Vonage's URL (default %s).", defaultOf(key)))
+	}
+	if u.Scheme == "https" || isLoopback(u.Hostname()) {
+		return raw, nil
+	}
+	allow, err := c.Bool("vonage.allow_insecure_url")
+	if err != nil {
+		return "", err
+	}
+	if allow {
+		return raw, nil
+	}
+	return "", maskcall.Errorf(maskcall.ECONFIG,
+		"%s is %s (from %s): plain http to a host that is not loopback would send the Vonage API key and secret unencrypted.",
+		key, maskURL(raw), c.Source(key)).
+		WithHint(fmt.Sprintf("Use https:// (Vonage's is %s) or, for the sandbox, a loopback address; to accept it anyway, set vonage.allow_insecure_url: true (MASKCALL_VONAGE_ALLOW_INSECURE_URL).", defaultOf(key)))
+}
+
+// isLoopback reports whether host is localhost or a loopback IP address
+// (127.0.0.0/8, ::1). Names are not resolved: DNS could point anywhere.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func defaultOf(key string) string {
+	k, _ := lookupKey(key)
+	return k.Default
+}
+
+// Bool returns a boolean setting, or an ECONFIG error naming the key.
+func (c *Config) Bool(key string) (bool, error) {
+	s := strings.TrimSpace(c.v.GetString(key))
+	if s == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, maskcall.Errorf(maskcall.ECONFIG, "%s is %q, which is not true or false.", key, s)
+	}
+	return b, nil
+}
+
+// maskURL hides a password embedded in a URL (https://user:pass@host, or a
+// PostgreSQL URL's password parameter). Other values are returned as they
+// are; something that looks like a URL with credentials but does not parse
+// is hidden entirely.
+func maskURL(s string) string {
+	if !strings.Contains(s, "://") {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		if strings.Contains(s, "@") {
+			return "******** (an unreadable URL with credentials)"
+		}
+		return s
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -68,6 +69,8 @@ func configShowRun(_ context.Context, opts *ConfigShowOptions) error {
 		v := cfg.String(k.Key)
 		if k.Secret {
 			v = maskSecret(v)
+		} else {
+			v = maskURL(v) // a password in a URL (https://user:pass@host, postgres://...)
 		}
 		entries = append(entries, configEntry{Key: k.Key, Value: v, Source: cfg.Source(k.Key), Secret: k.Secret})
 	}
@@ -78,6 +81,9 @@ func configShowRun(_ context.Context, opts *ConfigShowOptions) error {
 		opts.IO.Statusf("Config file: %s", cfg.File())
 	} else {
 		opts.IO.Statusf("Config file: none found")
+	}
+	if file, keys := cfg.DotEnv(); file != "" {
+		opts.IO.Statusf(".env: %s (sets %s)", file, orDefault(strings.Join(keys, ", "), "nothing the environment does not"))
 	}
 	t := newTable(opts.IO, "KEY", "VALUE", "SOURCE")
 	for _, e := range entries {

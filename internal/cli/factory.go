@@ -1,13 +1,18 @@
 package cli
 
 import (
+	"context"
+	"errors"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/maskcall/maskcall/internal/maskcall"
 	"github.com/maskcall/maskcall/internal/postgres"
 	"github.com/maskcall/maskcall/internal/sqlite"
 	"github.com/maskcall/maskcall/internal/vonage"
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
@@ -24,6 +29,78 @@ type Factory struct {
 	cfg     *Config
 	db      maskcall.Store
 	closeDB func() error
+	// command is the command being run (nil when a test runs one
+	// without the root); it decides what may happen to the database.
+	command *cobra.Command
+}
+
+// dbUse is what a command may do with the database.
+type dbUse int
+
+const (
+	dbRead   dbUse = iota // refuse a missing SQLite file
+	dbCreate              // create it if missing
+	dbNone                // never open it
+)
+
+// commandDB lists the commands that create a missing database (they
+// write: buying numbers, adopting them, pairing, serving) or need none.
+// Every other command only works on what is there, so a mistyped --db
+// gets an error instead of a new empty database.
+var commandDB = map[string]dbUse{
+	"numbers provision":   dbCreate,
+	"numbers rent":        dbCreate,
+	"numbers import":      dbCreate,
+	"numbers reconcile":   dbCreate,
+	"conversation create": dbCreate,
+	"serve":               dbCreate,
+	"numbers search":      dbNone,
+}
+
+// quietCommands print no configuration notices: shell completion (its
+// stderr is not the user's), and config show, which says it all itself.
+var quietCommands = map[string]bool{
+	"__complete": true, "__completeNoDesc": true, "completion": true, "help": true, "config show": true,
+}
+
+// bindCommands makes the Factory learn which command runs, before it runs.
+func (f *Factory) bindCommands(root *cobra.Command) {
+	pre := root.PersistentPreRunE
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		f.command = cmd
+		if pre != nil {
+			return pre(cmd, args)
+		}
+		return nil
+	}
+}
+
+// commandPath is the running command without the root's name ("numbers
+// list"), "" if unknown.
+func (f *Factory) commandPath() string {
+	if f.command == nil {
+		return ""
+	}
+	path := f.command.CommandPath()
+	if root := f.command.Root().Name(); len(path) > len(root) {
+		return path[len(root)+1:]
+	}
+	return ""
+}
+
+func (f *Factory) dbUse() dbUse {
+	path := f.commandPath()
+	if path == "" {
+		return dbCreate // a test running a command on its own
+	}
+	return commandDB[path] // dbRead unless listed
+}
+
+func (f *Factory) quiet() bool {
+	if f.command == nil {
+		return false
+	}
+	return quietCommands[f.commandPath()] || quietCommands[f.command.Name()]
 }
 
 // NewFactory returns a Factory writing to io.
@@ -41,6 +118,11 @@ func (f *Factory) Config() (*Config, error) {
 		return nil, err
 	}
 	f.cfg = cfg
+	if !f.quiet() {
+		for _, n := range cfg.Notices() {
+			f.IO.Statusf("%s", n)
+		}
+	}
 	return cfg, nil
 }
 
@@ -50,8 +132,50 @@ func (f *Factory) Config() (*Config, error) {
 func (f *Factory) DB() (maskcall.Store, error) { return f.openDB(false) }
 
 // ServeDB opens the state database for serve: on SQLite, commits grouped
-// and not fsynced one by one (sqlite.DB.FastCommits).
-func (f *Factory) ServeDB() (maskcall.Store, error) { return f.openDB(true) }
+// and not fsynced one by one (sqlite.DB.FastCommits). It says on stderr
+// which database it serves, and warns when its pool has no active number:
+// every call would then hear "not in service".
+func (f *Factory) ServeDB() (maskcall.Store, error) {
+	cfg, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	dsn := cfg.String("db")
+	isNew := false
+	if !postgres.IsURL(dsn) {
+		_, err := os.Stat(dsn)
+		isNew = errors.Is(err, fs.ErrNotExist)
+	}
+	db, err := f.openDB(true)
+	if err != nil {
+		return nil, err
+	}
+	state := ""
+	if isNew {
+		state = ", new and empty"
+	}
+	f.IO.Statusf("Database: %s (%s%s)", displayDB(dsn), cfg.Source("db"), state)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	active := maskcall.NumberActive
+	if nums, err := db.FindNumbers(ctx, maskcall.NumberFilter{Status: &active}); err == nil && len(nums) == 0 {
+		f.IO.Statusf("Warning: this database's pool has no active numbers, so every call will hear \"not in service\". " +
+			"Is this the database you provisioned? Point --db or MASKCALL_DB at it, or run `maskcall numbers provision` with this one.")
+	}
+	return db, nil
+}
+
+// displayDB is the database as the user may see it: an absolute path, or
+// a URL with its password hidden.
+func displayDB(dsn string) string {
+	if postgres.IsURL(dsn) {
+		return maskURL(dsn)
+	}
+	if abs, err := filepath.Abs(dsn); err == nil {
+		return abs
+	}
+	return dsn
+}
 
 func (f *Factory) openDB(fast bool) (maskcall.Store, error) {
 	if f.db != nil {
@@ -73,9 +197,18 @@ func (f *Factory) openDB(fast bool) (maskcall.Store, error) {
 		f.db, f.closeDB = db, db.Close
 		return db, nil
 	}
-	db := sqlite.NewDB(cfg.String("db"))
+	path := cfg.String("db")
+	if f.dbUse() == dbRead {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, maskcall.Errorf(maskcall.ECONFIG, "There is no database at %s (db from %s).", displayDB(path), cfg.Source("db")).
+				WithReason("no_database").
+				WithHint("Point --db or MASKCALL_DB at the existing one, or create it by renting numbers: `maskcall numbers provision --country GB --count 2`.")
+		}
+	}
+	db := sqlite.NewDB(path)
 	db.Now = f.Now
 	db.FastCommits = fast
+	db.Warn = func(msg string) { f.IO.Statusf("Warning: %s", msg) }
 	if err := db.Open(); err != nil {
 		return nil, err // hints.go advises by the error's reason
 	}
@@ -101,13 +234,21 @@ func (f *Factory) Vonage() (*vonage.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	urls := map[string]string{}
+	for _, k := range configKeys {
+		if isVonageURLKey(k.Key) {
+			if urls[k.Key], err = cfg.VonageURL(k.Key); err != nil {
+				return nil, err
+			}
+		}
+	}
 	vc := vonage.Config{
 		APIKey: key, APISecret: secret,
 		ApplicationID: cfg.String("vonage.application_id"),
-		RestURL:       cfg.String("vonage.rest_url"),
-		APIURL:        cfg.String("vonage.api_url"),
+		RestURL:       urls["vonage.rest_url"],
+		APIURL:        urls["vonage.api_url"],
 
-		IdentityInsightsURL: cfg.String("vonage.identity_insights_url"),
+		IdentityInsightsURL: urls["vonage.identity_insights_url"],
 		Timeout:             timeout,
 	}
 	if path := cfg.String("vonage.private_key"); path != "" {
@@ -121,11 +262,15 @@ func (f *Factory) Vonage() (*vonage.Client, error) {
 	return vonage.New(vc)
 }
 
-// NumberPool wires the pool to the database and Vonage.
+// NumberPool wires the pool to the database and Vonage. For a command
+// that needs no database (numbers search) the pool has no Store.
 func (f *Factory) NumberPool() (*maskcall.NumberPool, error) {
-	db, err := f.DB()
-	if err != nil {
-		return nil, err
+	var db maskcall.Store
+	if f.dbUse() != dbNone {
+		var err error
+		if db, err = f.DB(); err != nil {
+			return nil, err
+		}
 	}
 	vc, err := f.Vonage()
 	if err != nil {

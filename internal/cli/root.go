@@ -153,6 +153,7 @@ It manages the number pool, pairs numbers into conversations, and answers Vonage
 	cmd.SetErr(f.IO.ErrOut)
 	addGeneratedExamples(cmd)
 	markUsageErrors(cmd)
+	f.bindCommands(cmd)
 	return cmd
 }
 
