@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -39,6 +40,9 @@ func TestReconcileDuringProvisionLeavesThePurchaseAlone(t *testing.T) {
 	prov := startCLI(t, e, "numbers", "provision", "--country", "GB", "--count", "1")
 	var purchasing []poolNumber
 	eventually(t, 20*time.Second, "the purchase to be recorded", func() bool {
+		if _, err := os.Stat(e.DB); err != nil { // provision creates it
+			return prov.exited()
+		}
 		purchasing = listNumbers(t, e, "purchasing")
 		return len(purchasing) == 1 || prov.exited()
 	})

@@ -156,8 +156,8 @@ func TestNumbersLifecycle(t *testing.T) {
 	if owned := e.SB.OwnedNumbers(); len(owned) != 0 {
 		t.Fatalf("search bought %d numbers", len(owned))
 	}
-	if pool := listNumbers(t, e, "all"); len(pool) != 0 {
-		t.Fatalf("pool after search: %+v, want empty", pool)
+	if _, err := os.Stat(e.DB); !os.IsNotExist(err) {
+		t.Fatalf("search touched the database (%v); it needs none", err)
 	}
 
 	// rent one of them, written as Vonage writes it (no '+').
@@ -1020,7 +1020,7 @@ func TestDBFileMode(t *testing.T) {
 	}
 	// The default path (no MASKCALL_DB) is under HOME, also 0600.
 	e2 := e.without("MASKCALL_DB")
-	runOK(t, e2, "numbers", "list")
+	runOK(t, e2, "numbers", "reconcile") // a command that writes creates it
 	def := filepath.Join(e.Vars["HOME"], ".local", "share", "maskcall", "maskcall.db")
 	if st, err := os.Stat(def); err != nil {
 		t.Errorf("default database not at %s: %v", def, err)

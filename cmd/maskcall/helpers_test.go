@@ -329,6 +329,18 @@ func listNumbers(t *testing.T, e *testEnv, status string) []poolNumber {
 	return runJSON[[]poolNumber](t, e, args...)
 }
 
+// assertPoolEmpty checks the pool holds nothing: the database is absent
+// (nothing was ever recorded) or lists no number.
+func assertPoolEmpty(t *testing.T, e *testEnv) {
+	t.Helper()
+	if _, err := os.Stat(e.DB); os.IsNotExist(err) {
+		return
+	}
+	if pool := listNumbers(t, e, "all"); len(pool) != 0 {
+		t.Errorf("pool is %+v, want empty", pool)
+	}
+}
+
 // numbersOf returns the numbers of a pool listing.
 func numbersOf(nums []poolNumber) []string {
 	out := make([]string, 0, len(nums))

@@ -48,13 +48,6 @@ func newTestEnv(t *testing.T) *testEnv {
 	} {
 		t.Setenv(k, v)
 	}
-	// The installation has its database (commands that only read refuse a
-	// missing one).
-	db := sqlite.NewDB(e.DB)
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
 	return e
 }
 

@@ -136,7 +136,7 @@ func TestHints_ThroughTheBinaryPath(t *testing.T) {
 		notWant  []string
 	}{
 		{name: "ConfigureWithoutApplication",
-			setup:    func(*testEnv) { t.Setenv("VONAGE_APPLICATION_ID", "") },
+			setup:    func(e *testEnv) { e.createDB(); t.Setenv("VONAGE_APPLICATION_ID", "") },
 			args:     []string{"numbers", "configure"},
 			wantCode: exitConfig,
 			want:     []string{"No voice application is configured to link numbers to. Set vonage.application_id (VONAGE_APPLICATION_ID)."},
@@ -165,10 +165,12 @@ func TestHints_ThroughTheBinaryPath(t *testing.T) {
 			wantCode: exitAuth,
 			want:     []string{"Vonage rejected the API key and secret", "Check vonage.api_key (VONAGE_API_KEY) and vonage.api_secret (VONAGE_API_SECRET)."}},
 		{name: "ReleaseUnknownNumber",
+			setup:    (*testEnv).createDB,
 			args:     []string{"numbers", "release", "+447700900999"},
 			wantCode: exitError,
 			want:     []string{"+447700900999 is not in the pool. Run `maskcall numbers list` to see the pool."}},
 		{name: "ConfigureUnknownNumber",
+			setup:    (*testEnv).createDB,
 			args:     []string{"numbers", "configure", "+447700900999"},
 			wantCode: exitError,
 			want:     []string{"+447700900999 is not in the pool. Run `maskcall numbers import` to adopt numbers the account already owns."}},

@@ -484,6 +484,12 @@ func runStartup(ctx context.Context, cfg *Config, env *environment, dir string) 
 		return nil, err
 	}
 	db := filepath.Join(dir, "empty.db")
+	// An empty file: commands that only read refuse a missing database,
+	// and SQLite takes an empty file for a new one, so the first list
+	// still creates the schema.
+	if err := os.WriteFile(db, nil, 0o600); err != nil {
+		return nil, err
+	}
 	st := &Startup{}
 	ds, err := timeRuns(ctx, cfg.StartupRuns, func(int) *exec.Cmd { return env.command(ctx, dir, "--help") })
 	if err != nil {
