@@ -8,8 +8,10 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,6 +30,7 @@ const (
 	sandboxSignatureSecret = "sandbox-signature-secret"
 	sandboxApplicationID   = "5ad0b0c4-5a4d-4b1e-9a55-0000000000aa"
 	sandboxDefaultListen   = "127.0.0.1:4010"
+	sandboxDefaultStateDir = "maskcall-sandbox"
 )
 
 // NewCmdSandbox builds `sandbox` and its `call` subcommand.
@@ -48,6 +51,11 @@ type SandboxOptions struct {
 	APISecret       string
 	SignatureSecret string
 	ApplicationID   string
+	// StateDir keeps the account, the application key, the environment
+	// file and the walkthrough's database across restarts; "" with
+	// InMemory.
+	StateDir string
+	InMemory bool
 	// Ready, if set, is called once the sandbox listens (tests).
 	Ready func(*sandbox.Server)
 }
@@ -62,10 +70,20 @@ func NewCmdSandboxRun(f *Factory, runF func(context.Context, *SandboxOptions) er
 Insights, SMS, Voice),
 following Vonage's official API definitions, with fictional numbers (UK 07700 900xxx, US 555).
 It accepts maskcall's configured vonage.api_key and vonage.api_secret (or fixed sandbox values it
-prints), and prints the environment that points maskcall at it. What it received is under /_sandbox/
-(e.g. GET /_sandbox/requests, /_sandbox/sms). "maskcall sandbox call" simulates an inbound call.`,
+prints), as parameters or HTTP Basic, and prints the environment that points maskcall at it.
+
+It keeps its state in --state-dir (default ./maskcall-sandbox): the numbers the account owns (so a
+restart still owns what maskcall's database has in its pool), the application's private key, the
+environment file "env" (load it with ". maskcall-sandbox/env" in every terminal that runs maskcall)
+and, unless db is configured, the database that environment points maskcall at. Delete the
+directory to start afresh; --in-memory keeps nothing.
+
+GET /_sandbox/ lists what it offers: the requests it received (/_sandbox/requests), texts sent
+(/_sandbox/sms), faults to inject (/_sandbox/faults)... "maskcall sandbox call" simulates a call.`,
 		Example: `  maskcall sandbox
-  maskcall sandbox --listen 127.0.0.1:4010 --api-key mykey --api-secret mysecret`,
+  . maskcall-sandbox/env     # in each other terminal
+  maskcall sandbox --listen 127.0.0.1:4010 --api-key mykey --api-secret mysecret
+  maskcall sandbox --in-memory`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
@@ -80,6 +98,8 @@ prints), and prints the environment that points maskcall at it. What it received
 	fl.StringVar(&opts.APISecret, "api-secret", "", "API secret to accept (default vonage.api_secret, else a fixed sandbox secret)")
 	fl.StringVar(&opts.SignatureSecret, "signature-secret", "", "secret to sign webhooks with (default vonage.signature_secret, else a fixed sandbox secret)")
 	fl.StringVar(&opts.ApplicationID, "application-id", "", "application id of simulated calls (default vonage.application_id, else a fixed one)")
+	fl.StringVar(&opts.StateDir, "state-dir", sandboxDefaultStateDir, "directory keeping the sandbox's account, key, environment file and database")
+	fl.BoolVar(&opts.InMemory, "in-memory", false, "keep nothing on disk: a restart forgets every number")
 	return cmd
 }
 
@@ -87,6 +107,8 @@ prints), and prints the environment that points maskcall at it. What it received
 // maskcall at it.
 type sandboxSetup struct {
 	cfg sandbox.Config
+	// stateDir is the absolute state directory, "" in memory.
+	stateDir string
 	// tempKey is the private key file made for this run, "" if configured.
 	tempKey string
 	env     [][2]string // printed as export lines; secrets included only if the sandbox chose them
@@ -94,6 +116,18 @@ type sandboxSetup struct {
 
 func resolveSandbox(cfg *Config, opts *SandboxOptions) (*sandboxSetup, error) {
 	s := &sandboxSetup{}
+	if !opts.InMemory && opts.StateDir != "" {
+		dir, err := filepath.Abs(opts.StateDir)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, maskcall.Errorf(maskcall.ECONFIG, "Could not make the sandbox's state directory: %v.", err).
+				WithHint("Pick another with --state-dir, or pass --in-memory.")
+		}
+		s.stateDir = dir
+		s.cfg.StateFile = filepath.Join(dir, "state.json")
+	}
 	pick := func(flag, key, fallback string) (string, bool) {
 		if flag != "" {
 			return flag, true
@@ -117,11 +151,13 @@ func resolveSandbox(cfg *Config, opts *SandboxOptions) (*sandboxSetup, error) {
 	if c.ApplicationID, show = pick(opts.ApplicationID, "vonage.application_id", sandboxApplicationID); show {
 		s.env = append(s.env, [2]string{"VONAGE_APPLICATION_ID", c.ApplicationID})
 	}
-	// The Voice API wants a JWT signed with the application's private key:
-	// use the configured key, or make one for this sandbox run.
+	// Voice and Identity Insights want a JWT signed with the application's
+	// private key: use the configured key, or the state directory's (made
+	// on the first run), or one made for this run.
 	keyPath := cfg.String("vonage.private_key")
 	var key *rsa.PrivateKey
-	if keyPath != "" {
+	switch {
+	case keyPath != "":
 		pemBytes, err := os.ReadFile(keyPath)
 		if err != nil {
 			return nil, maskcall.Errorf(maskcall.ECONFIG, "Could not read the private key %s: %v.", keyPath, err)
@@ -129,7 +165,14 @@ func resolveSandbox(cfg *Config, opts *SandboxOptions) (*sandboxSetup, error) {
 		if key, err = parseRSAKey(pemBytes); err != nil {
 			return nil, maskcall.Errorf(maskcall.ECONFIG, "%s is not an RSA private key in PEM form: %v.", keyPath, err)
 		}
-	} else {
+	case s.stateDir != "":
+		var err error
+		keyPath = filepath.Join(s.stateDir, "private.key")
+		if key, err = stateKey(keyPath); err != nil {
+			return nil, err
+		}
+		s.env = append(s.env, [2]string{"VONAGE_PRIVATE_KEY_PATH", keyPath})
+	default:
 		var err error
 		if key, keyPath, err = writeSandboxKey(); err != nil {
 			return nil, err
@@ -139,7 +182,40 @@ func resolveSandbox(cfg *Config, opts *SandboxOptions) (*sandboxSetup, error) {
 	}
 	c.ApplicationPublicKey = &key.PublicKey
 	c.SMSSignatureMethod = cfg.String("vonage.sms_signature_method") // inbound SMS signed as serve expects
+	// The walkthrough's database lives with the sandbox's state, so the two
+	// stay in step; a configured db is left alone.
+	if s.stateDir != "" && cfg.Source("db") == "default" {
+		s.env = append(s.env, [2]string{"MASKCALL_DB", filepath.Join(s.stateDir, "maskcall.db")})
+	}
 	return s, nil
+}
+
+// stateKey reads the application key kept in the state directory, making
+// it on the first run.
+func stateKey(path string) (*rsa.PrivateKey, error) {
+	pemBytes, err := os.ReadFile(path)
+	if err == nil {
+		key, err := parseRSAKey(pemBytes)
+		if err != nil {
+			return nil, maskcall.Errorf(maskcall.ECONFIG, "%s is not an RSA private key in PEM form: %v.", path, err).
+				WithHint("Delete it (and the directory, to start afresh) and run the sandbox again.")
+		}
+		return key, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, maskcall.Errorf(maskcall.ECONFIG, "Could not read the sandbox's key %s: %v.", path, err)
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return nil, maskcall.Errorf(maskcall.ECONFIG, "Could not save the sandbox's key: %v.", err)
+	}
+	return key, nil
 }
 
 func parseRSAKey(pemBytes []byte) (*rsa.PrivateKey, error) {
@@ -192,23 +268,46 @@ func sandboxRun(ctx context.Context, opts *SandboxOptions) error {
 	if setup.tempKey != "" {
 		defer os.RemoveAll(filepath.Dir(setup.tempKey))
 	}
-	srv := sandbox.NewServer(opts.Listen, sandbox.New(setup.cfg))
+	setup.cfg.StateError = func(err error) {
+		opts.IO.Statusf("Warning: could not save the sandbox's state (a restart will forget the latest changes): %v.", err)
+	}
+	sb, err := sandbox.Open(setup.cfg)
+	if err != nil {
+		return maskcall.Errorf(maskcall.ECONFIG, "Could not load the sandbox's state: %v.", err).
+			WithHint("Move " + setup.cfg.StateFile + " aside to start afresh, or pass --in-memory.")
+	}
+	srv := sandbox.NewServer(opts.Listen, sb)
 	if err := srv.Open(); err != nil {
 		return maskcall.Errorf(maskcall.ECONFIG, "Could not listen on %s: %v.", opts.Listen, err).
 			WithHint("Pick another address with --listen, or stop what uses the port.")
 	}
 	defer srv.Close()
 
-	opts.IO.Statusf("Vonage sandbox listening on %s (fictional numbers, in-memory state).", srv.URL())
-	opts.IO.Statusf("Point maskcall at it:")
-	fmt.Fprintf(opts.IO.Out, "export VONAGE_REST_URL=%s\n", srv.URL())
-	fmt.Fprintf(opts.IO.Out, "export VONAGE_API_URL=%s\n", srv.URL())
-	fmt.Fprintf(opts.IO.Out, "export VONAGE_IDENTITY_INSIGHTS_URL=%s\n", srv.URL())
-	for _, kv := range setup.env {
-		fmt.Fprintf(opts.IO.Out, "export %s=%s\n", kv[0], kv[1])
+	env := append([][2]string{
+		{"VONAGE_REST_URL", srv.URL()},
+		{"VONAGE_API_URL", srv.URL()},
+		{"VONAGE_IDENTITY_INSIGHTS_URL", srv.URL()},
+	}, setup.env...)
+	var lines strings.Builder
+	for _, kv := range env {
+		fmt.Fprintf(&lines, "export %s=%s\n", kv[0], shellQuote(kv[1]))
 	}
-	opts.IO.Statusf("Requests it received: %s/_sandbox/requests   Texts sent: %s/_sandbox/sms", srv.URL(), srv.URL())
-	opts.IO.Statusf("Simulate a call: maskcall sandbox call --from 447700900123 --to <proxy> --answer-url http://127.0.0.1:3000/webhooks/answer")
+	if setup.stateDir == "" {
+		opts.IO.Statusf("Vonage sandbox listening on %s (fictional numbers, in-memory state: a restart forgets them).", srv.URL())
+		opts.IO.Statusf("Point maskcall at it (paste these in each terminal that runs maskcall):")
+	} else {
+		envFile := filepath.Join(setup.stateDir, "env")
+		if err := os.WriteFile(envFile, []byte(lines.String()), 0o600); err != nil {
+			return maskcall.Errorf(maskcall.ECONFIG, "Could not write the sandbox's environment file: %v.", err)
+		}
+		owned := len(sb.OwnedNumbers())
+		opts.IO.Statusf("Vonage sandbox listening on %s (fictional numbers; state in %s, %d owned).", srv.URL(), setup.stateDir, owned)
+		opts.IO.Statusf("Point maskcall at it: in each terminal that runs maskcall, run  . %s", displayPath(envFile))
+		opts.IO.Statusf("(it holds these lines; delete %s to start afresh):", displayPath(setup.stateDir))
+	}
+	fmt.Fprint(opts.IO.Out, lines.String())
+	opts.IO.Statusf("Requests it received: %s/_sandbox/requests   Texts sent: %s/_sandbox/sms   All it offers: %s/_sandbox/", srv.URL(), srv.URL(), srv.URL())
+	opts.IO.Statusf("Simulate a call: maskcall sandbox call --from 447700900123 --to <proxy> (with maskcall serve --listen 127.0.0.1:3000 running)")
 	if opts.Ready != nil {
 		opts.Ready(srv)
 	}
@@ -309,11 +408,62 @@ func sandboxCallRun(ctx context.Context, opts *SandboxCallOptions) error {
 		return maskcall.Errorf(maskcall.EUPSTREAM, "The sandbox's reply was not understood: %v.", err)
 	}
 	if opts.Output == outputJSON {
-		_, err := opts.IO.Out.Write(raw)
-		return err
+		if _, err := opts.IO.Out.Write(raw); err != nil {
+			return err
+		}
+	} else {
+		printCall(opts.IO, &res)
 	}
-	printCall(opts.IO, &res)
+	return answerFailure(&res)
+}
+
+// answerFailure is the error for a simulated call whose answer webhook did
+// not give an NCCO: Vonage would have dropped the call.
+func answerFailure(res *sandbox.CallResult) error {
+	switch {
+	case res.AnswerStatus == 0:
+		// The last part of the error says why ("connection refused");
+		// the rest repeats the request, participants' numbers included.
+		reason := res.AnswerError
+		if i := strings.LastIndex(reason, ": "); i >= 0 {
+			reason = reason[i+2:]
+		}
+		return maskcall.Errorf(maskcall.EUNAVAILABLE, "Nothing answered the answer webhook at %s (%s), so Vonage would have dropped the call.",
+			res.AnswerURL, strings.TrimRight(orDefault(reason, "no reply"), ".")).
+			WithHint("Is `maskcall serve` running there? Start it in another terminal with the sandbox's environment (`maskcall serve --listen 127.0.0.1:3000`), or point --answer-url at it.")
+	case res.AnswerStatus/100 != 2:
+		hint := "Check serve's log for why."
+		if res.AnswerStatus == http.StatusUnauthorized || res.AnswerStatus == http.StatusServiceUnavailable {
+			hint = "serve refused the signature: run it with the sandbox's environment, so both use the same VONAGE_SIGNATURE_SECRET."
+		}
+		return maskcall.Errorf(maskcall.EUPSTREAM, "The answer webhook at %s replied HTTP %d, so Vonage would have dropped the call.", res.AnswerURL, res.AnswerStatus).
+			WithHint(hint)
+	case res.AnswerError != "":
+		return maskcall.Errorf(maskcall.EUPSTREAM, "The answer webhook at %s replied, but %s.", res.AnswerURL, strings.TrimRight(res.AnswerError, ".")).
+			WithHint("Vonage would have dropped the call.")
+	}
 	return nil
+}
+
+// shellQuote quotes v for a POSIX shell when it needs it.
+func shellQuote(v string) string {
+	if v != "" && strings.IndexFunc(v, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-:+@=,", r))
+	}) < 0 {
+		return v
+	}
+	return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
+}
+
+// displayPath shows path relative to the working directory when it is
+// inside it.
+func displayPath(path string) string {
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, path); err == nil && !strings.HasPrefix(rel, "..") {
+			return rel
+		}
+	}
+	return path
 }
 
 // printCall shows a simulated call the way an operator reads it.

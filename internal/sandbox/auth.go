@@ -19,6 +19,28 @@ func (s *Sandbox) validKeySecret(key, secret string) bool {
 	return okKey && okSecret
 }
 
+// basicCreds reads HTTP Basic credentials (Authorization: Basic
+// base64(api_key:api_secret)), which the official SDKs send to the Numbers,
+// SMS and Number Insight APIs; Vonage accepts them there as well as the
+// api_key and api_secret parameters. present reports a Basic header; ok
+// that it holds the configured pair.
+func (s *Sandbox) basicCreds(r *http.Request) (present, ok bool) {
+	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Basic") {
+		return false, false
+	}
+	key, secret, parsed := r.BasicAuth()
+	return true, parsed && s.validKeySecret(key, secret)
+}
+
+// basicUnauthorized is Vonage's reply to wrong Basic credentials: HTTP 401
+// with the common error shape, whichever API was asked.
+func basicUnauthorized(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Basic realm="Vonage"`)
+	writeProblem(w, http.StatusUnauthorized, problemType(http.StatusUnauthorized),
+		"Invalid credentials supplied", "You did not provide correct credentials.")
+}
+
 // verifyBearer checks the Voice API bearer token of r and returns its
 // application_id claim.
 func (s *Sandbox) verifyBearer(r *http.Request) (string, error) {

@@ -57,11 +57,16 @@ func insightFail(w http.ResponseWriter, status int, detail string) {
 	writeJSON(w, http.StatusOK, insightError{status, msg})
 }
 
-// handleInsightBasic serves GET /ni/basic/json. All parameters, the
-// credentials included, are in the query string.
+// handleInsightBasic serves GET /ni/basic/json. All parameters are in the
+// query string; the credentials too, unless they come as HTTP Basic.
 func (s *Sandbox) handleInsightBasic(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if !s.validKeySecret(q.Get("api_key"), q.Get("api_secret")) {
+	if present, ok := s.basicCreds(r); present {
+		if !ok {
+			basicUnauthorized(w)
+			return
+		}
+	} else if !s.validKeySecret(q.Get("api_key"), q.Get("api_secret")) {
 		insightFail(w, niInvalidCredentials, "")
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 )
 
 // inspectError writes an error of the /_sandbox/ endpoints.
@@ -161,4 +162,33 @@ func orEmpty[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// Endpoint is a route of the sandbox, as GET /_sandbox/ lists it.
+type Endpoint struct {
+	Method string `json:"method"`
+	Path   string `json:"path"`
+	What   string `json:"what,omitempty"`
+}
+
+// Index is the reply of GET /_sandbox/.
+type Index struct {
+	About string `json:"about"`
+	// Sandbox lists the inspection, set-up and fault endpoints.
+	Sandbox []Endpoint `json:"sandbox"`
+	// API lists the Vonage API routes the sandbox imitates.
+	API []Endpoint `json:"api"`
+}
+
+// handleIndex serves GET /_sandbox/: what the sandbox offers.
+func (s *Sandbox) handleIndex(w http.ResponseWriter, r *http.Request) {
+	idx := Index{
+		About:   "maskcall's local imitation of the Vonage APIs. Vonage API requests go to the paths under api; the endpoints under sandbox inspect and steer it.",
+		Sandbox: s.tools,
+	}
+	for _, route := range s.apiRoutes {
+		method, path, _ := strings.Cut(route, " ")
+		idx.API = append(idx.API, Endpoint{Method: method, Path: path})
+	}
+	writeJSON(w, http.StatusOK, idx)
 }

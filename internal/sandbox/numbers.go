@@ -94,10 +94,17 @@ func numbersSuccess(w http.ResponseWriter) {
 // statusActionFailed is the Numbers API's "action failed" HTTP status.
 const statusActionFailed = 420
 
-// numbersAuth checks api_key/api_secret, which the Numbers API takes from the
-// query string and, for the form-encoded POSTs, from the body too. It writes
+// numbersAuth checks the credentials: HTTP Basic, or api_key/api_secret,
+// which the Numbers API takes from the query string and, for the
+// form-encoded POSTs, from the body too. It writes
 // the 401 reply when they are wrong.
 func (s *Sandbox) numbersAuth(w http.ResponseWriter, r *http.Request) bool {
+	if present, ok := s.basicCreds(r); present {
+		if !ok {
+			numbersError(w, http.StatusUnauthorized, "authentication failed")
+		}
+		return ok
+	}
 	key, secret := r.URL.Query().Get("api_key"), r.URL.Query().Get("api_secret")
 	if r.Method == http.MethodPost && key == "" && secret == "" {
 		key, secret = r.PostForm.Get("api_key"), r.PostForm.Get("api_secret")

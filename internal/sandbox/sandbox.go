@@ -95,6 +95,13 @@ type Config struct {
 
 	// HTTPClient sends the webhooks; nil means a client with a 10s timeout.
 	HTTPClient *http.Client
+
+	// StateFile, if set, keeps the account (owned numbers and balance)
+	// across restarts; see Open. It is written after every request that
+	// may change the account, and by Save.
+	StateFile string
+	// StateError, if set, is told when the state file cannot be written.
+	StateError func(error)
 }
 
 // Sandbox is a Vonage-compatible HTTP API with in-memory state. It is an
@@ -103,6 +110,7 @@ type Sandbox struct {
 	cfg       Config
 	mux       *http.ServeMux
 	apiRoutes []string // "METHOD /path" patterns of the Vonage API routes
+	tools     []Endpoint
 	inventory *inventory
 	client    *http.Client
 	bg        sync.WaitGroup // webhooks sent in the background
@@ -117,6 +125,7 @@ type Sandbox struct {
 	calls     map[string]*CallResult
 	callOrder []string
 	faults    []*Fault
+	saved     []byte // the state file's content, as last written or read
 }
 
 // New returns a Sandbox with an empty account (no owned numbers).
@@ -162,23 +171,31 @@ func (s *Sandbox) routes() {
 	s.api("GET /v1/calls/{uuid}", s.handleCallGet)
 	s.api("PUT /v1/calls/{uuid}", s.handleCallUpdate)
 
-	// Inspection, set-up and fault injection.
-	s.mux.HandleFunc("GET /_sandbox/requests", s.handleInspectRequests)
-	s.mux.HandleFunc("GET /_sandbox/sms", s.handleInspectSMS)
-	s.mux.HandleFunc("GET /_sandbox/numbers", s.handleInspectNumbers)
-	s.mux.HandleFunc("POST /_sandbox/owned", s.handleAddOwned)
-	s.mux.HandleFunc("DELETE /_sandbox/owned/{msisdn}", s.handleRemoveOwned)
-	s.mux.HandleFunc("GET /_sandbox/balance", s.handleGetBalance)
-	s.mux.HandleFunc("POST /_sandbox/balance", s.handleSetBalance)
-	s.mux.HandleFunc("GET /_sandbox/faults", s.handleListFaults)
-	s.mux.HandleFunc("POST /_sandbox/faults", s.handleInjectFault)
-	s.mux.HandleFunc("DELETE /_sandbox/faults", s.handleClearFaults)
-	s.mux.HandleFunc("POST /_sandbox/reset", s.handleReset)
-	s.mux.HandleFunc("POST /_sandbox/inbound-sms", s.handleInboundSMS)
-	s.mux.HandleFunc("GET /_sandbox/calls", s.handleListCalls)
-	s.mux.HandleFunc("POST /_sandbox/calls", s.handleSimulateCall)
-	s.mux.HandleFunc("GET /_sandbox/calls/{uuid}", s.handleGetCall)
-	s.mux.HandleFunc("POST /_sandbox/calls/{uuid}/hangup", s.handleEndCall)
+	// Inspection, set-up and fault injection; GET /_sandbox/ lists them.
+	s.tool("GET /_sandbox/requests", "the Vonage API requests received, oldest first (secrets masked)", s.handleInspectRequests)
+	s.tool("GET /_sandbox/sms", "the text messages sent through the SMS API", s.handleInspectSMS)
+	s.tool("GET /_sandbox/numbers", "the numbers the account owns, with their settings", s.handleInspectNumbers)
+	s.tool("POST /_sandbox/owned", "make the account own a number, as if bought elsewhere (JSON OwnedNumber)", s.handleAddOwned)
+	s.tool("DELETE /_sandbox/owned/{msisdn}", "forget an owned number, as if cancelled elsewhere", s.handleRemoveOwned)
+	s.tool("GET /_sandbox/balance", "the account balance in EUR", s.handleGetBalance)
+	s.tool("POST /_sandbox/balance", `set the account balance: {"balance": 12.5}`, s.handleSetBalance)
+	s.tool("GET /_sandbox/faults", "the faults waiting to be applied, with the counts left", s.handleListFaults)
+	s.tool("POST /_sandbox/faults", `make the next API requests fail or stall: {"path":"/number/buy","status":500,"count":1,"delay_ms":0,"after_effect":false}`, s.handleInjectFault)
+	s.tool("DELETE /_sandbox/faults", "clear every pending fault", s.handleClearFaults)
+	s.tool("POST /_sandbox/reset", "forget everything: owned numbers, requests, texts, calls, faults; restore the balance", s.handleReset)
+	s.tool("POST /_sandbox/inbound-sms", `deliver an inbound SMS to a number's webhook, as Vonage would: {"from":"447700900123","to":"447700900000","text":"hi"}`, s.handleInboundSMS)
+	s.tool("GET /_sandbox/calls", "the simulated calls", s.handleListCalls)
+	s.tool("POST /_sandbox/calls", `simulate an inbound call: {"from":"447700900123","to":"447700900000","answer_url":"http://127.0.0.1:3000/webhooks/answer"}`, s.handleSimulateCall)
+	s.tool("GET /_sandbox/calls/{uuid}", "one simulated call, by the uuid of either leg", s.handleGetCall)
+	s.tool("POST /_sandbox/calls/{uuid}/hangup", "hang up a call in progress, as its caller would", s.handleEndCall)
+	s.mux.HandleFunc("GET /_sandbox/{$}", s.handleIndex)
+}
+
+// tool registers a /_sandbox/ route and what it does, for the index.
+func (s *Sandbox) tool(pattern, what string, h http.HandlerFunc) {
+	method, path, _ := strings.Cut(pattern, " ")
+	s.tools = append(s.tools, Endpoint{Method: method, Path: path, What: what})
+	s.mux.HandleFunc(pattern, h)
 }
 
 // api registers a Vonage API route.
@@ -190,12 +207,17 @@ func (s *Sandbox) api(pattern string, h http.HandlerFunc) {
 // ServeHTTP serves the Vonage APIs and the /_sandbox/ endpoints. Every request
 // outside /_sandbox/ is recorded and may be hit by an injected fault.
 func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer s.persist(r)
 	if strings.HasPrefix(r.URL.Path, "/_sandbox/") {
 		s.mux.ServeHTTP(w, r)
 		return
 	}
 	s.serveAPI(w, r)
 }
+
+// Save writes the account to Config.StateFile (if set) when it changed;
+// changes made through the API and /_sandbox/ are saved without it.
+func (s *Sandbox) Save() error { return s.saveState() }
 
 // Reset forgets everything that happened: owned numbers, requests, SMS,
 // calls and faults, and restores the configured balance.

@@ -107,8 +107,8 @@ func smsRate(to string) (price float64, network string) {
 
 var alphaSenderRE = regexp.MustCompile(`^[A-Za-z0-9]{1,11}$`)
 
-// handleSMSSend serves POST /sms/json. Every parameter, the credentials
-// included, is form-encoded in the body.
+// handleSMSSend serves POST /sms/json. Every parameter is form-encoded in
+// the body; the credentials too, unless they come as HTTP Basic.
 func (s *Sandbox) handleSMSSend(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		smsError(w, smsInvalidParams, "Invalid request body")
@@ -116,7 +116,13 @@ func (s *Sandbox) handleSMSSend(w http.ResponseWriter, r *http.Request) {
 	}
 	form := r.PostForm
 	key, secret, sig := form.Get("api_key"), form.Get("api_secret"), form.Get("sig")
+	present, basicOK := s.basicCreds(r)
 	switch {
+	case present && !basicOK:
+		basicUnauthorized(w)
+		return
+	case present:
+		// HTTP Basic stands for api_key and api_secret.
 	case key == "":
 		smsError(w, smsMissingParams, "Missing api_key")
 		return
