@@ -198,6 +198,8 @@ func TestSandboxInMemory(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "maskcall-sandbox")); !os.IsNotExist(err) {
 		t.Errorf("--in-memory made the state directory (%v)", err)
 	}
+	// stdout arrives through its own pipe, maybe after stderr's last line.
+	eventually(t, 10*time.Second, "the printed environment", func() bool { return strings.Contains(sb.stdout.String(), "VONAGE_PRIVATE_KEY_PATH") })
 	out := sb.stdout.String()
 	if !strings.Contains(out, "export VONAGE_REST_URL=http://127.0.0.1:") || strings.Contains(out, "MASKCALL_DB") {
 		t.Errorf("--in-memory printed:\n%s", out)
