@@ -494,3 +494,28 @@ func TestConversationPurgeRun(t *testing.T) {
 		})
 	}
 }
+
+// notify checks the template at its start too, texting nobody.
+func TestConversationNotifyRun_BadSMSTemplate(t *testing.T) {
+	e := newTestEnv(t)
+	e.provision(2)
+	e.must("conversation", "create", driver, rider, "--no-sms", "--insight", "none")
+	id := e.conversations("")[0].ID
+	t.Setenv("MASKCALL_SMS_TEMPLATE", "Call {who}.")
+	f, io, _, _ := e.factory()
+	err := conversationNotifyRun(t.Context(), &ConversationNotifyOptions{IO: io, Service: f.ConversationService, ID: id})
+	if exitFor(err) != exitConfig || !strings.Contains(userMessage(hintContext{}, err), "unknown placeholder {who}") {
+		t.Fatalf("notify with a bad template: %v (exit %d)", err, exitFor(err))
+	}
+	if n := len(e.SB.SentSMS()); n != 0 {
+		t.Fatalf("%d texts sent", n)
+	}
+	t.Setenv("MASKCALL_SMS_TEMPLATE", "")
+	f, io, _, _ = e.factory()
+	if err := conversationNotifyRun(t.Context(), &ConversationNotifyOptions{IO: io, Service: f.ConversationService, ID: id}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.SB.SentSMS()); n != 2 {
+		t.Fatalf("%d texts sent, want 2", n)
+	}
+}

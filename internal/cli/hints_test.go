@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -222,5 +224,46 @@ func TestHintFor_Order(t *testing.T) {
 	}
 	if got := userMessage(h, reasoned); !strings.HasPrefix(got, "outer The purchase") {
 		t.Errorf("userMessage = %q", got)
+	}
+}
+
+// TestHints_EveryReasonHasAdvice scans the production code for the reasons
+// errors carry and checks the CLI has advice for each (or deliberately
+// none), so a new reason cannot leave users without a next step.
+func TestHints_EveryReasonHasAdvice(t *testing.T) {
+	noAdvice := map[string]string{
+		"provision_tried": "refines pool_exhausted, whose entry reads it",
+		"declined":        "the person said no; there is nothing to advise",
+	}
+	known := map[string]bool{}
+	for k := range hints {
+		known[k.reason] = true
+	}
+	for r := range reconcileAdvice {
+		known[r] = true
+	}
+	reasonRE := regexp.MustCompile(`(?:WithReason\(|Reason:\s*|reason\s*:?=\s*|a\.Reason\s*=\s*)"([a-z_]+)"`)
+	files, err := filepath.Glob("../*/*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range reasonRE.FindAllStringSubmatch(string(src), -1) {
+			found++
+			if !known[m[1]] && noAdvice[m[1]] == "" {
+				t.Errorf("%s sets reason %q, which internal/cli/hints.go has no advice for", name, m[1])
+			}
+		}
+	}
+	if found < 20 {
+		t.Fatalf("found only %d reasons; is the scan looking at the source?", found)
 	}
 }
