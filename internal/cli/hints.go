@@ -131,6 +131,7 @@ var hints = map[hintKey]hintFunc{
 		name := "label-" + strings.ToLower(e.Fields["which"])
 		return h.flag(name, "Fix --"+name+".", "")
 	},
+	{maskcall.EINVALID, "mode"}:         ifFlag("mode", "Pass --mode voice, sms or voice-and-sms."),
 	{maskcall.EINVALID, "ref"}:          ifFlag("ref", "Fix --ref."),
 	{maskcall.ECONFIG, "sms_template"}:  fixed("Fix " + setting("sms.template") + "; the default is: " + maskcall.DefaultSMSTemplate),
 	{maskcall.EINVALID, "ended_before"}: ifFlag("ended-before", "Pass --ended-before as a positive duration such as 30d."),
