@@ -141,6 +141,10 @@ var hints = map[hintKey]hintFunc{
 		return h.flag("db", "Check the path given by --db, MASKCALL_DB or db in maskcall.yaml.",
 			"Check the path given by MASKCALL_DB or db in maskcall.yaml.")
 	},
+	{maskcall.ECONFIG, "no_database"}: func(h hintContext, _ *maskcall.Error) string {
+		return h.flag("db", "Point --db or MASKCALL_DB at the existing one", "Point MASKCALL_DB at the existing one") +
+			", or create it by renting numbers: `maskcall numbers provision --country GB --count 2`."
+	},
 	{maskcall.ESTORE, "locked"}:    fixed("Another process holds its write lock (serve under heavy load, a long purge, VACUUM, a sqlite3 shell); try again when it is done."),
 	{maskcall.ESTORE, "readonly"}:  fixed("Run maskcall as the user that owns the database, or give this user write access to the file and its directory."),
 	{maskcall.ESTORE, "disk_full"}: fixed("Free some disk space, then try again."),
