@@ -24,6 +24,17 @@ import (
 // status and body.
 func signedRequest(t *testing.T, method, u string, body []byte) (int, []byte) {
 	t.Helper()
+	return signedRequestTo(t, method, u, "", body)
+}
+
+// signedRequestHost is a signed GET with the given Host header.
+func signedRequestHost(t *testing.T, u, host string) (int, []byte) {
+	t.Helper()
+	return signedRequestTo(t, http.MethodGet, u, host, nil)
+}
+
+func signedRequestTo(t *testing.T, method, u, host string, body []byte) (int, []byte) {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -45,6 +56,9 @@ func signedRequest(t *testing.T, method, u string, body []byte) (int, []byte) {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
+	if host != "" {
+		req.Host = host
+	}
 	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, u, err)

@@ -142,7 +142,13 @@ func (g *generator) run(ctx context.Context, reqs []request, cursor *atomic.Int6
 				if !sent.Before(stopAt) || ctx.Err() != nil {
 					return
 				}
-				r := &reqs[int(cursor.Add(1)-1)%len(reqs)]
+				i := int(cursor.Add(1) - 1)
+				r := &reqs[i%len(reqs)]
+				if i >= len(reqs) && r.auth != "" {
+					// A request sent before: Vonage never sends a token
+					// twice (serve refuses replays), so it gets a new one.
+					r = r.resigned()
+				}
 				status, err := g.do(ctx, r, &buf)
 				done := time.Now()
 				if sent.Before(measureFrom) || done.After(stopAt) {

@@ -72,6 +72,22 @@ func (s signer) sign(payload []byte) string {
 	return "Bearer " + tok
 }
 
+// resigned returns a copy of r with a new token (a new jti, iat now), for
+// a request the generator sends again.
+func (r *request) resigned() *request {
+	payload := r.body
+	if r.method == "GET" {
+		_, q, _ := strings.Cut(r.path, "?")
+		var err error
+		if payload, err = signature.QueryPayload(q); err != nil {
+			panic(err) // the generator's own queries always parse
+		}
+	}
+	c := *r
+	c.auth = signer{now: time.Now()}.sign(payload)
+	return &c
+}
+
 // jsonObject is params as the JSON object Vonage sends as a POST body and
 // hashes for a GET: signature.QueryPayload of their query.
 func jsonObject(params [][2]string) []byte {

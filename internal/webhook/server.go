@@ -9,14 +9,17 @@
 //
 //	GET|POST /proxy-call, /webhooks/answer   answer webhook, replies with an NCCO
 //	GET|POST /event, /webhooks/event         event webhook, replies 204
+//	GET|POST /webhooks/inbound-sms           inbound SMS (InboundSMS, mounted
+//	                                         apart: signed with sig, not a JWT;
+//	                                         statuses in inbound_sms.go)
 //
 // Other methods get 405 (ServeMux's, with an Allow header; HEAD on a webhook
 // is refused too so it cannot route a call). Unknown paths get 404.
 //
 // # Signed webhooks (the verify middleware, signature.go)
 //
-// Every webhook route is wrapped in the same middleware, which runs before
-// the handler. With Config.SignatureSecret set the request must carry
+// Every Voice webhook route is wrapped in the same middleware, which runs
+// before the handler. With Config.SignatureSecret set the request must carry
 // "Authorization: Bearer <JWT>" (package internal/vonage/signature):
 //
 //   - HS256 only, keyed with the secret's bytes; alg none, RS256, ... refused;
