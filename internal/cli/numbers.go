@@ -633,7 +633,9 @@ func NewCmdNumbersReconcile(f *Factory, runF func(context.Context, *NumbersRecon
 		Long: `Compare the pool with the numbers the Vonage account really owns and how each is linked.
 It adopts owned numbers missing from the pool (bought behind maskcall's back), settles purchases
 that were interrupted, and relinks numbers not pointing at vonage.application_id. Pool numbers the
-account no longer owns are only reported. Safe to run from cron; --dry-run changes nothing.`,
+account no longer owns are only reported. One run settles everything it can (what it adopts or
+confirms is linked at once); a purchase another maskcall is still making is reported as in flight
+and left alone. Safe to run from cron; --dry-run changes nothing.`,
 		Example: `  maskcall numbers reconcile --dry-run
   maskcall numbers reconcile -o json`,
 		Args: noArgs,
