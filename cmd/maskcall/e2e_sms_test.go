@@ -359,3 +359,17 @@ func TestSMSBurstUnderRate(t *testing.T) {
 		t.Errorf("300 texts went out in %s: faster than 30/s", el)
 	}
 }
+
+// The demo shows a text each way, relayed from the other's proxy.
+func TestDemoTexts(t *testing.T) {
+	t.Parallel()
+	out := runOK(t, newEnv(t), "demo")
+	for _, want := range []string{`relayed from 447700900`, `"I'm outside, blue Toyota."`, `"Coming down in 2 minutes!"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Count(out, "relayed from") != 2 {
+		t.Errorf("want two relayed texts:\n%s", out)
+	}
+}

@@ -120,6 +120,11 @@ func demoRun(ctx context.Context, opts *DemoOptions) (err error) {
 		return err
 	}
 	hooks.Mount(web)
+	texts, err := startDemoSMS(ctx, db, vc, web)
+	if err != nil {
+		return err
+	}
+	defer texts.stop()
 	if err := web.Serve(); err != nil {
 		return err
 	}
@@ -180,6 +185,10 @@ func demoRun(ctx context.Context, opts *DemoOptions) (err error) {
 	step("Calls recorded for %s", c.ID)
 	for _, cl := range calls {
 		fmt.Fprintf(out, "  %s  %s -> %s  %s  %ds\n", cl.UUID, maskcall.MaskNumber(cl.From), cl.To, cl.Status, cl.Duration)
+	}
+
+	if err := texts.texts(ctx, out, step, sb, web.URL()+webhook.InboundSMSPath, c); err != nil {
+		return err
 	}
 
 	step("Ending the conversation")
