@@ -373,3 +373,40 @@ func TestDemoTexts(t *testing.T) {
 		t.Errorf("want two relayed texts:\n%s", out)
 	}
 }
+
+// With a public URL, numbers are pointed at serve's inbound SMS webhook
+// when linked, and reconcile puts back a URL changed elsewhere.
+func TestNumbersInboundSMSURL(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t).with("MASKCALL_SERVE_PUBLIC_URL", "https://calls.example.com")
+	runOK(t, e, "numbers", "provision", "--country", "GB", "--count", "2")
+	want := "https://calls.example.com/webhooks/inbound-sms"
+	owned := e.SB.OwnedNumbers()
+	if len(owned) != 2 {
+		t.Fatalf("owned %+v", owned)
+	}
+	for _, n := range owned {
+		if n.MoHTTPURL != want {
+			t.Errorf("%s: moHttpUrl %q, want %q", n.MSISDN, n.MoHTTPURL, want)
+		}
+	}
+	// Someone points one number elsewhere in the dashboard.
+	moved := owned[0].MSISDN
+	resp, err := http.PostForm(e.URL+"/number/update", map[string][]string{"api_key": {testAPIKey}, "api_secret": {testAPISecret},
+		"country": {"GB"}, "msisdn": {moved}, "app_id": {testApplicationID}, "moHttpUrl": {"https://elsewhere.example.com/sms"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	out := runOK(t, e, "numbers", "reconcile", "--dry-run")
+	t.Logf("reconcile --dry-run:\n%s", out)
+	if !strings.Contains(out, "+"+moved) || !strings.Contains(out, "inbound SMS go to another URL") || strings.Contains(out, "+"+owned[1].MSISDN) {
+		t.Errorf("reconcile --dry-run does not report %s:\n%s", moved, out)
+	}
+	runOK(t, e, "numbers", "reconcile")
+	for _, n := range e.SB.OwnedNumbers() {
+		if n.MoHTTPURL != want {
+			t.Errorf("after reconcile %s: moHttpUrl %q, want %q", n.MSISDN, n.MoHTTPURL, want)
+		}
+	}
+}

@@ -250,6 +250,7 @@ func (f *Factory) Vonage() (*vonage.Client, error) {
 
 		IdentityInsightsURL: urls["vonage.identity_insights_url"],
 		Timeout:             timeout,
+		InboundSMSURL:       inboundSMSURL(cfg),
 	}
 	if path := cfg.String("vonage.private_key"); path != "" {
 		pem, err := os.ReadFile(path)
@@ -277,7 +278,8 @@ func (f *Factory) NumberPool() (*maskcall.NumberPool, error) {
 		return nil, err
 	}
 	cfg, _ := f.Config()
-	return &maskcall.NumberPool{Store: db, Numbers: vc, ApplicationID: cfg.String("vonage.application_id"), Now: f.Now}, nil
+	return &maskcall.NumberPool{Store: db, Numbers: vc, ApplicationID: cfg.String("vonage.application_id"), Now: f.Now,
+		InboundSMSURL: inboundSMSURL(cfg)}, nil
 }
 
 // ConversationService wires conversations to the database and, when

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"strings"
 
 	"github.com/maskcall/maskcall/internal/httpserver"
 	"github.com/maskcall/maskcall/internal/maskcall"
@@ -93,4 +94,14 @@ func startSMSRelay(ctx context.Context, opts *ServeOptions, cfg *Config, store m
 		_ = w.Run(wctx)
 	}()
 	return func() { cancel(); <-done }, nil
+}
+
+// inboundSMSURL is where numbers send their inbound texts: serve's public
+// URL + the inbound SMS path; "" without a public URL (numbers keep theirs).
+func inboundSMSURL(cfg *Config) string {
+	base := strings.TrimRight(cfg.String("serve.public_url"), "/")
+	if base == "" {
+		return ""
+	}
+	return base + webhook.InboundSMSPath
 }

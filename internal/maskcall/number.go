@@ -144,6 +144,8 @@ type OwnedNumber struct {
 	Features []string
 	// AppID is the application the number's voice handling points at.
 	AppID string
+	// InboundSMSURL is where Vonage sends texts to the number (moHttpUrl).
+	InboundSMSURL string
 }
 
 // OwnedNumbersFilter narrows the account's owned numbers.

@@ -20,6 +20,9 @@ type NumberPool struct {
 	Store         Store
 	Numbers       NumbersAPI
 	ApplicationID string // the voice application numbers are linked to
+	// InboundSMSURL, when set, is the inbound SMS webhook every number must
+	// point at too; reconcile relinks a number pointing elsewhere.
+	InboundSMSURL string
 	Now           func() time.Time
 
 	// Owner names this process on the purchases it makes; default

@@ -66,7 +66,9 @@ func (p *NumberPool) Reconcile(ctx context.Context, dryRun bool) ([]ReconcileAct
 		}
 		out = append(out, a)
 	}
-	linked := func(o OwnedNumber) bool { return p.ApplicationID != "" && o.AppID == p.ApplicationID }
+	linked := func(o OwnedNumber) bool {
+		return p.ApplicationID != "" && o.AppID == p.ApplicationID && (p.InboundSMSURL == "" || o.InboundSMSURL == p.InboundSMSURL)
+	}
 	// settle records o in the pool (adopting it, or confirming its
 	// purchase) and links it if it is not linked: first says what the
 	// first step is called.
@@ -115,6 +117,9 @@ func (p *NumberPool) Reconcile(ctx context.Context, dryRun bool) ([]ReconcileAct
 			do(ReconcileAction{Number: o.Number, Finding: "interrupted purchase went through", Action: action}, fix)
 		case !linked(o):
 			a := ReconcileAction{Number: o.Number, Finding: "not linked to the voice application", Action: "relinked"}
+			if o.AppID == p.ApplicationID {
+				a.Finding = "inbound SMS go to another URL"
+			}
 			if p.ApplicationID == "" {
 				a.Action, a.Reason = "none (no voice application is configured)", "no_application"
 				do(a, nil)

@@ -84,6 +84,10 @@ type Config struct {
 	// Jitter picks the wait in [0, d] before a retry. Default: uniformly
 	// random.
 	Jitter func(d time.Duration) time.Duration
+
+	// InboundSMSURL, when set, is the inbound SMS webhook (moHttpUrl)
+	// LinkNumber gives each number along with its application.
+	InboundSMSURL string
 }
 
 // Client talks to Vonage. It is safe for concurrent use.
@@ -93,6 +97,7 @@ type Client struct {
 	privateKey        []byte
 	restURL, apiURL   string // no trailing slash
 	iiURL             string
+	inboundSMSURL     string
 	timeout           time.Duration
 	hc                http.Client // template for each call; Transport is never nil
 
@@ -148,6 +153,8 @@ func New(cfg Config) (*Client, error) {
 		maxDelay:   cmp.Or(cfg.RetryMaxDelay, DefaultRetryMaxDelay),
 		sleep:      cfg.Sleep,
 		jitter:     cfg.Jitter,
+
+		inboundSMSURL: cfg.InboundSMSURL,
 	}
 	if c.retries < 0 {
 		c.retries = 0

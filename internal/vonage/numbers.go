@@ -231,7 +231,8 @@ func (c *Client) LinkNumber(ctx context.Context, country, number, appID string) 
 	// Setting app_id again is harmless, so the request is retried.
 	return c.retrying(ctx, o, c.restURL, func(cl *call, _ bool) error {
 		sdkErr := sdk(func() (err error) {
-			_, _, err = c.numbersClient(cl).Update(cc, msisdn, sdk_vonage.NumberUpdateOpts{AppID: appID})
+			// moHttpUrl too when configured: inbound texts go to serve.
+			_, _, err = c.numbersClient(cl).Update(cc, msisdn, sdk_vonage.NumberUpdateOpts{AppID: appID, MoHTTPURL: c.inboundSMSURL})
 			return err
 		})
 		ex, err := c.reply(cl, o, sdkErr)
@@ -266,6 +267,7 @@ type ownedReply struct {
 		VoiceCallbackValue    string   `json:"voiceCallbackValue"`
 		MessagesCallbackType  string   `json:"messagesCallbackType"`
 		MessagesCallbackValue string   `json:"messagesCallbackValue"`
+		MoHTTPURL             string   `json:"moHttpUrl"`
 	} `json:"numbers"`
 }
 
@@ -337,6 +339,8 @@ func (c *Client) OwnedNumbers(ctx context.Context, filter maskcall.OwnedNumbersF
 				Type:     domainType(n.Type),
 				Features: n.Features,
 				AppID:    appID,
+
+				InboundSMSURL: n.MoHTTPURL,
 			})
 		}
 		if len(page.Numbers) < ownedPageSize || len(out) >= page.Count {
