@@ -190,11 +190,11 @@ func TestDB_RecordInboundSMS_Concat(t *testing.T) {
 	// A part that never comes: what arrived goes after the wait, marked incomplete.
 	q := part("q1", 1, "X")
 	q.ConcatRef = "43"
-	mustRecordSMS(t, db, q, p, t0)
-	if jobs := mustClaim(t, db, t0.Add(59*time.Second)); len(jobs) != 0 {
+	mustRecordSMS(t, db, q, p, t0.Add(time.Second))
+	if jobs := mustClaim(t, db, t0.Add(60*time.Second)); len(jobs) != 0 {
 		t.Fatal("relayed before the wait ended")
 	}
-	jobs = mustClaim(t, db, t0.Add(time.Minute))
+	jobs = mustClaim(t, db, t0.Add(61*time.Second))
 	if len(jobs) != 1 || jobs[0].Text != "X" || !jobs[0].Incomplete {
 		t.Fatalf("jobs %+v", jobs)
 	}
