@@ -57,7 +57,8 @@ var configKeys = []configKey{
 	{Key: "serve.public_url", Help: "public base URL of serve (e.g. the ngrok URL), for eventUrl"},
 	{Key: "voice.connect_text", Default: "Please wait while we connect your call.", Help: "spoken before connecting"},
 	{Key: "voice.not_in_service_text", Default: "The number you have dialled is not in service.", Help: "spoken to strangers and after a conversation ends"},
-	{Key: "voice.language", Default: "en-GB", Help: "language of spoken text"},
+	{Key: "voice.language", Default: "en-GB", Help: "language of spoken text: a Vonage text-to-speech language code"},
+	{Key: "voice.allow_unknown_language", Default: "false", Help: "let serve speak a voice.language this release does not know (one Vonage added since)"},
 	{Key: "voice.style", Default: "0", Help: "voice style of spoken text"},
 	{Key: "voice.max_call_length", Default: "1h", Help: "longest a connected call may last (at most 2h)"},
 }

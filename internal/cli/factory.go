@@ -122,6 +122,9 @@ func (f *Factory) Config() (*Config, error) {
 		for _, n := range cfg.Notices() {
 			f.IO.Statusf("%s", n)
 		}
+		if p := voiceLanguageProblem(cfg); p != "" {
+			f.IO.Statusf("Warning: %s; serve refuses to start with it.", p)
+		}
 	}
 	return cfg, nil
 }

@@ -91,6 +91,9 @@ replayed ones.`,
 // config. It only converts types; webhook.Config.Check validates them, in
 // one place, and settingError words its refusals in config keys.
 func webhookConfig(cfg *Config, opts *ServeOptions, publicURL string, logger *slog.Logger) (webhook.Config, error) {
+	if err := checkVoiceLanguage(cfg, opts.IO); err != nil {
+		return webhook.Config{}, err
+	}
 	maxLen, err := cfg.Duration("voice.max_call_length")
 	if err != nil {
 		return webhook.Config{}, err
