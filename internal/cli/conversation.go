@@ -256,10 +256,8 @@ func printConversation(io *IOStreams, c *maskcall.Conversation, now time.Time) {
 		fmt.Fprintf(io.Out, "Ref:       %s\n", c.Ref)
 	}
 	status := string(c.Status)
-	if c.EndReason != "" {
+	if c.Status == maskcall.ConversationEnded && c.EndReason != "" {
 		status += " (" + c.EndReason + ")"
-	} else if !c.ActiveAt(now) {
-		status += " (expired)"
 	}
 	fmt.Fprintf(io.Out, "Status:    %s\n", status)
 	fmt.Fprintf(io.Out, "Created:   %s\n", io.formatTime(&c.CreatedAt, now))
@@ -285,6 +283,7 @@ type ConversationListOptions struct {
 	Status string
 	Ref    string
 	Limit  int
+	After  string
 	Output string
 }
 
@@ -294,17 +293,29 @@ func NewCmdConversationList(f *Factory, runF func(context.Context, *Conversation
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List conversations, newest first",
+		Long: `List conversations, newest first, a page at a time (--limit, 100 by default).
+When more match, stderr says how many and prints the --after cursor of the
+next page; cursors stay valid as conversations are added or end.
+
+Statuses: active (routes calls), expired (its time ran out; not yet recorded
+as ended by a sweep), ended (ended on request, or an expiry a sweep recorded).`,
 		Example: `  maskcall conversation list
-  maskcall conversation list --status all --ref ride-8812 -o json`,
+  maskcall conversation list --status all --ref ride-8812 -o json
+  maskcall conversation list --status all --after c1.MjAzMC0wMS0wMlQwMzowNDowNVogY3ZfYWJj`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(opts.Output); err != nil {
 				return err
 			}
 			switch opts.Status {
-			case "active", "ended", "all":
+			case "active", "expired", "ended", "all":
 			default:
-				return flagErrorf("--status must be active, ended or all, not %q", opts.Status)
+				return flagErrorf("--status must be active, expired, ended or all, not %q", opts.Status)
+			}
+			if opts.After != "" {
+				if _, _, err := maskcall.ParseConversationCursor(opts.After); err != nil {
+					return flagErrorf("--after: %s", maskcall.ErrorMessage(err))
+				}
 			}
 			if opts.Limit < 0 {
 				return flagErrorf("--limit must be positive")
@@ -315,9 +326,10 @@ func NewCmdConversationList(f *Factory, runF func(context.Context, *Conversation
 			return conversationListRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Status, "status", "active", "active, ended or all")
+	cmd.Flags().StringVar(&opts.Status, "status", "active", "active, expired, ended or all")
 	cmd.Flags().StringVar(&opts.Ref, "ref", "", "only conversations with this reference")
 	cmd.Flags().IntVar(&opts.Limit, "limit", 100, "at most this many (0 for all)")
+	cmd.Flags().StringVar(&opts.After, "after", "", "start after this cursor (printed on stderr when a page is full)")
 	outputFlag(cmd, &opts.Output)
 	return cmd
 }
@@ -327,7 +339,7 @@ func conversationListRun(ctx context.Context, opts *ConversationListOptions) err
 	if err != nil {
 		return err
 	}
-	filter := maskcall.ConversationFilter{Limit: opts.Limit}
+	filter := maskcall.ConversationFilter{Limit: opts.Limit, After: opts.After, CountRemaining: true}
 	if opts.Status != "all" {
 		st := maskcall.ConversationStatus(opts.Status)
 		filter.Status = &st
@@ -335,9 +347,16 @@ func conversationListRun(ctx context.Context, opts *ConversationListOptions) err
 	if opts.Ref != "" {
 		filter.Ref = &opts.Ref
 	}
-	convs, err := store.FindConversations(ctx, filter)
+	now := opts.Now()
+	page, err := store.FindConversations(ctx, filter, now)
 	if err != nil {
 		return err
+	}
+	convs := page.Conversations
+	if page.NextCursor != "" {
+		// Never truncate silently: say what was left out and how to get it.
+		defer opts.IO.Statusf("%d more conversation(s) not shown; for the next page add --after %s (or raise --limit).",
+			page.Remaining, page.NextCursor)
 	}
 	if opts.Output == outputJSON {
 		if convs == nil {
@@ -349,15 +368,10 @@ func conversationListRun(ctx context.Context, opts *ConversationListOptions) err
 		opts.IO.Statusf("No %s conversations.", opts.Status)
 		return nil
 	}
-	now := opts.Now()
 	t := newTable(opts.IO, "ID", "REF", "STATUS", "A", "A DIALS", "B", "B DIALS", "CREATED", "EXPIRES")
 	for _, c := range convs {
-		status := string(c.Status)
-		if c.Status == maskcall.ConversationActive && !c.ActiveAt(now) {
-			status = "expired"
-		}
 		a, b := c.Participants[0], c.Participants[1]
-		t.add(c.ID, c.Ref, status, a.Number, a.ProxyNumber, b.Number, b.ProxyNumber,
+		t.add(c.ID, c.Ref, string(c.Status), a.Number, a.ProxyNumber, b.Number, b.ProxyNumber,
 			opts.IO.formatTime(&c.CreatedAt, now), opts.IO.formatTime(c.ExpiresAt, now))
 	}
 	return t.print()
@@ -408,7 +422,8 @@ func conversationShowRun(ctx context.Context, opts *ConversationShowOptions) err
 	if err != nil {
 		return err
 	}
-	c, err := store.FindConversationByID(ctx, opts.ID)
+	now := opts.Now()
+	c, err := store.FindConversationByID(ctx, opts.ID, now)
 	if err != nil {
 		return notFoundHint(err, opts.ID)
 	}
@@ -426,7 +441,6 @@ func conversationShowRun(ctx context.Context, opts *ConversationShowOptions) err
 	if opts.Output == outputJSON {
 		return opts.IO.writeJSON(conversationWithCalls{c, calls, msgs})
 	}
-	now := opts.Now()
 	printConversation(opts.IO, c, now)
 	if err := printMessages(opts.IO, c, msgs, now); err != nil {
 		return err

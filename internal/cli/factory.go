@@ -209,7 +209,6 @@ func (f *Factory) openDB(fast bool) (maskcall.Store, error) {
 		}
 	}
 	db := sqlite.NewDB(path)
-	db.Now = f.Now
 	db.FastCommits = fast
 	db.Warn = func(msg string) { f.IO.Statusf("Warning: %s", msg) }
 	if err := db.Open(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/maskcall/maskcall/internal/maskcall"
 	"github.com/maskcall/maskcall/internal/phone"
@@ -407,6 +408,7 @@ func numbersImportRun(ctx context.Context, opts *NumbersImportOptions) error {
 type NumbersListOptions struct {
 	IO    *IOStreams
 	Store func() (maskcall.NumberStore, error)
+	Now   func() time.Time
 
 	Status string
 	Output string
@@ -414,7 +416,7 @@ type NumbersListOptions struct {
 
 // NewCmdNumbersList builds `numbers list`.
 func NewCmdNumbersList(f *Factory, runF func(context.Context, *NumbersListOptions) error) *cobra.Command {
-	opts := &NumbersListOptions{IO: f.IO, Store: func() (maskcall.NumberStore, error) { return f.DB() }}
+	opts := &NumbersListOptions{IO: f.IO, Now: f.Now, Store: func() (maskcall.NumberStore, error) { return f.DB() }}
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "Show the pool: each number, its state and how many conversations use it",
@@ -454,7 +456,7 @@ func numbersListRun(ctx context.Context, opts *NumbersListOptions) error {
 		st := maskcall.NumberStatus(opts.Status)
 		filter.Status = &st
 	}
-	nums, err := store.FindNumbers(ctx, filter)
+	nums, err := store.FindNumbers(ctx, filter, opts.Now())
 	if err != nil {
 		return err
 	}

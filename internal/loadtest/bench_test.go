@@ -179,7 +179,7 @@ func BenchmarkStore(b *testing.B) {
 			i := int(k.Add(1))
 			c := &maskcall.Call{UUID: "bench-" + uuid(rand.New(rand.NewPCG(uint64(i), 0))), ConversationID: sqlite.SeedConversationID(i % 100_000),
 				From: sqlite.SeedNumberA(i % 100_000), To: sqlite.SeedProxy(pool, i%100_000), Status: "started"}
-			if err := e.db.CreateCall(ctx, c); err != nil {
+			if err := e.db.CreateCall(ctx, c, time.Now()); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -192,7 +192,7 @@ func BenchmarkStore(b *testing.B) {
 				i := int(k.Add(1))
 				c := &maskcall.Call{UUID: "bench-" + uuid(rand.New(rand.NewPCG(uint64(i), 0))), ConversationID: sqlite.SeedConversationID(i % 100_000),
 					From: sqlite.SeedNumberA(i % 100_000), To: sqlite.SeedProxy(pool, i%100_000), Status: "started"}
-				if err := e.db.CreateCall(ctx, c); err != nil {
+				if err := e.db.CreateCall(ctx, c, time.Now()); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -402,7 +402,7 @@ func seed(ctx context.Context, path string, n int, pool []string) error {
 	if err := db.Open(); err != nil {
 		return err
 	}
-	if err := db.SeedConversations(ctx, n, pool); err != nil {
+	if err := db.SeedConversations(ctx, n, pool, time.Now()); err != nil {
 		db.Close()
 		return err
 	}
@@ -425,7 +425,7 @@ func allocStore(ctx context.Context, path string, n, runs int, rng *rand.Rand) (
 			{Number: newParticipant(100_000 + k), Country: "FR"},
 		}}
 		start := time.Now()
-		if err := db.CreateConversation(ctx, c, time.Now()); err != nil {
+		if err := db.CreateConversation(ctx, c, nil, time.Now()); err != nil {
 			return nil, err
 		}
 		ds = append(ds, time.Since(start))

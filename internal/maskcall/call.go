@@ -74,22 +74,35 @@ func NextCallStatus(cur, ev string) string {
 
 // CallStore records calls and their events.
 type CallStore interface {
-	// CreateCall records an inbound call routed for a conversation.
-	// Creating a call whose UUID exists changes nothing.
-	CreateCall(ctx context.Context, c *Call) error
-	// RecordCallEvent stores ev once (a retried event is not stored twice)
+	// CreateCall records an inbound call routed for a conversation, at now.
+	// Creating a call whose UUID exists changes nothing. EINVALID without
+	// a UUID or conversation, ENOTFOUND if the conversation does not exist.
+	CreateCall(ctx context.Context, c *Call, now time.Time) error
+	// RecordCallEvent stores ev, received at now, once (a retried event,
+	// with the same leg uuid, status and timestamp, is not stored twice)
 	// and advances its call's status with NextCallStatus. An event belongs
 	// to the call with its UUID or, for the outbound leg, its
-	// ConversationUUID. It reports false if no call matches.
-	RecordCallEvent(ctx context.Context, ev CallEvent) (bool, error)
+	// ConversationUUID. It reports false, storing nothing, if no call
+	// matches.
+	RecordCallEvent(ctx context.Context, ev CallEvent, now time.Time) (bool, error)
 	// FindCalls lists a conversation's calls, oldest first.
 	FindCalls(ctx context.Context, conversationID string) ([]*Call, error)
 	// FindActiveCalls lists a conversation's calls that are not over.
 	FindActiveCalls(ctx context.Context, conversationID string) ([]*Call, error)
 }
 
-// Store is everything maskcall keeps. The SQLite package implements it; a
-// PostgreSQL one can later.
+// Store is everything maskcall keeps. internal/sqlite implements it and
+// internal/storetest is the behaviour every implementation must show.
+//
+// One clock: the domain passes now to every method that stamps or compares
+// a time, and stores never read a clock of their own. A conversation's
+// status, expiry, counters and every created_at/updated_at therefore agree
+// with the caller's time, whichever process or replica wrote them, and
+// tests control time by passing it.
+//
+// Allocation rules live in the domain (Allocate, Conversation.Validate,
+// Conversation.SettleStatus); a store fetches, persists, and enforces the
+// unique active key in its own transactions.
 type Store interface {
 	NumberStore
 	ConversationStore

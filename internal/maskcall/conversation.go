@@ -2,16 +2,34 @@ package maskcall
 
 import (
 	"context"
+	"encoding/base64"
+	"strings"
 	"time"
 )
 
-// ConversationStatus is active while a conversation routes calls.
+// ConversationStatus is where a conversation is in its life.
 type ConversationStatus string
 
 const (
+	// ConversationActive: it routes calls.
 	ConversationActive ConversationStatus = "active"
-	ConversationEnded  ConversationStatus = "ended"
+	// ConversationExpired: its time to live ran out and it no longer
+	// routes calls, but no sweep has recorded it as ended yet. It keeps
+	// its proxy keys until then, but counts nowhere as active.
+	ConversationExpired ConversationStatus = "expired"
+	// ConversationEnded: it was ended on request, or its expiry was
+	// recorded by a sweep (EndReason says which).
+	ConversationEnded ConversationStatus = "ended"
 )
+
+// Valid reports whether s is one of the known statuses.
+func (s ConversationStatus) Valid() bool {
+	switch s {
+	case ConversationActive, ConversationExpired, ConversationEnded:
+		return true
+	}
+	return false
+}
 
 // Reasons a conversation ended.
 const (
@@ -38,6 +56,20 @@ func (c *Conversation) ActiveAt(t time.Time) bool {
 	return c.Status == ConversationActive && (c.ExpiresAt == nil || t.Before(*c.ExpiresAt))
 }
 
+// SettleStatus gives c, as stored, the status it has at now: the one
+// place that decides whether a conversation is active, expired or ended.
+// A stored active conversation whose expiry is at or before now is
+// expired, and shows the end its sweep will record (EndedAt its expiry,
+// EndReason expired). Every store applies it to the conversations it
+// returns, and filters by status with the same rule.
+func (c *Conversation) SettleStatus(now time.Time) {
+	if c.Status == ConversationActive && !c.ActiveAt(now) {
+		c.Status = ConversationExpired
+		exp := *c.ExpiresAt
+		c.EndedAt, c.EndReason = &exp, EndReasonExpired
+	}
+}
+
 // Participant is one side of a conversation.
 type Participant struct {
 	Number      string `json:"number"`       // real number, E.164 with '+'
@@ -46,75 +78,127 @@ type Participant struct {
 	Label       string `json:"label"`
 }
 
+// MinConnectableDigits is the fewest digits (country code included) a
+// number may have for Vonage to connect a call to it: the NCCO schema's
+// phone endpoint takes 10 to 15.
+const MinConnectableDigits = 10
+
+// Validate checks c can be created at now: two participants with
+// different numbers Vonage can connect, and an expiry, if any, after now.
+// It is the one validation of a new conversation; the service calls it
+// before anything else and every store again before it allocates.
+// EINVALID if not.
+func (c *Conversation) Validate(now time.Time) error {
+	if len(c.Participants) != 2 {
+		return Errorf(EINVALID, "A conversation needs exactly two participants, got %d.", len(c.Participants))
+	}
+	a, b := c.Participants[0], c.Participants[1]
+	if a.Number == "" || b.Number == "" {
+		return Errorf(EINVALID, "A conversation needs two phone numbers.")
+	}
+	if a.Number == b.Number {
+		return Errorf(EINVALID, "Both participants have the number %s; a conversation needs two different numbers.", MaskNumber(a.Number))
+	}
+	for _, p := range c.Participants {
+		if n := len(strings.TrimPrefix(p.Number, "+")); n < MinConnectableDigits {
+			return Errorf(EINVALID, "%s (%s) has %d digits; Vonage connects calls only to numbers of %d to 15 digits.",
+				MaskNumber(p.Number), labelOr(p, "participant"), n, MinConnectableDigits)
+		}
+	}
+	if c.ExpiresAt != nil && !c.ExpiresAt.After(now) {
+		return Errorf(EINVALID, "The conversation would expire at %s, which is not after its creation.",
+			c.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
 // ConversationFilter selects conversations; nil fields do not filter.
 type ConversationFilter struct {
+	// Status is the status at the time the store is asked for
+	// (SettleStatus): active excludes conversations past their expiry,
+	// expired selects exactly those.
 	Status *ConversationStatus
 	Ref    *string
 	// Participant selects conversations one of whose participants has this
 	// real number (E.164).
 	Participant *string
-	Limit       int // 0 for no limit
+	// After is a cursor (a previous page's NextCursor): the page starts
+	// with the conversation after it. "" starts with the newest.
+	After string
+	Limit int // 0 for no limit
+	// CountRemaining asks for ConversationPage.Remaining, which costs a
+	// count of the matches after the page.
+	CountRemaining bool
 }
 
-// ProxyCandidate is a pool number that could serve a participant.
-type ProxyCandidate struct {
-	Number  string
-	Country string
-	// ActiveUses is how many active conversations use the number already.
-	ActiveUses int
-	// Sticky marks the proxy this participant had the last time they were
-	// paired with the same other number.
-	Sticky bool
+// ConversationPage is one page of a conversation listing.
+type ConversationPage struct {
+	// Conversations are newest first (ties by ID, descending).
+	Conversations []*Conversation
+	// NextCursor is the After of the next page; "" if this page is the
+	// last.
+	NextCursor string
+	// Remaining is how many conversations match the filter after this
+	// page; set only if the filter asked for it.
+	Remaining int
 }
 
-// ChooseProxy picks a proxy number for a participant from candidates that are
-// all free for them: first the sticky one (saved contacts keep working), then
-// one in the participant's own country (a local number to dial), then the
-// least used; ties go to the lowest number, so allocation is deterministic.
-func ChooseProxy(country string, candidates []ProxyCandidate) (ProxyCandidate, bool) {
-	var best ProxyCandidate
-	found := false
-	for _, c := range candidates {
-		if !found || proxyBetter(country, c, best) {
-			best, found = c, true
-		}
-	}
-	return best, found
+// ConversationCursor is the cursor that lists conversations after c: the
+// position of c in the listing order (created_at, then id, both
+// descending), which does not move as conversations are added or end.
+func ConversationCursor(c *Conversation) string {
+	raw := c.CreatedAt.UTC().Format(time.RFC3339Nano) + " " + c.ID
+	return cursorPrefix + base64.RawURLEncoding.EncodeToString([]byte(raw))
 }
 
-func proxyBetter(country string, a, b ProxyCandidate) bool {
-	if a.Sticky != b.Sticky {
-		return a.Sticky
-	}
-	if aLocal, bLocal := a.Country == country, b.Country == country; aLocal != bLocal {
-		return aLocal
-	}
-	if a.ActiveUses != b.ActiveUses {
-		return a.ActiveUses < b.ActiveUses
-	}
-	return a.Number < b.Number
-}
+const cursorPrefix = "c1."
 
-// ExhaustedError is returned when no pool number is free for a participant.
-type ExhaustedError struct {
-	Participant Participant
+// ParseConversationCursor returns the creation time and id a cursor from
+// ConversationCursor points at; EINVALID if s is not such a cursor.
+func ParseConversationCursor(s string) (time.Time, string, error) {
+	bad := Errorf(EINVALID, "%q is not a conversation list cursor; use the next cursor a listing printed.", s)
+	if !strings.HasPrefix(s, cursorPrefix) {
+		return time.Time{}, "", bad
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(s, cursorPrefix))
+	if err != nil {
+		return time.Time{}, "", bad
+	}
+	at, id, ok := strings.Cut(string(raw), " ")
+	if !ok || id == "" {
+		return time.Time{}, "", bad
+	}
+	t, err := time.Parse(time.RFC3339Nano, at)
+	if err != nil {
+		return time.Time{}, "", bad
+	}
+	return t.UTC(), id, nil
 }
 
 // ConversationStore keeps conversations, their participants and their calls.
 type ConversationStore interface {
-	// CreateConversation allocates a proxy number for each participant with
-	// ChooseProxy and stores c, in one transaction guarded by a unique index
-	// on (number, proxy_number) among active conversations. It first ends
-	// conversations that expired by now. It fills c's proxy numbers, ID if
-	// empty, Status and CreatedAt. EEXHAUSTED (wrapping *ExhaustedError) if a
+	// CreateConversation validates c (Validate), ends the conversations
+	// that expired by now, and allocates a proxy number for each
+	// participant with Allocate, then stores c, all in one transaction
+	// guarded by a unique key on (number, proxy_number) among active
+	// conversations. needs are the features the proxies must have besides
+	// VOICE (SMS when the conversation texts). It fills c's proxy numbers,
+	// ID if empty, Status and CreatedAt (now). A proxy serving both
+	// participants counts once in its Number.ActiveConversations. Errors:
+	// EINVALID, EINVALIDNUMBER (a participant is a pool number), ECONFLICT
+	// if c.ID exists, EEXHAUSTED (wrapping *ExhaustedError) if a
 	// participant has no free proxy number.
-	CreateConversation(ctx context.Context, c *Conversation, now time.Time) error
-	// FindConversationByID returns a conversation; ENOTFOUND if none.
-	FindConversationByID(ctx context.Context, id string) (*Conversation, error)
-	// FindConversations lists conversations, newest first.
-	FindConversations(ctx context.Context, filter ConversationFilter) ([]*Conversation, error)
-	// EndConversation marks an active conversation ended with reason at now
-	// and frees its proxy keys. Ending an ended one changes nothing.
+	CreateConversation(ctx context.Context, c *Conversation, needs []string, now time.Time) error
+	// FindConversationByID returns a conversation with its status at now
+	// (SettleStatus); ENOTFOUND if none.
+	FindConversationByID(ctx context.Context, id string, now time.Time) (*Conversation, error)
+	// FindConversations lists conversations newest first (ties by ID,
+	// descending), with their status at now, one page at a time. EINVALID
+	// if filter.After is not a cursor.
+	FindConversations(ctx context.Context, filter ConversationFilter, now time.Time) (*ConversationPage, error)
+	// EndConversation ends an active conversation with reason at now and
+	// frees its proxy keys; one that had expired by now is recorded as
+	// expired at its expiry instead. Ending an ended one changes nothing.
 	// ENOTFOUND if absent.
 	EndConversation(ctx context.Context, id, reason string, now time.Time) (*Conversation, error)
 	// EndConversationsUsingNumber ends, with reason, every active
@@ -122,10 +206,13 @@ type ConversationStore interface {
 	// their ids.
 	EndConversationsUsingNumber(ctx context.Context, proxy, reason string, now time.Time) ([]string, error)
 	// ExpireConversations ends, with reason expired, every active
-	// conversation whose expiry is at or before now; it returns how many.
+	// conversation whose expiry is at or before now; their EndedAt is their
+	// expiry. It returns how many.
 	ExpireConversations(ctx context.Context, now time.Time) (int, error)
-	// PurgeConversations deletes ended conversations that ended before t,
-	// with their participants and calls; it returns how many.
+	// PurgeConversations deletes ended conversations that ended before
+	// before, with their participants, calls and the sticky pairings they
+	// last set; it returns how many. Active conversations, expired or not,
+	// are kept.
 	PurgeConversations(ctx context.Context, before time.Time) (int, error)
 }
 
@@ -143,8 +230,4 @@ type RouteStore interface {
 	// participant has number from and proxy number to; ENOTFOUND if none.
 	// It is one indexed lookup.
 	FindRoute(ctx context.Context, from, to string, now time.Time) (*Route, error)
-}
-
-func (e *ExhaustedError) Error() string {
-	return "no pool number is free for " + MaskNumber(e.Participant.Number)
 }

@@ -11,11 +11,6 @@ import (
 // number; {label} is the other participant's label, {ref} the reference.
 const DefaultSMSTemplate = "Call this number to reach {label}."
 
-// MinConnectableDigits is the fewest digits (country code included) a
-// number may have for Vonage to connect a call to it: the NCCO schema's
-// phone endpoint takes 10 to 15.
-const MinConnectableDigits = 10
-
 // ConversationService creates, notifies and ends conversations.
 type ConversationService struct {
 	Store   Store
@@ -74,17 +69,8 @@ type Notification struct {
 // participants. A failed notification does not undo the conversation; it is
 // reported in the result, and Notify sends again.
 func (s *ConversationService) Create(ctx context.Context, req CreateRequest) (*CreateResult, error) {
-	if req.A.Number == "" || req.B.Number == "" {
-		return nil, Errorf(EINVALID, "A conversation needs two phone numbers.")
-	}
-	if req.A.Number == req.B.Number {
-		return nil, Errorf(EINVALID, "Both participants have the number %s; a conversation needs two different numbers.", MaskNumber(req.A.Number))
-	}
-	for _, p := range []Participant{req.A, req.B} {
-		if n := len(strings.TrimPrefix(p.Number, "+")); n < MinConnectableDigits {
-			return nil, Errorf(EINVALID, "%s (%s) has %d digits; Vonage connects calls only to numbers of %d to 15 digits.",
-				MaskNumber(p.Number), labelOr(p, "participant"), n, MinConnectableDigits)
-		}
+	if err := (&Conversation{Participants: []Participant{req.A, req.B}}).Validate(s.now()); err != nil {
+		return nil, err
 	}
 	if err := s.checkRequest(&req); err != nil {
 		return nil, err
@@ -102,6 +88,11 @@ func (s *ConversationService) Create(ctx context.Context, req CreateRequest) (*C
 		}
 	}
 
+	// A conversation that texts its participants needs proxies that can.
+	var needs []string
+	if req.Notify {
+		needs = []string{FeatureSMS}
+	}
 	res := &CreateResult{SamePair: samePair}
 	for attempt := 0; ; attempt++ {
 		now := s.now()
@@ -110,7 +101,7 @@ func (s *ConversationService) Create(ctx context.Context, req CreateRequest) (*C
 			exp := now.Add(req.TTL)
 			c.ExpiresAt = &exp
 		}
-		err := s.Store.CreateConversation(ctx, c, now)
+		err := s.Store.CreateConversation(ctx, c, needs, now)
 		if err == nil {
 			res.Conversation = c
 			break
@@ -137,11 +128,7 @@ func (s *ConversationService) Create(ctx context.Context, req CreateRequest) (*C
 				Message: "No pool number is free for " + who + " (" + MaskNumber(ex.Participant.Number) + ", " + country + ")."}).
 				WithReason(reason, "country", ex.Participant.Country)
 		}
-		features := []string{"VOICE"}
-		if req.Notify {
-			features = append(features, "SMS")
-		}
-		got, perr := s.Pool.Provision(ctx, NumberSearch{Country: ex.Participant.Country, Features: features}, 1, RentOptions{Configure: true})
+		got, perr := s.Pool.Provision(ctx, NumberSearch{Country: ex.Participant.Country, Features: ex.Features}, 1, RentOptions{Configure: true})
 		res.Provisioned = append(res.Provisioned, got...)
 		if perr != nil {
 			return nil, wrapError(perr, "No pool number was free for "+who+" and renting one failed:", "")
@@ -188,11 +175,12 @@ func (s *ConversationService) checkInsight(ctx context.Context, kind InsightKind
 // Notify texts each participant of an active conversation the number to
 // call.
 func (s *ConversationService) Notify(ctx context.Context, id string) ([]Notification, error) {
-	c, err := s.Store.FindConversationByID(ctx, id)
+	now := s.now()
+	c, err := s.Store.FindConversationByID(ctx, id, now)
 	if err != nil {
 		return nil, err
 	}
-	if !c.ActiveAt(s.now()) {
+	if !c.ActiveAt(now) {
 		return nil, Errorf(ECONFLICT, "Conversation %s is not active; there is nothing to notify.", id)
 	}
 	if s.SMSTemplate != "" {
@@ -233,17 +221,10 @@ type EndResult struct {
 // it also ends calls in progress (see HangupCalls).
 func (s *ConversationService) End(ctx context.Context, id string, hangup bool) (*EndResult, error) {
 	now := s.now()
-	c, err := s.Store.FindConversationByID(ctx, id)
+	// A conversation that expired is recorded as expired, not ended on
+	// request: the store's EndConversation sees to that.
+	c, err := s.Store.EndConversation(ctx, id, EndReasonEnded, now)
 	if err != nil {
-		return nil, err
-	}
-	if c.Status == ConversationActive && !c.ActiveAt(now) {
-		// It stopped routing at its expiry; record that, not a manual end.
-		if _, err := s.Store.ExpireConversations(ctx, now); err != nil {
-			return nil, err
-		}
-	}
-	if c, err = s.Store.EndConversation(ctx, id, EndReasonEnded, now); err != nil {
 		return nil, err
 	}
 	res := &EndResult{Conversation: c}
@@ -290,12 +271,12 @@ func (s *ConversationService) PurgeCandidates(ctx context.Context, olderThan tim
 	}
 	now := s.now()
 	cutoff := now.Add(-olderThan)
-	all, err := s.Store.FindConversations(ctx, ConversationFilter{})
+	all, err := s.Store.FindConversations(ctx, ConversationFilter{}, now)
 	if err != nil {
 		return nil, err
 	}
 	var out []*Conversation
-	for _, c := range all {
+	for _, c := range all.Conversations {
 		switch {
 		case c.EndedAt != nil && c.EndedAt.Before(cutoff):
 			out = append(out, c)
@@ -325,14 +306,13 @@ func (s *ConversationService) Purge(ctx context.Context, olderThan time.Duration
 // with one Ref may both miss each other; this makes retries safe, it is
 // not a uniqueness guarantee.
 func (s *ConversationService) findPair(ctx context.Context, req CreateRequest) (*Conversation, []string, error) {
-	active := ConversationActive
-	convs, err := s.Store.FindConversations(ctx, ConversationFilter{Status: &active, Participant: &req.A.Number})
+	active, now := ConversationActive, s.now()
+	page, err := s.Store.FindConversations(ctx, ConversationFilter{Status: &active, Participant: &req.A.Number}, now)
 	if err != nil {
 		return nil, nil, err
 	}
-	now := s.now()
 	var others []string
-	for _, c := range convs {
+	for _, c := range page.Conversations {
 		if len(c.Participants) != 2 || !c.ActiveAt(now) {
 			continue
 		}

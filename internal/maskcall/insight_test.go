@@ -81,7 +81,7 @@ func TestCreateFormatInsight(t *testing.T) {
 	if n := count(e.sb, http.MethodGet, "/ni/basic/json"); n != 0 {
 		t.Fatalf("%d Number Insight requests", n)
 	}
-	stored, err := e.db.FindConversationByID(t.Context(), res.Conversation.ID)
+	stored, err := e.db.FindConversationByID(t.Context(), res.Conversation.ID, e.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,17 +99,25 @@ type NumberUpdate struct {
 
 // NumberStore keeps the pool.
 type NumberStore interface {
-	// FindNumber returns the pool entry for an E.164 number; ENOTFOUND if none.
-	FindNumber(ctx context.Context, number string) (*Number, error)
-	// FindNumbers lists pool numbers ordered by number.
-	FindNumbers(ctx context.Context, filter NumberFilter) ([]*Number, error)
-	// CreateNumber adds n. ECONFLICT if the number is already in the pool
-	// and not released; a released entry is replaced.
-	CreateNumber(ctx context.Context, n *Number) error
-	// UpdateNumber applies upd and returns the result; ENOTFOUND if absent,
+	// FindNumber returns the pool entry for an E.164 number, its
+	// ActiveConversations counting the conversations active at now;
+	// ENOTFOUND if none.
+	FindNumber(ctx context.Context, number string, now time.Time) (*Number, error)
+	// FindNumbers lists pool numbers ordered by number, counted like
+	// FindNumber. Released numbers are left out unless filter.Status asks
+	// for them or IncludeReleased is set.
+	FindNumbers(ctx context.Context, filter NumberFilter, now time.Time) ([]*Number, error)
+	// CreateNumber adds n, stamping CreatedAt and UpdatedAt with n's own
+	// times if set, else now; an empty Status means purchasing. ECONFLICT
+	// if the number is already in the pool and not released; a released
+	// entry is replaced in place and keeps its conversations. EINVALID
+	// without a number or with an unknown status.
+	CreateNumber(ctx context.Context, n *Number, now time.Time) error
+	// UpdateNumber applies upd, stamps UpdatedAt with now and returns the
+	// result; ENOTFOUND if absent, EINVALID for an unknown status,
 	// ECONFLICT if upd.IfStatus is set and the number's status differs. A
 	// number that is not purchasing keeps no PurchaseOwner or lease.
-	UpdateNumber(ctx context.Context, number string, upd NumberUpdate) (*Number, error)
+	UpdateNumber(ctx context.Context, number string, upd NumberUpdate, now time.Time) (*Number, error)
 	// DeleteNumber removes an entry that was never bought (a failed
 	// purchase); ENOTFOUND if absent, ECONFLICT if it is no longer
 	// purchasing (settled meanwhile) or conversations refer to it.

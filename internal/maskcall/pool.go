@@ -102,7 +102,7 @@ func (p *NumberPool) Rent(ctx context.Context, avail AvailableNumber, opts RentO
 		PurchaseOwner: p.owner(), PurchaseLeaseUntil: now.Add(p.lease()),
 		CreatedAt: now, UpdatedAt: now,
 	}
-	if err := p.Store.CreateNumber(ctx, n); err != nil {
+	if err := p.Store.CreateNumber(ctx, n, p.now()); err != nil {
 		if ErrorCode(err) == ECONFLICT {
 			return nil, Errorf(ECONFLICT, "%s is already in the pool.", avail.Number).WithReason("in_pool")
 		}
@@ -177,7 +177,7 @@ func (p *NumberPool) heartbeat(ctx context.Context, number string) (stop func())
 // back a row that was.
 func (p *NumberPool) renewLease(ctx context.Context, number string) bool {
 	until, purchasing := p.now().Add(p.lease()), NumberPurchasing
-	_, err := p.Store.UpdateNumber(ctx, number, NumberUpdate{PurchaseLeaseUntil: &until, IfStatus: &purchasing})
+	_, err := p.Store.UpdateNumber(ctx, number, NumberUpdate{PurchaseLeaseUntil: &until, IfStatus: &purchasing}, p.now())
 	code := ErrorCode(err)
 	return code != ECONFLICT && code != ENOTFOUND
 }
@@ -186,7 +186,7 @@ func (p *NumberPool) renewLease(ctx context.Context, number string) bool {
 func (p *NumberPool) endLease(ctx context.Context, number string) {
 	var none time.Time
 	purchasing := NumberPurchasing
-	_, _ = p.Store.UpdateNumber(ctx, number, NumberUpdate{PurchaseLeaseUntil: &none, IfStatus: &purchasing})
+	_, _ = p.Store.UpdateNumber(ctx, number, NumberUpdate{PurchaseLeaseUntil: &none, IfStatus: &purchasing}, p.now())
 }
 
 // recordBought records that n, whose purchase this process made, is owned.
@@ -194,12 +194,12 @@ func (p *NumberPool) endLease(ctx context.Context, number string) {
 // it believing the purchase failed), the pool ends up holding the number.
 func (p *NumberPool) recordBought(ctx context.Context, n *Number) (*Number, error) {
 	purchasing, unconfigured := NumberPurchasing, NumberUnconfigured
-	got, err := p.Store.UpdateNumber(ctx, n.Number, NumberUpdate{Status: &unconfigured, IfStatus: &purchasing})
+	got, err := p.Store.UpdateNumber(ctx, n.Number, NumberUpdate{Status: &unconfigured, IfStatus: &purchasing}, p.now())
 	switch ErrorCode(err) {
 	case "":
 		return got, nil
 	case ECONFLICT:
-		cur, ferr := p.Store.FindNumber(ctx, n.Number)
+		cur, ferr := p.Store.FindNumber(ctx, n.Number, p.now())
 		if ferr == nil && cur.Status != NumberReleased {
 			return cur, nil // settled meanwhile: it says what it is
 		} else if ferr != nil && ErrorCode(ferr) != ENOTFOUND {
@@ -213,9 +213,9 @@ func (p *NumberPool) recordBought(ctx context.Context, n *Number) (*Number, erro
 	now := p.now()
 	again := &Number{Number: n.Number, Country: n.Country, Type: n.Type, Features: n.Features, Cost: n.Cost,
 		Status: NumberUnconfigured, CreatedAt: now, UpdatedAt: now}
-	if err := p.Store.CreateNumber(ctx, again); err != nil {
+	if err := p.Store.CreateNumber(ctx, again, p.now()); err != nil {
 		if ErrorCode(err) == ECONFLICT {
-			return p.Store.FindNumber(ctx, n.Number)
+			return p.Store.FindNumber(ctx, n.Number, p.now())
 		}
 		return n, err
 	}
@@ -286,7 +286,7 @@ func (p *NumberPool) forget(ctx context.Context, number string) (bool, error) {
 		return false, err
 	}
 	released, purchasing, empty := NumberReleased, NumberPurchasing, ""
-	_, err = p.Store.UpdateNumber(ctx, number, NumberUpdate{Status: &released, AppID: &empty, IfStatus: &purchasing})
+	_, err = p.Store.UpdateNumber(ctx, number, NumberUpdate{Status: &released, AppID: &empty, IfStatus: &purchasing}, p.now())
 	switch ErrorCode(err) {
 	case "":
 		return true, nil
@@ -317,7 +317,7 @@ func (p *NumberPool) link(ctx context.Context, n *Number, progress func(RentStep
 }
 
 func (p *NumberPool) setStatus(ctx context.Context, number string, status NumberStatus, appID *string) (*Number, error) {
-	return p.Store.UpdateNumber(ctx, number, NumberUpdate{Status: &status, AppID: appID})
+	return p.Store.UpdateNumber(ctx, number, NumberUpdate{Status: &status, AppID: appID}, p.now())
 }
 
 // RentNumbers buys the given numbers of one country, one after another,
@@ -413,7 +413,7 @@ func (p *NumberPool) Configure(ctx context.Context, numbers []string, all bool) 
 	var targets []*Number
 	if len(numbers) > 0 {
 		for _, num := range numbers {
-			n, err := p.Store.FindNumber(ctx, num)
+			n, err := p.Store.FindNumber(ctx, num, p.now())
 			if err != nil {
 				if ErrorCode(err) == ENOTFOUND {
 					return nil, Errorf(ENOTFOUND, "%s is not in the pool.", num).WithReason("not_in_pool")
@@ -426,7 +426,7 @@ func (p *NumberPool) Configure(ctx context.Context, numbers []string, all bool) 
 			targets = append(targets, n)
 		}
 	} else {
-		pool, err := p.Store.FindNumbers(ctx, NumberFilter{})
+		pool, err := p.Store.FindNumbers(ctx, NumberFilter{}, p.now())
 		if err != nil {
 			return nil, err
 		}
@@ -507,7 +507,7 @@ func (p *NumberPool) Import(ctx context.Context, filter OwnedNumbersFilter) ([]*
 	}
 	var added []*Number
 	for _, o := range owned {
-		existing, err := p.Store.FindNumber(ctx, o.Number)
+		existing, err := p.Store.FindNumber(ctx, o.Number, p.now())
 		if err == nil && existing.Status != NumberReleased && existing.Status != NumberPurchasing {
 			continue
 		} else if err != nil && ErrorCode(err) != ENOTFOUND {
@@ -551,7 +551,7 @@ func (p *NumberPool) Release(ctx context.Context, number string, force bool) (*N
 	}
 	released := NumberReleased
 	empty := ""
-	n, err = p.Store.UpdateNumber(ctx, number, NumberUpdate{Status: &released, AppID: &empty})
+	n, err = p.Store.UpdateNumber(ctx, number, NumberUpdate{Status: &released, AppID: &empty}, p.now())
 	return n, ended, err
 }
 
@@ -560,7 +560,7 @@ func (p *NumberPool) Release(ctx context.Context, number string, force bool) (*N
 // would end) or the error Release would return before asking Vonage. A
 // number already released is returned as it is.
 func (p *NumberPool) CheckRelease(ctx context.Context, number string, force bool) (*Number, error) {
-	n, err := p.Store.FindNumber(ctx, number)
+	n, err := p.Store.FindNumber(ctx, number, p.now())
 	if err != nil {
 		if ErrorCode(err) == ENOTFOUND {
 			return nil, Errorf(ENOTFOUND, "%s is not in the pool.", number).WithReason("not_in_pool")
@@ -578,7 +578,7 @@ func (p *NumberPool) CheckRelease(ctx context.Context, number string, force bool
 
 // List returns the pool.
 func (p *NumberPool) List(ctx context.Context, filter NumberFilter) ([]*Number, error) {
-	return p.Store.FindNumbers(ctx, filter)
+	return p.Store.FindNumbers(ctx, filter, p.now())
 }
 
 // ParseFeatures turns "voice,sms" into ["SMS", "VOICE"] and rejects unknown

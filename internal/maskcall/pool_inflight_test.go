@@ -43,7 +43,7 @@ func rentInBackground(t *testing.T, e *env, pool *maskcall.NumberPool) <-chan re
 	}()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		n, err := e.db.FindNumber(t.Context(), gbAvail.Number)
+		n, err := e.db.FindNumber(t.Context(), gbAvail.Number, e.clock.Now())
 		if err == nil && n.Status == maskcall.NumberPurchasing {
 			return done
 		}
@@ -73,7 +73,7 @@ func waitRent(t *testing.T, done <-chan rentResult) rentResult {
 // wantActiveAndOwned checks the pool and the account agree on gbAvail.
 func wantActiveAndOwned(t *testing.T, e *env) {
 	t.Helper()
-	n, err := e.db.FindNumber(t.Context(), gbAvail.Number)
+	n, err := e.db.FindNumber(t.Context(), gbAvail.Number, e.clock.Now())
 	if err != nil {
 		t.Fatalf("the bought number is not in the pool: %v", err)
 	}
@@ -105,7 +105,7 @@ func TestReconcileLeavesPurchaseInFlightAlone(t *testing.T) {
 	if err != nil || len(res) != 1 || res[0].Action != "purchase in flight, left alone" {
 		t.Fatalf("Configure during the purchase = %+v, %v", res, err)
 	}
-	if n, err := e.db.FindNumber(t.Context(), gbAvail.Number); err != nil || n.Status != maskcall.NumberPurchasing {
+	if n, err := e.db.FindNumber(t.Context(), gbAvail.Number, e.clock.Now()); err != nil || n.Status != maskcall.NumberPurchasing {
 		t.Fatalf("row during the purchase = %+v, %v", n, err)
 	}
 
@@ -126,7 +126,7 @@ func TestPurchaseLeaseIsRenewedWhileBuying(t *testing.T) {
 	pool := &maskcall.NumberPool{Store: e.db, Numbers: e.vc, ApplicationID: svcAppID, PurchaseLease: 2 * time.Second}
 	start := time.Now()
 	done := rentInBackground(t, e, pool)
-	first, err := e.db.FindNumber(t.Context(), gbAvail.Number)
+	first, err := e.db.FindNumber(t.Context(), gbAvail.Number, e.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,13 +173,13 @@ func TestRentRecordsWhatItBoughtWhateverHappenedToItsRow(t *testing.T) {
 		}},
 		{"SettledAsUnconfigured", func(t *testing.T, e *env) {
 			st := maskcall.NumberUnconfigured
-			if _, err := e.db.UpdateNumber(t.Context(), gbAvail.Number, maskcall.NumberUpdate{Status: &st}); err != nil {
+			if _, err := e.db.UpdateNumber(t.Context(), gbAvail.Number, maskcall.NumberUpdate{Status: &st}, e.clock.Now()); err != nil {
 				t.Fatal(err)
 			}
 		}},
 		{"PutBackToReleased", func(t *testing.T, e *env) {
 			st := maskcall.NumberReleased
-			if _, err := e.db.UpdateNumber(t.Context(), gbAvail.Number, maskcall.NumberUpdate{Status: &st}); err != nil {
+			if _, err := e.db.UpdateNumber(t.Context(), gbAvail.Number, maskcall.NumberUpdate{Status: &st}, e.clock.Now()); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -255,7 +255,7 @@ func TestReconcileConfirmsAndLinksInOnePass(t *testing.T) {
 	}
 	// A purchase whose owner died: its lease has run out.
 	if err := e.db.CreateNumber(ctx, &maskcall.Number{Number: gbAvail.Number, Country: "GB", Status: maskcall.NumberPurchasing,
-		PurchaseOwner: "dead:1:ab", PurchaseLeaseUntil: e.clock.Now().Add(-time.Second)}); err != nil {
+		PurchaseOwner: "dead:1:ab", PurchaseLeaseUntil: e.clock.Now().Add(-time.Second)}, e.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	actions, err := e.pool.Reconcile(ctx, false)
@@ -278,7 +278,7 @@ func TestRentGivenUpEndsItsLease(t *testing.T) {
 	inject(t, e.sb, sandbox.Fault{Path: "/number/buy", Status: 500, Count: -1})
 	_, err := e.pool.Rent(t.Context(), gbAvail, maskcall.RentOptions{Configure: true})
 	wantCode(t, err, maskcall.EUNAVAILABLE)
-	n, err := e.db.FindNumber(t.Context(), gbAvail.Number)
+	n, err := e.db.FindNumber(t.Context(), gbAvail.Number, e.clock.Now())
 	if err != nil || n.Status != maskcall.NumberPurchasing || n.PurchaseInFlight(e.clock.Now()) {
 		t.Fatalf("row after giving up = %+v, %v; want purchasing, not in flight", n, err)
 	}

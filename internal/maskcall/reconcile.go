@@ -36,7 +36,7 @@ func (p *NumberPool) Reconcile(ctx context.Context, dryRun bool) ([]ReconcileAct
 	if err != nil {
 		return nil, err
 	}
-	pool, err := p.Store.FindNumbers(ctx, NumberFilter{IncludeReleased: true})
+	pool, err := p.Store.FindNumbers(ctx, NumberFilter{IncludeReleased: true}, p.now())
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +171,7 @@ func (p *NumberPool) adopt(ctx context.Context, o OwnedNumber) (*Number, error) 
 	if p.ApplicationID != "" && o.AppID == p.ApplicationID {
 		status = NumberActive
 	}
-	existing, err := p.Store.FindNumber(ctx, o.Number)
+	existing, err := p.Store.FindNumber(ctx, o.Number, p.now())
 	switch {
 	case err == nil && existing.Status != NumberReleased:
 		return p.setStatus(ctx, o.Number, status, &o.AppID)
@@ -181,7 +181,7 @@ func (p *NumberPool) adopt(ctx context.Context, o OwnedNumber) (*Number, error) 
 	now := p.now()
 	n := &Number{Number: o.Number, Country: o.Country, Type: o.Type, Features: o.Features,
 		Status: status, AppID: o.AppID, CreatedAt: now, UpdatedAt: now}
-	if err := p.Store.CreateNumber(ctx, n); err != nil {
+	if err := p.Store.CreateNumber(ctx, n, p.now()); err != nil {
 		return nil, err
 	}
 	return n, nil

@@ -29,7 +29,7 @@ func TestNumberPool_Reconcile(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An interrupted purchase that never reached Vonage.
-	if err := db.CreateNumber(ctx, &maskcall.Number{Number: "+447700900777", Country: "GB", Status: maskcall.NumberPurchasing}); err != nil {
+	if err := db.CreateNumber(ctx, &maskcall.Number{Number: "+447700900777", Country: "GB", Status: maskcall.NumberPurchasing}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	// A pool number the account no longer owns.
@@ -38,7 +38,7 @@ func TestNumberPool_Reconcile(t *testing.T) {
 	}
 
 	t.Run("DryRunChangesNothing", func(t *testing.T) {
-		before, _ := db.FindNumbers(ctx, maskcall.NumberFilter{IncludeReleased: true})
+		before, _ := db.FindNumbers(ctx, maskcall.NumberFilter{IncludeReleased: true}, time.Now())
 		actions, err := pool.Reconcile(ctx, true)
 		if err != nil {
 			t.Fatal(err)
@@ -46,7 +46,7 @@ func TestNumberPool_Reconcile(t *testing.T) {
 		if len(actions) != 3 {
 			t.Fatalf("actions = %+v, want 3", actions)
 		}
-		after, _ := db.FindNumbers(ctx, maskcall.NumberFilter{IncludeReleased: true})
+		after, _ := db.FindNumbers(ctx, maskcall.NumberFilter{IncludeReleased: true}, time.Now())
 		if len(after) != len(before) {
 			t.Fatalf("dry run changed the pool: %d -> %d numbers", len(before), len(after))
 		}
@@ -68,7 +68,7 @@ func TestNumberPool_Reconcile(t *testing.T) {
 			t.Fatalf("actions = %+v", actions)
 		}
 		// One pass: the adopted number is linked too.
-		adopted, err := db.FindNumber(ctx, "+447700900555")
+		adopted, err := db.FindNumber(ctx, "+447700900555", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,10 +80,10 @@ func TestNumberPool_Reconcile(t *testing.T) {
 				t.Fatalf("sandbox shows %+v, not linked to the app", o)
 			}
 		}
-		if _, err := db.FindNumber(ctx, "+447700900777"); maskcall.ErrorCode(err) != maskcall.ENOTFOUND {
+		if _, err := db.FindNumber(ctx, "+447700900777", time.Now()); maskcall.ErrorCode(err) != maskcall.ENOTFOUND {
 			t.Fatalf("dropped purchase still in the pool: %v", err)
 		}
-		missing, _ := db.FindNumber(ctx, "+447700900001")
+		missing, _ := db.FindNumber(ctx, "+447700900001", time.Now())
 		if missing.Status != maskcall.NumberActive {
 			t.Fatalf("a number the account lost was changed to %s; it should only be reported", missing.Status)
 		}
@@ -124,7 +124,7 @@ func TestNumberPool_RentAmbiguousBuyChecksOwnedFirst(t *testing.T) {
 	if buys != 1 {
 		t.Fatalf("buy requests = %d, want 1 (no blind repeat)", buys)
 	}
-	if got, _ := db.FindNumber(ctx, "+447700900010"); got.Status != maskcall.NumberActive {
+	if got, _ := db.FindNumber(ctx, "+447700900010", time.Now()); got.Status != maskcall.NumberActive {
 		t.Fatalf("pool status = %s", got.Status)
 	}
 }
@@ -158,7 +158,7 @@ func TestNumberPool_ReleaseForceEndsConversations(t *testing.T) {
 	if len(ended) != 1 || ended[0] != res.Conversation.ID {
 		t.Fatalf("ended = %v, want [%s]", ended, res.Conversation.ID)
 	}
-	c, _ := db.FindConversationByID(ctx, res.Conversation.ID)
+	c, _ := db.FindConversationByID(ctx, res.Conversation.ID, time.Now())
 	if c.Status != maskcall.ConversationEnded {
 		t.Fatalf("conversation status = %s", c.Status)
 	}
@@ -192,7 +192,7 @@ func TestNumberPool_RentRefusedForReleasedNumber(t *testing.T) {
 	if _, err := e.pool.Rent(ctx, maskcall.AvailableNumber{Number: proxy.Number, Country: "GB"}, maskcall.RentOptions{Configure: true}); maskcall.ErrorCode(err) != maskcall.EUPSTREAM {
 		t.Fatalf("Rent with no balance = %v, want Vonage's refusal", err)
 	}
-	n, err := e.db.FindNumber(ctx, proxy.Number)
+	n, err := e.db.FindNumber(ctx, proxy.Number, e.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestNumberPool_ReleaseEdgeCases(t *testing.T) {
 	t.Run("PurchasingRefused", func(t *testing.T) {
 		e := newEnv(t)
 		ctx := t.Context()
-		if err := e.db.CreateNumber(ctx, &maskcall.Number{Number: "+447700900777", Country: "GB", Status: maskcall.NumberPurchasing}); err != nil {
+		if err := e.db.CreateNumber(ctx, &maskcall.Number{Number: "+447700900777", Country: "GB", Status: maskcall.NumberPurchasing}, e.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := e.pool.Release(ctx, "+447700900777", true); maskcall.ErrorCode(err) != maskcall.ECONFLICT {

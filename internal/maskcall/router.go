@@ -31,14 +31,14 @@ const DefaultRecordWait = time.Second
 // CallQueue is a CallStore that can take a call record without its caller
 // waiting until it is written.
 type CallQueue interface {
-	// QueueCall queues c's record (as CreateCall would write it) to be
+	// QueueCall queues c's record (as CreateCall would write it at now) to be
 	// written as soon as the store allows, before any write queued after
 	// it (so the call's events, queued later, find it), and waits up to
 	// wait for the write. It reports whether c was written by then. An
 	// error means c is not queued. If it returns false and no error, c
 	// stays queued and later is called once with the outcome: nil when
 	// written, or the error that refused it.
-	QueueCall(ctx context.Context, c *Call, wait time.Duration, later func(error)) (written bool, err error)
+	QueueCall(ctx context.Context, c *Call, now time.Time, wait time.Duration, later func(error)) (written bool, err error)
 }
 
 // InboundCall is the answer webhook's question: a call from a real number
@@ -62,10 +62,7 @@ func (r *Router) Answer(ctx context.Context, in InboundCall) (*Route, error) {
 // RecordWait). A found route is returned even then: the call is connected
 // and its record written as soon as the store allows.
 func (r *Router) AnswerCall(ctx context.Context, in InboundCall) (route *Route, queued bool, err error) {
-	now := time.Now()
-	if r.Now != nil {
-		now = r.Now()
-	}
+	now := r.now()
 	route, err = r.Routes.FindRoute(ctx, in.From, in.To, now)
 	if err != nil {
 		if ErrorCode(err) == ENOTFOUND {
@@ -80,7 +77,7 @@ func (r *Router) AnswerCall(ctx context.Context, in InboundCall) (route *Route, 
 		From: in.From, To: in.To, Status: "started", StartedAt: &now}
 	q, ok := r.Calls.(CallQueue)
 	if !ok {
-		if err := r.Calls.CreateCall(ctx, call); err != nil {
+		if err := r.Calls.CreateCall(ctx, call, now); err != nil {
 			return nil, false, err
 		}
 		return route, false, nil
@@ -97,7 +94,7 @@ func (r *Router) AnswerCall(ctx context.Context, in InboundCall) (route *Route, 
 			}
 		}
 	}
-	written, err := q.QueueCall(ctx, call, wait, later)
+	written, err := q.QueueCall(ctx, call, now, wait, later)
 	if err != nil {
 		return nil, false, err
 	}
@@ -113,5 +110,12 @@ func (r *Router) RecordEvent(ctx context.Context, ev CallEvent) (bool, error) {
 	if !IsCallStatus(ev.Status) {
 		return false, Errorf(EINVALID, "Unknown call status %q.", ev.Status)
 	}
-	return r.Calls.RecordCallEvent(ctx, ev)
+	return r.Calls.RecordCallEvent(ctx, ev, r.now())
+}
+
+func (r *Router) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
 }

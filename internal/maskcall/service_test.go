@@ -174,7 +174,7 @@ func count(sb *sandbox.Sandbox, method, path string) int {
 // poolState maps each pool number (released included) to its status.
 func poolState(t *testing.T, db *sqlite.DB) map[string]maskcall.NumberStatus {
 	t.Helper()
-	ns, err := db.FindNumbers(t.Context(), maskcall.NumberFilter{IncludeReleased: true})
+	ns, err := db.FindNumbers(t.Context(), maskcall.NumberFilter{IncludeReleased: true}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,11 +230,11 @@ func create(t *testing.T, e *env, req maskcall.CreateRequest) *maskcall.CreateRe
 
 func noConversations(t *testing.T, e *env) {
 	t.Helper()
-	cs, err := e.db.FindConversations(t.Context(), maskcall.ConversationFilter{})
+	page, err := e.db.FindConversations(t.Context(), maskcall.ConversationFilter{}, e.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cs) != 0 {
+	if cs := page.Conversations; len(cs) != 0 {
 		t.Fatalf("conversations stored: %+v", cs)
 	}
 }
@@ -552,7 +552,7 @@ func TestPoolImport(t *testing.T) {
 	if len(before) != 4 || before["+447700900000"] != maskcall.NumberActive {
 		t.Fatalf("pool = %v", before)
 	}
-	imported, err := e.db.FindNumber(t.Context(), "+447700900500")
+	imported, err := e.db.FindNumber(t.Context(), "+447700900500", e.clock.Now())
 	if err != nil || imported.AppID != svcAppID || imported.Country != "GB" || imported.Type != "mobile-lvn" {
 		t.Fatalf("imported = %+v, %v", imported, err)
 	}
@@ -597,7 +597,7 @@ func TestPoolRelease(t *testing.T) {
 	if !slices.Equal(ended, []string{c.ID}) {
 		t.Fatalf("force release ended %v, want [%s]", ended, c.ID)
 	}
-	if got, _ := e.db.FindConversationByID(t.Context(), c.ID); got.Status != maskcall.ConversationEnded {
+	if got, _ := e.db.FindConversationByID(t.Context(), c.ID, e.clock.Now()); got.Status != maskcall.ConversationEnded {
 		t.Fatalf("conversation after force release = %+v", got)
 	}
 	if len(owned(e.sb)) != 0 {
@@ -677,7 +677,7 @@ func TestCreateNotifies(t *testing.T) {
 			t.Fatalf("participant %+v has no pool proxy", p)
 		}
 	}
-	stored, err := e.db.FindConversationByID(t.Context(), c.ID)
+	stored, err := e.db.FindConversationByID(t.Context(), c.ID, e.clock.Now())
 	if err != nil || len(stored.Participants) != 2 || stored.Participants[0].ProxyNumber != c.Participants[0].ProxyNumber {
 		t.Fatalf("stored = %+v, %v", stored, err)
 	}
@@ -832,8 +832,8 @@ func TestCreateExhausted(t *testing.T) {
 		if !errors.As(err, &me) || me.Fields["country"] != "GB" {
 			t.Fatalf("%#v does not say the country (GB) to rent in", me)
 		}
-		if cs, _ := e.db.FindConversations(t.Context(), maskcall.ConversationFilter{}); len(cs) != 1 {
-			t.Fatalf("%d conversations", len(cs))
+		if page, _ := e.db.FindConversations(t.Context(), maskcall.ConversationFilter{}, e.clock.Now()); len(page.Conversations) != 1 {
+			t.Fatalf("%d conversations", len(page.Conversations))
 		}
 	})
 }
@@ -876,7 +876,7 @@ func TestCreateSMSFails(t *testing.T) {
 		}
 		wantCode(t, n.Err, maskcall.EUPSTREAM)
 	}
-	if c, err := e.db.FindConversationByID(t.Context(), id); err != nil || c.Status != maskcall.ConversationActive {
+	if c, err := e.db.FindConversationByID(t.Context(), id, e.clock.Now()); err != nil || c.Status != maskcall.ConversationActive {
 		t.Fatalf("conversation = %+v, %v", c, err)
 	}
 	if len(e.sb.SentSMS()) != 0 {
@@ -957,7 +957,7 @@ func TestEndIdempotent(t *testing.T) {
 	if sc := second.Conversation; sc.Status != maskcall.ConversationEnded || !sc.EndedAt.Equal(endAt) || len(second.HungUp) != 0 {
 		t.Fatalf("second End = %+v", second)
 	}
-	if n, _ := e.db.FindNumber(t.Context(), ns[0].Number); n.ActiveConversations != 0 {
+	if n, _ := e.db.FindNumber(t.Context(), ns[0].Number, e.clock.Now()); n.ActiveConversations != 0 {
 		t.Fatalf("number still counts %d conversations", n.ActiveConversations)
 	}
 	_, err = e.svc.End(t.Context(), "cv_nosuchthing0", false)
@@ -1110,11 +1110,11 @@ func TestExpire(t *testing.T) {
 	if n, err := e.svc.Expire(t.Context()); err != nil || n != 1 {
 		t.Fatalf("Expire at the expiry = %d, %v", n, err)
 	}
-	got, _ := e.db.FindConversationByID(t.Context(), short.ID)
+	got, _ := e.db.FindConversationByID(t.Context(), short.ID, e.clock.Now())
 	if got.Status != maskcall.ConversationEnded || got.EndReason != maskcall.EndReasonExpired || !got.EndedAt.Equal(*short.ExpiresAt) {
 		t.Fatalf("expired = %+v", got)
 	}
-	if got, _ := e.db.FindConversationByID(t.Context(), forever.ID); got.Status != maskcall.ConversationActive {
+	if got, _ := e.db.FindConversationByID(t.Context(), forever.ID, e.clock.Now()); got.Status != maskcall.ConversationActive {
 		t.Fatalf("conversation without expiry = %+v", got)
 	}
 	if n, err := e.svc.Expire(t.Context()); err != nil || n != 0 {
@@ -1142,9 +1142,9 @@ func TestPurge(t *testing.T) {
 	if n, err := e.svc.Purge(t.Context(), 24*time.Hour); err != nil || n != 1 {
 		t.Fatalf("Purge(24h) = %d, %v", n, err)
 	}
-	_, err := e.db.FindConversationByID(t.Context(), old.ID)
+	_, err := e.db.FindConversationByID(t.Context(), old.ID, e.clock.Now())
 	wantCode(t, err, maskcall.ENOTFOUND)
-	if _, err := e.db.FindConversationByID(t.Context(), live.ID); err != nil {
+	if _, err := e.db.FindConversationByID(t.Context(), live.ID, e.clock.Now()); err != nil {
 		t.Fatalf("active conversation purged: %v", err)
 	}
 }

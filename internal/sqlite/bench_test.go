@@ -147,7 +147,7 @@ func BenchmarkDB_CreateConversation(b *testing.B) {
 			{Number: seedA(i % s.n), Country: "GB"},
 			{Number: fmt.Sprintf("+3360%07d", i), Country: "FR"},
 		}}
-		if err := db.CreateConversation(ctx, c, t0.Add(time.Hour)); err != nil {
+		if err := db.CreateConversation(ctx, c, nil, t0.Add(time.Hour)); err != nil {
 			b.Fatal(err)
 		}
 	}

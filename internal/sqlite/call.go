@@ -38,14 +38,14 @@ const (
 //
 // It is committed together with the other calls and events queued
 // meanwhile (group commit, see writer.go) and returns once committed.
-func (db *DB) CreateCall(ctx context.Context, c *maskcall.Call) error {
+func (db *DB) CreateCall(ctx context.Context, c *maskcall.Call, now time.Time) error {
 	if db.w == nil {
 		return errNotOpen
 	}
 	if err := validateCall(c); err != nil {
 		return err
 	}
-	return db.w.write(ctx, func(ctx context.Context, tx *Tx) error { return createCall(ctx, tx, c) })
+	return db.w.write(ctx, func(ctx context.Context, tx *Tx) error { return createCall(ctx, tx, c, now) })
 }
 
 // RecordCallEvent stores ev once and advances its call with
@@ -63,13 +63,13 @@ func (db *DB) CreateCall(ctx context.Context, c *maskcall.Call) error {
 // Like CreateCall it is group-committed and returns once committed, and
 // events are written in the order they were queued, after the calls queued
 // before them.
-func (db *DB) RecordCallEvent(ctx context.Context, ev maskcall.CallEvent) (bool, error) {
+func (db *DB) RecordCallEvent(ctx context.Context, ev maskcall.CallEvent, now time.Time) (bool, error) {
 	if db.w == nil {
 		return false, errNotOpen
 	}
 	var ok bool
 	err := db.w.write(ctx, func(ctx context.Context, tx *Tx) (err error) {
-		ok, err = recordCallEvent(ctx, tx, ev)
+		ok, err = recordCallEvent(ctx, tx, ev, now)
 		return err
 	})
 	if err != nil {
@@ -80,13 +80,13 @@ func (db *DB) RecordCallEvent(ctx context.Context, ev maskcall.CallEvent) (bool,
 
 // FindCalls lists a conversation's calls, oldest first.
 func (db *DB) FindCalls(ctx context.Context, conversationID string) ([]*maskcall.Call, error) {
-	return read(ctx, db, func(tx *Tx) ([]*maskcall.Call, error) { return findCalls(ctx, tx, conversationID, false) })
+	return read(ctx, db, time.Time{}, func(tx *Tx) ([]*maskcall.Call, error) { return findCalls(ctx, tx, conversationID, false) })
 }
 
 // FindActiveCalls lists a conversation's calls that are not over (whose
 // status is not terminal), oldest first.
 func (db *DB) FindActiveCalls(ctx context.Context, conversationID string) ([]*maskcall.Call, error) {
-	return read(ctx, db, func(tx *Tx) ([]*maskcall.Call, error) { return findCalls(ctx, tx, conversationID, true) })
+	return read(ctx, db, time.Time{}, func(tx *Tx) ([]*maskcall.Call, error) { return findCalls(ctx, tx, conversationID, true) })
 }
 
 const callColumns = `id, uuid, conversation_uuid, conversation_id, from_number, to_number, status, duration, started_at, ended_at`
@@ -139,13 +139,13 @@ func validateCall(c *maskcall.Call) error {
 // createCall inserts c. It is one statement, so a failure writes nothing
 // and is reported clean (writer.go). The conversation's existence is
 // checked by the foreign key, in the same lookup the insert makes anyway.
-func createCall(ctx context.Context, tx *Tx, c *maskcall.Call) error {
+func createCall(ctx context.Context, tx *Tx, c *maskcall.Call, now time.Time) error {
 	if err := validateCall(c); err != nil {
 		return clean(err)
 	}
 	_, err := tx.exec(ctx, tx.w.insertCall, insertCallStmt,
 		kindCall, c.ConversationID, c.UUID, c.ConversationUUID, c.From, c.To, c.Status, c.Duration,
-		nullTime(c.StartedAt), nullTime(c.EndedAt), formatTime(tx.now))
+		nullTime(c.StartedAt), nullTime(c.EndedAt), formatTime(now))
 	if err := formatError(err); err != nil {
 		var se *sqlite.Error
 		if errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
@@ -178,7 +178,7 @@ func findCallForEvent(ctx context.Context, tx *Tx, ev maskcall.CallEvent) (int64
 	return 0, nil, nil
 }
 
-func recordCallEvent(ctx context.Context, tx *Tx, ev maskcall.CallEvent) (bool, error) {
+func recordCallEvent(ctx context.Context, tx *Tx, ev maskcall.CallEvent, now time.Time) (bool, error) {
 	// Until the UPDATE nothing is written but by the INSERT, one
 	// statement: failures up to it are clean (writer.go).
 	id, c, err := findCallForEvent(ctx, tx, ev)
@@ -190,7 +190,7 @@ func recordCallEvent(ctx context.Context, tx *Tx, ev maskcall.CallEvent) (bool, 
 
 	res, err := tx.exec(ctx, tx.w.insertEvent, insertEventStmt,
 		id, ev.UUID, ev.Status, formatTime(ev.Timestamp), ev.Direction, ev.From, ev.To, ev.Duration,
-		nullTime(ev.StartTime), nullTime(ev.EndTime), formatTime(tx.now))
+		nullTime(ev.StartTime), nullTime(ev.EndTime), formatTime(now))
 	if err != nil {
 		return false, clean(formatError(err))
 	}

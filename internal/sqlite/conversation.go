@@ -14,11 +14,11 @@ import (
 // call. Each is served by an index (see migration/0001_init.sql and
 // plan_test.go); none may scan conversations or participants.
 const (
-	// poolQuery lists the numbers allocation may hand out
-	// (numbers_status_idx). The pool is small; candidates are filtered and
-	// ranked in Go.
-	poolQuery = `SELECT number, country, active_conversations FROM numbers
-		WHERE status = 'active' ORDER BY number`
+	// poolQuery lists the pool's numbers that are not released: the
+	// candidates maskcall.Allocate filters and ranks, in any order
+	// (numbers_status_idx). The pool is small.
+	poolQuery = `SELECT number, country, features, status, active_conversations FROM numbers
+		WHERE status IN ('purchasing', 'unconfigured', 'active')`
 
 	// usedProxiesQuery lists the proxies a real number already has in active
 	// conversations (participants_key_idx, covering).
@@ -67,50 +67,52 @@ const (
 	purgeStmt = `DELETE FROM conversations INDEXED BY conversations_ended_idx WHERE status = 'ended' AND ended_at < ?`
 )
 
-// CreateConversation allocates a proxy number for each of c's two
-// participants and stores c, in one immediate transaction that first ends
-// the conversations expired by now.
+// CreateConversation validates c (maskcall.Conversation.Validate) and, in
+// one immediate transaction that first ends the conversations expired by
+// now, has maskcall.Allocate pick each participant's proxy from the pool,
+// then stores c. The partial unique index participants_key_idx is the
+// guard that no two active conversations share a key.
 //
-// A participant's candidates are the active pool numbers that are neither
-// proxy to that participant's number in another active conversation nor
-// either participant's own number; the one it had the last time it was
-// paired with the same other number is sticky. maskcall.ChooseProxy picks.
 // Both participants may get the same proxy: their keys differ. A proxy
 // counts once per conversation in Number.ActiveConversations.
 //
 // It fills c's proxy numbers, ID if empty (cv_ and 12 base32 characters),
-// Status and CreatedAt. EINVALID unless c has two participants with
-// different numbers and an expiry after now; ECONFLICT if c.ID exists;
-// EEXHAUSTED wrapping *maskcall.ExhaustedError if a participant has no free
-// proxy number.
-func (db *DB) CreateConversation(ctx context.Context, c *maskcall.Conversation, now time.Time) error {
+// Status and CreatedAt. EINVALID or EINVALIDNUMBER for a conversation
+// Validate or Allocate refuses; ECONFLICT if c.ID exists; EEXHAUSTED
+// wrapping *maskcall.ExhaustedError if a participant has no free proxy
+// number.
+func (db *DB) CreateConversation(ctx context.Context, c *maskcall.Conversation, needs []string, now time.Time) error {
+	if err := c.Validate(now); err != nil {
+		return err
+	}
 	tx, err := db.beginWrite(ctx, now)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if err := createConversation(ctx, tx, c); err != nil {
+	if err := createConversation(ctx, tx, c, needs); err != nil {
 		return err
 	}
 	return tx.Commit()
 }
 
 // FindConversationByID returns a conversation with its participants in
-// order; ENOTFOUND if none.
-func (db *DB) FindConversationByID(ctx context.Context, id string) (*maskcall.Conversation, error) {
-	return read(ctx, db, func(tx *Tx) (*maskcall.Conversation, error) { return findConversationByID(ctx, tx, id) })
+// order and its status at now; ENOTFOUND if none.
+func (db *DB) FindConversationByID(ctx context.Context, id string, now time.Time) (*maskcall.Conversation, error) {
+	return read(ctx, db, now, func(tx *Tx) (*maskcall.Conversation, error) { return findConversationByID(ctx, tx, id) })
 }
 
 // FindConversations lists conversations, newest first (ties by ID,
-// descending), each with its participants in order.
-func (db *DB) FindConversations(ctx context.Context, filter maskcall.ConversationFilter) ([]*maskcall.Conversation, error) {
-	return read(ctx, db, func(tx *Tx) ([]*maskcall.Conversation, error) { return findConversations(ctx, tx, filter) })
+// descending), each with its participants in order and its status at now.
+func (db *DB) FindConversations(ctx context.Context, filter maskcall.ConversationFilter, now time.Time) (*maskcall.ConversationPage, error) {
+	return read(ctx, db, now, func(tx *Tx) (*maskcall.ConversationPage, error) { return findConversations(ctx, tx, filter) })
 }
 
 // EndConversation ends an active conversation with reason (EndReasonEnded
 // if empty) at now, frees its keys and proxies' counters, and returns it.
-// Ending an ended conversation changes nothing and returns it as it is.
-// ENOTFOUND if absent.
+// A conversation that had expired by now is recorded as expired at its
+// expiry, like the sweep would. Ending an ended conversation changes
+// nothing and returns it as it is. ENOTFOUND if absent.
 func (db *DB) EndConversation(ctx context.Context, id, reason string, now time.Time) (*maskcall.Conversation, error) {
 	tx, err := db.beginWrite(ctx, now)
 	if err != nil {
@@ -120,14 +122,18 @@ func (db *DB) EndConversation(ctx context.Context, id, reason string, now time.T
 	if reason == "" {
 		reason = maskcall.EndReasonEnded
 	}
-	if _, err := findConversationByID(ctx, tx, id); err != nil {
-		return nil, err
-	}
-	if _, err := endConversation(ctx, tx, id, reason, tx.now); err != nil {
-		return nil, err
-	}
 	c, err := findConversationByID(ctx, tx, id)
 	if err != nil {
+		return nil, err
+	}
+	at := tx.now
+	if c.Status == maskcall.ConversationExpired {
+		reason, at = maskcall.EndReasonExpired, *c.ExpiresAt
+	}
+	if _, err := endConversation(ctx, tx, id, reason, at); err != nil {
+		return nil, err
+	}
+	if c, err = findConversationByID(ctx, tx, id); err != nil {
 		return nil, err
 	}
 	return c, tx.Commit()
@@ -154,7 +160,7 @@ func (db *DB) ExpireConversations(ctx context.Context, now time.Time) (int, erro
 // returns how many. Active conversations, expired or not, are kept: run
 // ExpireConversations first.
 func (db *DB) PurgeConversations(ctx context.Context, before time.Time) (int, error) {
-	tx, err := db.beginWrite(ctx, time.Time{})
+	tx, err := db.beginWrite(ctx, before)
 	if err != nil {
 		return 0, err
 	}
@@ -185,7 +191,7 @@ func (db *DB) FindRoute(ctx context.Context, from, to string, now time.Time) (*m
 		return nil, err
 	}
 	var r maskcall.Route
-	err := db.routeStmt.QueryRowContext(context.WithoutCancel(ctx), from, to, formatTime(db.txTime(now))).Scan(&r.ConversationID,
+	err := db.routeStmt.QueryRowContext(context.WithoutCancel(ctx), from, to, formatTime(now)).Scan(&r.ConversationID,
 		&r.Caller.Number, &r.Caller.Country, &r.Caller.ProxyNumber, &r.Caller.Label,
 		&r.Callee.Number, &r.Callee.Country, &r.Callee.ProxyNumber, &r.Callee.Label)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -197,22 +203,8 @@ func (db *DB) FindRoute(ctx context.Context, from, to string, now time.Time) (*m
 	return &r, nil
 }
 
-func createConversation(ctx context.Context, tx *Tx, c *maskcall.Conversation) error {
-	if len(c.Participants) != 2 {
-		return maskcall.Errorf(maskcall.EINVALID, "A conversation needs exactly two participants, got %d.", len(c.Participants))
-	}
-	a, b := c.Participants[0], c.Participants[1]
-	if a.Number == "" || b.Number == "" {
-		return maskcall.Errorf(maskcall.EINVALID, "A conversation needs two phone numbers.")
-	} else if a.Number == b.Number {
-		return maskcall.Errorf(maskcall.EINVALID, "Both participants have the number %s; a conversation needs two different numbers.",
-			maskcall.MaskNumber(a.Number))
-	}
+func createConversation(ctx context.Context, tx *Tx, c *maskcall.Conversation, needs []string) error {
 	if c.ExpiresAt != nil {
-		if !c.ExpiresAt.After(tx.now) {
-			return maskcall.Errorf(maskcall.EINVALID, "The conversation would expire at %s, which is not after its creation.",
-				c.ExpiresAt.UTC().Format(time.RFC3339))
-		}
 		exp := c.ExpiresAt.UTC()
 		c.ExpiresAt = &exp
 	}
@@ -228,14 +220,16 @@ func createConversation(ctx context.Context, tx *Tx, c *maskcall.Conversation) e
 	}
 	for i := range c.Participants {
 		p, other := &c.Participants[i], c.Participants[1-i]
-		proxy, err := allocateProxy(ctx, tx, pool, *p, other.Number)
-		if err != nil {
+		req := maskcall.AllocationRequest{Participant: *p, Other: other.Number, Position: i, Candidates: pool, Needs: needs}
+		if req.InUse, err = usedProxies(ctx, tx, p.Number); err != nil {
 			return err
 		}
-		if proxy == "" {
-			return exhausted(i, *p)
+		if err := tx.QueryRowContext(ctx, stickyQuery, p.Number, other.Number).Scan(&req.Sticky); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return formatError(err)
 		}
-		p.ProxyNumber = proxy
+		if p.ProxyNumber, err = maskcall.Allocate(req); err != nil {
+			return err
+		}
 	}
 
 	if c.ID == "" {
@@ -277,90 +271,42 @@ func createConversation(ctx context.Context, tx *Tx, c *maskcall.Conversation) e
 	return nil
 }
 
-// poolEntry is an active pool number as allocation sees it.
-type poolEntry struct {
-	number, country string
-	uses            int
-}
-
-func findPool(ctx context.Context, tx *Tx) ([]poolEntry, error) {
+// findPool reads allocation's candidates.
+func findPool(ctx context.Context, tx *Tx) ([]maskcall.ProxyCandidate, error) {
 	rows, err := tx.QueryContext(ctx, poolQuery)
 	if err != nil {
 		return nil, formatError(err)
 	}
 	defer rows.Close()
-	var pool []poolEntry
+	var pool []maskcall.ProxyCandidate
 	for rows.Next() {
-		var e poolEntry
-		if err := rows.Scan(&e.number, &e.country, &e.uses); err != nil {
+		var c maskcall.ProxyCandidate
+		var features, status string
+		if err := rows.Scan(&c.Number, &c.Country, &features, &status, &c.ActiveUses); err != nil {
 			return nil, formatError(err)
 		}
-		pool = append(pool, e)
+		c.Features, c.Status = splitFeatures(features), maskcall.NumberStatus(status)
+		pool = append(pool, c)
 	}
 	return pool, formatError(rows.Err())
 }
 
-// allocateProxy picks p's proxy number from pool with maskcall.ChooseProxy;
-// "" if none is free.
-func allocateProxy(ctx context.Context, tx *Tx, pool []poolEntry, p maskcall.Participant, otherNumber string) (string, error) {
-	used := map[string]bool{}
-	rows, err := tx.QueryContext(ctx, usedProxiesQuery, p.Number)
+// usedProxies lists the proxies number has in active conversations.
+func usedProxies(ctx context.Context, tx *Tx, number string) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, usedProxiesQuery, number)
 	if err != nil {
-		return "", formatError(err)
+		return nil, formatError(err)
 	}
+	defer rows.Close()
+	var used []string
 	for rows.Next() {
 		var n string
 		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return "", formatError(err)
+			return nil, formatError(err)
 		}
-		used[n] = true
+		used = append(used, n)
 	}
-	if err := rows.Close(); err != nil {
-		return "", formatError(err)
-	}
-	if err := rows.Err(); err != nil {
-		return "", formatError(err)
-	}
-
-	var sticky string
-	if err := tx.QueryRowContext(ctx, stickyQuery, p.Number, otherNumber).Scan(&sticky); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return "", formatError(err)
-	}
-
-	candidates := make([]maskcall.ProxyCandidate, 0, len(pool))
-	for _, e := range pool {
-		// A participant's own number, or the other's, cannot be a proxy:
-		// calls to it would loop back into maskcall.
-		if e.number == p.Number || e.number == otherNumber || used[e.number] {
-			continue
-		}
-		candidates = append(candidates, maskcall.ProxyCandidate{
-			Number: e.number, Country: e.country, ActiveUses: e.uses, Sticky: e.number == sticky,
-		})
-	}
-	best, ok := maskcall.ChooseProxy(p.Country, candidates)
-	if !ok {
-		return "", nil
-	}
-	return best.Number, nil
-}
-
-// exhausted is the error for participant i (0 or 1) getting no proxy.
-func exhausted(i int, p maskcall.Participant) error {
-	who := p.Label
-	if who == "" {
-		who = string(rune('a' + i))
-	}
-	country := p.Country
-	if country == "" {
-		country = "unknown country"
-	}
-	return &maskcall.Error{
-		Code:    maskcall.EEXHAUSTED,
-		Message: "No pool number is free for participant " + who + " (" + maskcall.MaskNumber(p.Number) + ", " + country + ").",
-		Err:     &maskcall.ExhaustedError{Participant: p},
-	}
+	return used, formatError(rows.Err())
 }
 
 // expireConversations ends the active conversations expired by tx.now.
@@ -438,7 +384,8 @@ func purgeConversations(ctx context.Context, tx *Tx, before time.Time) (int, err
 
 const conversationColumns = `id, ref, status, created_at, expires_at, ended_at, end_reason`
 
-func scanConversation(s interface{ Scan(...any) error }) (*maskcall.Conversation, error) {
+// scanConversation reads a conversation and gives it its status at now.
+func scanConversation(s interface{ Scan(...any) error }, now time.Time) (*maskcall.Conversation, error) {
 	var c maskcall.Conversation
 	var status, createdAt string
 	var expiresAt, endedAt sql.NullString
@@ -456,12 +403,13 @@ func scanConversation(s interface{ Scan(...any) error }) (*maskcall.Conversation
 	if c.EndedAt, err = parseNullTime(endedAt); err != nil {
 		return nil, err
 	}
+	c.SettleStatus(now)
 	return &c, nil
 }
 
 func findConversationByID(ctx context.Context, tx *Tx, id string) (*maskcall.Conversation, error) {
 	c, err := scanConversation(tx.QueryRowContext(ctx,
-		`SELECT `+conversationColumns+` FROM conversations WHERE id = ?`, id))
+		`SELECT `+conversationColumns+` FROM conversations WHERE id = ?`, id), tx.now)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, maskcall.Errorf(maskcall.ENOTFOUND, "Conversation %s not found.", id)
 	} else if err != nil {
@@ -473,13 +421,25 @@ func findConversationByID(ctx context.Context, tx *Tx, id string) (*maskcall.Con
 	return c, nil
 }
 
-// conversationsQuery lists conversations newest first, walking
-// conversations_created_idx, conversations_status_idx or
-// conversations_ref_idx backwards: no sort, and a limit stops early.
-func conversationsQuery(filter maskcall.ConversationFilter) (string, []any) {
-	where, args := []string{"1 = 1"}, []any{}
+// conversationsWhere is the condition for filter at now, without its
+// cursor and limit. Statuses follow maskcall.Conversation.SettleStatus: a
+// stored active conversation is expired once its expiry is at or before
+// now.
+func conversationsWhere(filter maskcall.ConversationFilter, now time.Time) ([]string, []any, error) {
+	where, args := []string{}, []any{}
 	if filter.Status != nil {
-		where, args = append(where, "status = ?"), append(args, string(*filter.Status))
+		switch *filter.Status {
+		case maskcall.ConversationActive:
+			where = append(where, "status = 'active'", "(expires_at IS NULL OR expires_at > ?)")
+			args = append(args, formatTime(now))
+		case maskcall.ConversationExpired:
+			where = append(where, "status = 'active'", "expires_at IS NOT NULL", "expires_at <= ?")
+			args = append(args, formatTime(now))
+		case maskcall.ConversationEnded:
+			where = append(where, "status = 'ended'")
+		default:
+			return nil, nil, maskcall.Errorf(maskcall.EINVALID, "Unknown conversation status %q.", *filter.Status)
+		}
 	}
 	if filter.Ref != nil {
 		where, args = append(where, "ref = ?"), append(args, *filter.Ref)
@@ -492,25 +452,51 @@ func conversationsQuery(filter maskcall.ConversationFilter) (string, []any) {
 		}
 		where, args = append(where, "id IN ("+sub+")"), append(args, *filter.Participant)
 	}
+	return where, args, nil
+}
+
+// conversationsQuery lists conversations newest first from the cursor
+// position (created_at, id) if after is set, walking
+// conversations_created_idx, conversations_status_idx or
+// conversations_ref_idx backwards: no sort, and a limit stops early. It
+// reads one row more than the limit, to tell whether a next page exists.
+func conversationsQuery(filter maskcall.ConversationFilter, now time.Time) (string, []any, error) {
+	where, args, err := conversationsWhere(filter, now)
+	if err != nil {
+		return "", nil, err
+	}
+	if filter.After != "" {
+		at, id, err := maskcall.ParseConversationCursor(filter.After)
+		if err != nil {
+			return "", nil, err
+		}
+		where, args = append(where, "(created_at, id) < (?, ?)"), append(args, formatTime(at), id)
+	}
+	if len(where) == 0 {
+		where = []string{"1 = 1"}
+	}
 	query := `SELECT ` + conversationColumns + ` FROM conversations
 		WHERE ` + strings.Join(where, " AND ") + `
 		ORDER BY created_at DESC, id DESC`
 	if filter.Limit > 0 {
 		query += ` LIMIT ?`
-		args = append(args, filter.Limit)
+		args = append(args, filter.Limit+1)
 	}
-	return query, args
+	return query, args, nil
 }
 
-func findConversations(ctx context.Context, tx *Tx, filter maskcall.ConversationFilter) ([]*maskcall.Conversation, error) {
-	query, args := conversationsQuery(filter)
+func findConversations(ctx context.Context, tx *Tx, filter maskcall.ConversationFilter) (*maskcall.ConversationPage, error) {
+	query, args, err := conversationsQuery(filter, tx.now)
+	if err != nil {
+		return nil, err
+	}
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, formatError(err)
 	}
 	cs := []*maskcall.Conversation{}
 	for rows.Next() {
-		c, err := scanConversation(rows)
+		c, err := scanConversation(rows, tx.now)
 		if err != nil {
 			rows.Close()
 			return nil, formatError(err)
@@ -523,21 +509,46 @@ func findConversations(ctx context.Context, tx *Tx, filter maskcall.Conversation
 	if err := rows.Err(); err != nil {
 		return nil, formatError(err)
 	}
+	page := &maskcall.ConversationPage{Conversations: cs}
+	if filter.Limit > 0 && len(cs) > filter.Limit {
+		page.Conversations = cs[:filter.Limit]
+		last := page.Conversations[filter.Limit-1]
+		page.NextCursor = maskcall.ConversationCursor(last)
+		if filter.CountRemaining {
+			next := filter
+			next.After, next.Limit = page.NextCursor, 0
+			if page.Remaining, err = countConversations(ctx, tx, next); err != nil {
+				return nil, err
+			}
+		}
+	}
 
-	if len(cs) == 0 {
-		return cs, nil
+	if len(page.Conversations) == 0 {
+		return page, nil
 	}
 	stmt, err := tx.PrepareContext(ctx, participantsQuery)
 	if err != nil {
 		return nil, formatError(err)
 	}
 	defer stmt.Close()
-	for _, c := range cs {
+	for _, c := range page.Conversations {
 		if c.Participants, err = findParticipants(ctx, tx, stmt, c.ID); err != nil {
 			return nil, err
 		}
 	}
-	return cs, nil
+	return page, nil
+}
+
+// countConversations counts what conversationsQuery would list, walking
+// the same index.
+func countConversations(ctx context.Context, tx *Tx, filter maskcall.ConversationFilter) (int, error) {
+	query, args, err := conversationsQuery(filter, tx.now)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (`+query+`)`, args...).Scan(&n)
+	return n, formatError(err)
 }
 
 // participantsQuery reads a conversation's participants by primary key.
@@ -571,12 +582,17 @@ func findParticipants(ctx context.Context, tx *Tx, stmt *sql.Stmt, id string) ([
 
 // EndConversationsUsingNumber ends every active conversation in which a
 // participant has proxy as their proxy number, and returns their ids.
+// Conversations that expired by now are recorded as expired first, and are
+// not among them.
 func (db *DB) EndConversationsUsingNumber(ctx context.Context, proxy, reason string, now time.Time) ([]string, error) {
 	tx, err := db.beginWrite(ctx, now)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
+	if _, err := expireConversations(ctx, tx); err != nil {
+		return nil, err
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT conversation_id FROM participants
 		WHERE proxy_number = ? AND active = 1`, proxy)
 	if err != nil {

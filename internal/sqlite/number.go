@@ -10,23 +10,79 @@ import (
 	"github.com/maskcall/maskcall/internal/maskcall"
 )
 
-// FindNumber returns the pool entry for an E.164 number; ENOTFOUND if none.
-func (db *DB) FindNumber(ctx context.Context, number string) (*maskcall.Number, error) {
-	return read(ctx, db, func(tx *Tx) (*maskcall.Number, error) { return findNumber(ctx, tx, number) })
+// FindNumber returns the pool entry for an E.164 number, counting the
+// conversations active at now; ENOTFOUND if none.
+func (db *DB) FindNumber(ctx context.Context, number string, now time.Time) (*maskcall.Number, error) {
+	return read(ctx, db, now, func(tx *Tx) (*maskcall.Number, error) {
+		n, err := findNumber(ctx, tx, number)
+		if err != nil {
+			return nil, err
+		}
+		return n, discountExpired(ctx, tx, []*maskcall.Number{n})
+	})
 }
 
-// FindNumbers lists pool numbers ordered by number. Released numbers are
-// left out unless filter.Status asks for them or IncludeReleased is set.
-func (db *DB) FindNumbers(ctx context.Context, filter maskcall.NumberFilter) ([]*maskcall.Number, error) {
-	return read(ctx, db, func(tx *Tx) ([]*maskcall.Number, error) { return findNumbers(ctx, tx, filter) })
+// FindNumbers lists pool numbers ordered by number, counting the
+// conversations active at now. Released numbers are left out unless
+// filter.Status asks for them or IncludeReleased is set.
+func (db *DB) FindNumbers(ctx context.Context, filter maskcall.NumberFilter, now time.Time) ([]*maskcall.Number, error) {
+	return read(ctx, db, now, func(tx *Tx) ([]*maskcall.Number, error) {
+		ns, err := findNumbers(ctx, tx, filter)
+		if err != nil {
+			return nil, err
+		}
+		return ns, discountExpired(ctx, tx, ns)
+	})
+}
+
+// expiredUsesQuery lists the proxies of conversations that expired by now
+// but are not swept yet: the stored counter still includes them
+// (conversations_expiry_idx, then participants by primary key).
+const expiredUsesQuery = `SELECT p.conversation_id, p.proxy_number
+	FROM conversations AS c INDEXED BY conversations_expiry_idx
+	JOIN participants AS p ON p.conversation_id = c.id
+	WHERE c.status = 'active' AND c.expires_at IS NOT NULL AND c.expires_at <= ?`
+
+// discountExpired takes the conversations that expired by tx.now out of
+// ns's counters, so a number's count agrees with the conversations'
+// statuses (maskcall.Conversation.SettleStatus) before any sweep.
+func discountExpired(ctx context.Context, tx *Tx, ns []*maskcall.Number) error {
+	if len(ns) == 0 {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, expiredUsesQuery, formatTime(tx.now))
+	if err != nil {
+		return formatError(err)
+	}
+	defer rows.Close()
+	// A proxy serving both participants counts once per conversation.
+	expired, seen := map[string]int{}, map[[2]string]bool{}
+	for rows.Next() {
+		var id, proxy string
+		if err := rows.Scan(&id, &proxy); err != nil {
+			return formatError(err)
+		}
+		if k := [2]string{id, proxy}; !seen[k] {
+			seen[k] = true
+			expired[proxy]++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return formatError(err)
+	}
+	for _, n := range ns {
+		n.ActiveConversations = max(0, n.ActiveConversations-expired[n.Number])
+	}
+	return nil
 }
 
 // CreateNumber adds n, stamping CreatedAt and UpdatedAt with n's times if
-// set, else now; an empty Status means purchasing. ECONFLICT if the number is in the pool and not released; a
-// released entry is replaced in place (same row, so past conversations keep
-// pointing at it) and keeps its active-conversation count.
-func (db *DB) CreateNumber(ctx context.Context, n *maskcall.Number) error {
-	tx, err := db.beginWrite(ctx, time.Time{})
+// set, else now; an empty Status means purchasing. ECONFLICT if the number
+// is in the pool and not released; a released entry is replaced in place
+// (same row, so past conversations keep pointing at it) and keeps its
+// active-conversation count.
+func (db *DB) CreateNumber(ctx context.Context, n *maskcall.Number, now time.Time) error {
+	tx, err := db.beginWrite(ctx, now)
 	if err != nil {
 		return err
 	}
@@ -37,11 +93,11 @@ func (db *DB) CreateNumber(ctx context.Context, n *maskcall.Number) error {
 	return tx.Commit()
 }
 
-// UpdateNumber applies upd and returns the result; ENOTFOUND if absent,
-// ECONFLICT if upd.IfStatus is set and differs. A number that is not
-// purchasing has no purchase owner or lease.
-func (db *DB) UpdateNumber(ctx context.Context, number string, upd maskcall.NumberUpdate) (*maskcall.Number, error) {
-	tx, err := db.beginWrite(ctx, time.Time{})
+// UpdateNumber applies upd, stamps UpdatedAt with now and returns the
+// result; ENOTFOUND if absent, ECONFLICT if upd.IfStatus is set and
+// differs. A number that is not purchasing has no purchase owner or lease.
+func (db *DB) UpdateNumber(ctx context.Context, number string, upd maskcall.NumberUpdate, now time.Time) (*maskcall.Number, error) {
+	tx, err := db.beginWrite(ctx, now)
 	if err != nil {
 		return nil, err
 	}

@@ -45,10 +45,22 @@ func TestQueryPlans(t *testing.T) {
 	}
 	// A listing may walk an index in order (a limit stops it early); it
 	// still must not sort.
-	lists := map[string]bool{"ListAll": true, "ListActive": true, "ListRef": true}
-	listAll, listAllArgs := conversationsQuery(maskcall.ConversationFilter{Limit: 20})
-	listActive, listActiveArgs := conversationsQuery(maskcall.ConversationFilter{Status: &active, Limit: 20})
-	listRef, listRefArgs := conversationsQuery(maskcall.ConversationFilter{Status: &active, Ref: &ref})
+	lists := map[string]bool{"ListAll": true, "ListActive": true, "ListRef": true, "ListAfter": true, "ListEnded": true, "ListExpired": true}
+	cursor := maskcall.ConversationCursor(&maskcall.Conversation{ID: "cv_x", CreatedAt: t0})
+	ended, expired := maskcall.ConversationEnded, maskcall.ConversationExpired
+	listQuery := func(f maskcall.ConversationFilter) (string, []any) {
+		q, args, err := conversationsQuery(f, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q, args
+	}
+	listAll, listAllArgs := listQuery(maskcall.ConversationFilter{Limit: 20})
+	listActive, listActiveArgs := listQuery(maskcall.ConversationFilter{Status: &active, Limit: 20})
+	listRef, listRefArgs := listQuery(maskcall.ConversationFilter{Status: &active, Ref: &ref})
+	listAfter, listAfterArgs := listQuery(maskcall.ConversationFilter{Status: &active, After: cursor, Limit: 20})
+	listEnded, listEndedArgs := listQuery(maskcall.ConversationFilter{Status: &ended, After: cursor, Limit: 20})
+	listExpired, listExpiredArgs := listQuery(maskcall.ConversationFilter{Status: &expired, Limit: 20})
 	checks := map[string]check{
 		"FindRoute": {routeQuery, []any{alice, gb1, "now"},
 			[]string{"participants_key_idx", "PRIMARY KEY"}},
@@ -69,6 +81,10 @@ func TestQueryPlans(t *testing.T) {
 		"ListAll":                {listAll, listAllArgs, []string{"conversations_created_idx"}},
 		"ListActive":             {listActive, listActiveArgs, []string{"conversations_status_idx"}},
 		"ListRef":                {listRef, listRefArgs, []string{"conversations_ref_idx"}},
+		"ListAfter":              {listAfter, listAfterArgs, []string{"conversations_status_idx"}},
+		"ListEnded":              {listEnded, listEndedArgs, []string{"conversations_status_idx"}},
+		"ListExpired":            {listExpired, listExpiredArgs, []string{"conversations_status_idx"}},
+		"ExpiredUses":            {expiredUsesQuery, []any{"now"}, []string{"conversations_expiry_idx", "PRIMARY KEY"}},
 	}
 	for name, c := range checks {
 		t.Run(name, func(t *testing.T) {

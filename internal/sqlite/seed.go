@@ -37,7 +37,7 @@ func SeedProxy(pool []string, i int) string { return pool[i%len(pool)] }
 // SeedConversationID(i), participant A (position 0, label "a", country GB)
 // with number SeedNumberA(i) and participant B (position 1, label "b",
 // country US) with SeedNumberB(i), and both participants have the proxy
-// SeedProxy(pool, i). Conversations are created at db.Now() and expire 30
+// SeedProxy(pool, i). Conversations are created at now and expire 30
 // days later.
 //
 // The rows are what CreateConversation would have written for the same
@@ -54,7 +54,7 @@ func SeedProxy(pool []string, i int) string { return pool[i%len(pool)] }
 // rebuilt afterwards (from their own definitions in the schema), so that
 // 1,000,000 conversations take seconds rather than minutes. It ends with a
 // WAL checkpoint. Other processes wait (busy_timeout) while it runs.
-func (db *DB) SeedConversations(ctx context.Context, n int, pool []string) (err error) {
+func (db *DB) SeedConversations(ctx context.Context, n int, pool []string, now time.Time) (err error) {
 	if db.wdb == nil {
 		return errNotOpen
 	}
@@ -119,7 +119,7 @@ func (db *DB) SeedConversations(ctx context.Context, n int, pool []string) (err 
 		return nil
 	}
 
-	now := db.txTime(time.Time{})
+	now = now.UTC()
 	at, exp := formatTime(now), formatTime(now.Add(30*24*time.Hour))
 
 	// The pool, keyed by position, in a temporary table.

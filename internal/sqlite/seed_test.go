@@ -19,7 +19,7 @@ func TestDB_SeedConversations(t *testing.T) {
 	MustCreateNumber(t, db, "+447400000001", "GB") // already in the pool
 	pool := []string{"+447400000001", "+447400000002", "+12025550100"}
 	const n = 1001
-	if err := db.SeedConversations(ctx, n, pool); err != nil {
+	if err := db.SeedConversations(ctx, n, pool, t0); err != nil {
 		t.Fatal(err)
 	}
 	assertCounters(t, db)
@@ -73,7 +73,7 @@ func TestDB_SeedConversations(t *testing.T) {
 	}
 	c := &maskcall.Conversation{Participants: []maskcall.Participant{
 		{Number: SeedNumberA(7), Country: "GB"}, {Number: SeedNumberB(7), Country: "US"}}}
-	if err := db.CreateConversation(ctx, c, t0.Add(2*time.Hour)); err != nil {
+	if err := db.CreateConversation(ctx, c, nil, t0.Add(2*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if c.Participants[0].ProxyNumber != SeedProxy(pool, 7) || c.Participants[1].ProxyNumber != SeedProxy(pool, 7) {
@@ -82,7 +82,7 @@ func TestDB_SeedConversations(t *testing.T) {
 	assertCounters(t, db)
 
 	// Seeding twice is refused.
-	if err := db.SeedConversations(ctx, 10, pool); maskcall.ErrorCode(err) != maskcall.ECONFLICT {
+	if err := db.SeedConversations(ctx, 10, pool, t0); maskcall.ErrorCode(err) != maskcall.ECONFLICT {
 		t.Fatalf("second seed: %v", err)
 	}
 	// The write connection got its settings back.
@@ -126,7 +126,7 @@ func TestDB_SeedConversations_Invalid(t *testing.T) {
 		{10, []string{SeedNumberA(3)}},
 		{10, []string{SeedNumberB(9)}},
 	} {
-		if err := db.SeedConversations(ctx, tc.n, tc.pool); maskcall.ErrorCode(err) != maskcall.EINVALID {
+		if err := db.SeedConversations(ctx, tc.n, tc.pool, t0); maskcall.ErrorCode(err) != maskcall.EINVALID {
 			t.Errorf("SeedConversations(%d, %v) = %v, want EINVALID", tc.n, tc.pool, err)
 		}
 	}
@@ -141,7 +141,7 @@ func BenchmarkDB_SeedConversations(b *testing.B) {
 				b.StopTimer()
 				db := MustOpenDB(b)
 				b.StartTimer()
-				if err := db.SeedConversations(context.Background(), n, []string{"+447400000001", "+447400000002"}); err != nil {
+				if err := db.SeedConversations(context.Background(), n, []string{"+447400000001", "+447400000002"}, t0); err != nil {
 					b.Fatal(err)
 				}
 			}

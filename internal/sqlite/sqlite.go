@@ -63,10 +63,6 @@ type DB struct {
 	routeStmt *sql.Stmt  // FindRoute's query, prepared on the read pool
 	w         *committer // groups CreateCall and RecordCallEvent (writer.go)
 
-	// Now returns the current time; it stamps rows whose methods take no
-	// explicit time (numbers, calls, migrations). Tests replace it.
-	Now func() time.Time
-
 	// FastCommits trades the last moments before a power loss for
 	// throughput: commits are not fsynced (synchronous=NORMAL) and the
 	// group commit's background checkpoints bound the loss to about 100 ms.
@@ -86,7 +82,7 @@ var _ maskcall.Store = (*DB)(nil)
 // NewDB returns a store for the SQLite file at path. Open must be called
 // before use.
 func NewDB(path string) *DB {
-	return &DB{path: path, Now: time.Now}
+	return &DB{path: path}
 }
 
 func (db *DB) synchronous() string {
@@ -112,9 +108,6 @@ func (db *DB) Open() (err error) {
 	}
 	if db.wdb != nil {
 		return maskcall.Errorf(maskcall.EINTERNAL, "The database %s is already open.", db.path)
-	}
-	if db.Now == nil {
-		db.Now = time.Now
 	}
 	defer func() {
 		if err != nil {
@@ -408,7 +401,7 @@ func (db *DB) migrateFile(ctx context.Context, name string) error {
 		return fmt.Errorf("migration %s: %w", base, err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO migrations (name, applied_at) VALUES (?, ?)`,
-		base, formatTime(db.Now())); err != nil {
+		base, formatTime(time.Now())); err != nil {
 		return fmt.Errorf("migration %s: %w", base, err)
 	}
 	return tx.Commit()
@@ -446,7 +439,7 @@ func (tx *Tx) exec(ctx context.Context, st *sql.Stmt, query string, args ...any)
 }
 
 // beginWrite starts an immediate write transaction on the write pool. now is
-// the transaction's time; the zero time means db.Now().
+// the transaction's time, given by the caller: the store reads no clock.
 func (db *DB) beginWrite(ctx context.Context, now time.Time) (*Tx, error) {
 	if db.wdb == nil {
 		return nil, errNotOpen
@@ -455,7 +448,7 @@ func (db *DB) beginWrite(ctx context.Context, now time.Time) (*Tx, error) {
 	if err != nil {
 		return nil, formatError(err)
 	}
-	return &Tx{Tx: tx, db: db, now: db.txTime(now), w: &noStmts}, nil
+	return &Tx{Tx: tx, db: db, now: now.UTC(), w: &noStmts}, nil
 }
 
 // beginRead starts a read-only transaction on the read pool: one snapshot
@@ -468,13 +461,14 @@ func (db *DB) beginRead(ctx context.Context, now time.Time) (*Tx, error) {
 	if err != nil {
 		return nil, formatError(err)
 	}
-	return &Tx{Tx: tx, db: db, now: db.txTime(now), w: &noStmts}, nil
+	return &Tx{Tx: tx, db: db, now: now.UTC(), w: &noStmts}, nil
 }
 
-// read runs f in a read transaction: one snapshot for all its queries.
-func read[T any](ctx context.Context, db *DB, f func(*Tx) (T, error)) (T, error) {
+// read runs f in a read transaction at now: one snapshot for all its
+// queries.
+func read[T any](ctx context.Context, db *DB, now time.Time, f func(*Tx) (T, error)) (T, error) {
 	var zero T
-	tx, err := db.beginRead(ctx, time.Time{})
+	tx, err := db.beginRead(ctx, now)
 	if err != nil {
 		return zero, err
 	}
@@ -484,13 +478,6 @@ func read[T any](ctx context.Context, db *DB, f func(*Tx) (T, error)) (T, error)
 		return zero, err
 	}
 	return v, tx.Commit()
-}
-
-func (db *DB) txTime(now time.Time) time.Time {
-	if now.IsZero() {
-		now = db.Now()
-	}
-	return now.UTC()
 }
 
 // Commit commits the transaction, mapping errors like any statement's.

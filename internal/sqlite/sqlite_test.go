@@ -29,7 +29,6 @@ func MustOpenDB(tb testing.TB) *DB {
 func MustOpenDBAt(tb testing.TB, path string) *DB {
 	tb.Helper()
 	db := NewDB(path)
-	db.Now = func() time.Time { return t0 }
 	if err := db.Open(); err != nil {
 		tb.Fatal(err)
 	}
@@ -46,7 +45,7 @@ func MustCreateNumber(tb testing.TB, db *DB, number, country string) *maskcall.N
 	tb.Helper()
 	n := &maskcall.Number{Number: number, Country: country, Type: "mobile-lvn",
 		Features: []string{"VOICE", "SMS"}, Status: maskcall.NumberActive, AppID: "app"}
-	if err := db.CreateNumber(context.Background(), n); err != nil {
+	if err := db.CreateNumber(context.Background(), n, t0); err != nil {
 		tb.Fatal(err)
 	}
 	return n
@@ -69,7 +68,7 @@ func createConv(db *DB, now time.Time, ttl time.Duration, a, b maskcall.Particip
 		exp := now.Add(ttl)
 		c.ExpiresAt = &exp
 	}
-	return c, db.CreateConversation(context.Background(), c, now)
+	return c, db.CreateConversation(context.Background(), c, nil, now)
 }
 
 // gb and us build participants.
@@ -92,7 +91,7 @@ func assertCode(tb testing.TB, err error, code string) {
 // counter returns a pool number's active-conversation counter.
 func counter(tb testing.TB, db *DB, number string) int {
 	tb.Helper()
-	n, err := db.FindNumber(context.Background(), number)
+	n, err := db.FindNumber(context.Background(), number, t0)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -173,7 +172,6 @@ func TestDB_Open(t *testing.T) {
 		}
 
 		db := NewDB(path)
-		db.Now = func() time.Time { return t0 }
 		if err := db.Open(); err != nil {
 			t.Fatal(err)
 		}
@@ -190,7 +188,6 @@ func TestDB_Open(t *testing.T) {
 
 		// Reopening re-runs nothing: the recorded times are the first run's.
 		db = NewDB(path)
-		db.Now = func() time.Time { return t0.Add(time.Hour) }
 		if err := db.Open(); err != nil {
 			t.Fatal(err)
 		}
@@ -358,16 +355,16 @@ func TestDB_ConcurrentWriters(t *testing.T) {
 				for i := range 10 {
 					num := fmt.Sprintf("+1555%02d%d%03d", g, d, i)
 					n := &maskcall.Number{Number: num, Country: "US", Status: maskcall.NumberPurchasing}
-					if err := db.CreateNumber(ctx, n); err != nil {
+					if err := db.CreateNumber(ctx, n, t0); err != nil {
 						errs <- err
 						return
 					}
 					st := maskcall.NumberActive
-					if _, err := db.UpdateNumber(ctx, num, maskcall.NumberUpdate{Status: &st}); err != nil {
+					if _, err := db.UpdateNumber(ctx, num, maskcall.NumberUpdate{Status: &st}, t0); err != nil {
 						errs <- err
 						return
 					}
-					if _, err := db.FindNumbers(ctx, maskcall.NumberFilter{}); err != nil {
+					if _, err := db.FindNumbers(ctx, maskcall.NumberFilter{}, t0); err != nil {
 						errs <- err
 						return
 					}
@@ -380,11 +377,45 @@ func TestDB_ConcurrentWriters(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	ns, err := dbs[1].FindNumbers(ctx, maskcall.NumberFilter{})
+	ns, err := dbs[1].FindNumbers(ctx, maskcall.NumberFilter{}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(ns) != 1+20*2*10 {
 		t.Fatalf("%d numbers, want %d", len(ns), 1+20*2*10)
 	}
+}
+
+// MustCreateCall creates a conversation and an inbound call in it.
+func MustCreateCall(tb testing.TB, db *DB) (*maskcall.Conversation, *maskcall.Call) {
+	tb.Helper()
+	MustCreateNumber(tb, db, gb1, "GB")
+	conv := MustCreateConversation(tb, db, t0, 0, gb(alice, "a"), gb(bob, "b"))
+	started := t0
+	call := &maskcall.Call{UUID: "in-leg", ConversationUUID: "CON-1", ConversationID: conv.ID,
+		From: alice, To: gb1, Status: "started", StartedAt: &started}
+	if err := db.CreateCall(context.Background(), call, t0); err != nil {
+		tb.Fatal(err)
+	}
+	return conv, call
+}
+
+func mustFindCall(tb testing.TB, db *DB, conversationID string) *maskcall.Call {
+	tb.Helper()
+	calls, err := db.FindCalls(context.Background(), conversationID)
+	if err != nil {
+		tb.Fatal(err)
+	} else if len(calls) != 1 {
+		tb.Fatalf("%d calls", len(calls))
+	}
+	return calls[0]
+}
+
+func countEvents(tb testing.TB, db *DB) int {
+	tb.Helper()
+	var n int
+	if err := db.rdb.QueryRow(`SELECT COUNT(*) FROM interaction_events`).Scan(&n); err != nil {
+		tb.Fatal(err)
+	}
+	return n
 }

@@ -486,7 +486,7 @@ func clean(err error) error {
 // nil) is called once with its outcome: nil once written, or the error
 // that refused it (a conversation deleted meanwhile; errNotOpen if the
 // store closed while the database was still locked).
-func (db *DB) QueueCall(ctx context.Context, c *maskcall.Call, wait time.Duration, later func(error)) (bool, error) {
+func (db *DB) QueueCall(ctx context.Context, c *maskcall.Call, now time.Time, wait time.Duration, later func(error)) (bool, error) {
 	if db.w == nil {
 		return false, errNotOpen
 	}
@@ -494,7 +494,7 @@ func (db *DB) QueueCall(ctx context.Context, c *maskcall.Call, wait time.Duratio
 		return false, err
 	}
 	op := &writeOp{ctx: context.Background(), done: make(chan struct{}), queued: true, later: later,
-		fn: func(ctx context.Context, tx *Tx) error { return createCall(ctx, tx, c) }}
+		fn: func(ctx context.Context, tx *Tx) error { return createCall(ctx, tx, c, now) }}
 	if err := db.w.queue(op); err != nil {
 		return false, err
 	}

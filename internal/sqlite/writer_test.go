@@ -19,12 +19,12 @@ func op(fn func(ctx context.Context, tx *Tx) error) *writeOp {
 }
 
 func callOp(c *maskcall.Call) *writeOp {
-	return op(func(ctx context.Context, tx *Tx) error { return createCall(ctx, tx, c) })
+	return op(func(ctx context.Context, tx *Tx) error { return createCall(ctx, tx, c, t0) })
 }
 
 func eventOp(ev maskcall.CallEvent, ok *bool) *writeOp {
 	return op(func(ctx context.Context, tx *Tx) (err error) {
-		*ok, err = recordCallEvent(ctx, tx, ev)
+		*ok, err = recordCallEvent(ctx, tx, ev, t0)
 		return err
 	})
 }
@@ -50,7 +50,7 @@ func TestGroupCommit_FailureIsIsolated(t *testing.T) {
 		// Writes, then fails (not cleanly): its write must not survive,
 		// and the others are committed all the same.
 		op(func(ctx context.Context, tx *Tx) error {
-			if err := createCall(ctx, tx, &maskcall.Call{UUID: "u-failed", ConversationID: conv.ID, Status: "started"}); err != nil {
+			if err := createCall(ctx, tx, &maskcall.Call{UUID: "u-failed", ConversationID: conv.ID, Status: "started"}, t0); err != nil {
 				return err
 			}
 			return boom
@@ -165,7 +165,7 @@ func TestGroupCommit_CanceledOperationSkipped(t *testing.T) {
 	if got := countCalls(t, db); got != before+1 {
 		t.Fatalf("%d calls, want %d", got, before+1)
 	}
-	if err := db.CreateCall(ctx, &maskcall.Call{UUID: "late", ConversationID: conv.ID}); !errors.Is(err, context.Canceled) {
+	if err := db.CreateCall(ctx, &maskcall.Call{UUID: "late", ConversationID: conv.ID}, t0); !errors.Is(err, context.Canceled) {
 		t.Fatalf("CreateCall with a canceled context: %v", err)
 	}
 }
@@ -176,7 +176,7 @@ func TestGroupCommit_Concurrent(t *testing.T) {
 	db := MustOpenDB(t)
 	ctx := context.Background()
 	pool := []string{"+447400000001", "+447400000002"}
-	if err := db.SeedConversations(ctx, 100, pool); err != nil {
+	if err := db.SeedConversations(ctx, 100, pool, t0); err != nil {
 		t.Fatal(err)
 	}
 	const callers = 64
@@ -191,19 +191,19 @@ func TestGroupCommit_Concurrent(t *testing.T) {
 				i := (g*perCaller + k) % 100
 				uuid := fmt.Sprintf("leg-%d-%d", g, k)
 				if err := db.CreateCall(ctx, &maskcall.Call{UUID: uuid, ConversationID: SeedConversationID(i),
-					From: SeedNumberA(i), To: SeedProxy(pool, i), Status: "started"}); err != nil {
+					From: SeedNumberA(i), To: SeedProxy(pool, i), Status: "started"}, t0); err != nil {
 					errs <- err
 					return
 				}
 				for s, status := range []string{"ringing", "answered", "completed"} {
-					ok, err := db.RecordCallEvent(ctx, maskcall.CallEvent{UUID: uuid, Status: status, Timestamp: t0.Add(time.Duration(s) * time.Second)})
+					ok, err := db.RecordCallEvent(ctx, maskcall.CallEvent{UUID: uuid, Status: status, Timestamp: t0.Add(time.Duration(s) * time.Second)}, t0)
 					if err != nil || !ok {
 						errs <- fmt.Errorf("event %s of %s: %v, %v", status, uuid, ok, err)
 						return
 					}
 				}
 				// A wrong conversation fails alone.
-				if err := db.CreateCall(ctx, &maskcall.Call{UUID: uuid + "-x", ConversationID: "cv_nope"}); maskcall.ErrorCode(err) != maskcall.ENOTFOUND {
+				if err := db.CreateCall(ctx, &maskcall.Call{UUID: uuid + "-x", ConversationID: "cv_nope"}, t0); maskcall.ErrorCode(err) != maskcall.ENOTFOUND {
 					errs <- fmt.Errorf("call of a missing conversation: %v", err)
 					return
 				}
@@ -235,7 +235,6 @@ func TestGroupCommit_Concurrent(t *testing.T) {
 // Close commits what is queued, then refuses writes.
 func TestGroupCommit_Close(t *testing.T) {
 	db := NewDB(t.TempDir() + "/maskcall.db")
-	db.Now = func() time.Time { return t0 }
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -247,14 +246,14 @@ func TestGroupCommit_Close(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = db.CreateCall(context.Background(), &maskcall.Call{UUID: fmt.Sprint("c", i), ConversationID: conv.ID})
+			results[i] = db.CreateCall(context.Background(), &maskcall.Call{UUID: fmt.Sprint("c", i), ConversationID: conv.ID}, t0)
 		}()
 	}
 	wg.Wait()
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.CreateCall(context.Background(), &maskcall.Call{UUID: "after", ConversationID: conv.ID}); err == nil {
+	if err := db.CreateCall(context.Background(), &maskcall.Call{UUID: "after", ConversationID: conv.ID}, t0); err == nil {
 		t.Fatal("CreateCall after Close succeeded")
 	}
 	db2 := MustOpenDBAt(t, db.Path())
@@ -270,7 +269,7 @@ func TestGroupCommit_BackgroundCheckpoint(t *testing.T) {
 	db := MustOpenDB(t)
 	ctx := context.Background()
 	pool := []string{"+447400000001"}
-	if err := db.SeedConversations(ctx, 1000, pool); err != nil {
+	if err := db.SeedConversations(ctx, 1000, pool, t0); err != nil {
 		t.Fatal(err)
 	}
 	size := func() int64 {
@@ -282,7 +281,7 @@ func TestGroupCommit_BackgroundCheckpoint(t *testing.T) {
 	}
 	before := size()
 	for i := range 3000 {
-		if err := db.CreateCall(ctx, &maskcall.Call{UUID: fmt.Sprint("ck-", i), ConversationID: SeedConversationID(i % 1000), Status: "started"}); err != nil {
+		if err := db.CreateCall(ctx, &maskcall.Call{UUID: fmt.Sprint("ck-", i), ConversationID: SeedConversationID(i % 1000), Status: "started"}, t0); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -26,8 +26,8 @@ func (m mapRoutes) FindRoute(ctx context.Context, from, to string, now time.Time
 // nopCalls accepts every call and event.
 type nopCalls struct{}
 
-func (nopCalls) CreateCall(context.Context, *maskcall.Call) error { return nil }
-func (nopCalls) RecordCallEvent(context.Context, maskcall.CallEvent) (bool, error) {
+func (nopCalls) CreateCall(context.Context, *maskcall.Call, time.Time) error { return nil }
+func (nopCalls) RecordCallEvent(context.Context, maskcall.CallEvent, time.Time) (bool, error) {
 	return true, nil
 }
 func (nopCalls) FindCalls(context.Context, string) ([]*maskcall.Call, error)       { return nil, nil }

@@ -78,7 +78,7 @@ func (f *fakeStore) FindRoute(ctx context.Context, from, to string, now time.Tim
 	return nil, maskcall.Errorf(maskcall.ENOTFOUND, "No route.")
 }
 
-func (f *fakeStore) CreateCall(ctx context.Context, c *maskcall.Call) error {
+func (f *fakeStore) CreateCall(ctx context.Context, c *maskcall.Call, now time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.createCalls++
@@ -92,7 +92,7 @@ func (f *fakeStore) CreateCall(ctx context.Context, c *maskcall.Call) error {
 	return nil
 }
 
-func (f *fakeStore) RecordCallEvent(ctx context.Context, ev maskcall.CallEvent) (bool, error) {
+func (f *fakeStore) RecordCallEvent(ctx context.Context, ev maskcall.CallEvent, now time.Time) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.recordEvents++

@@ -1,4 +1,4 @@
-package sqlite
+package storetest
 
 import (
 	"context"
@@ -9,20 +9,20 @@ import (
 	"github.com/maskcall/maskcall/internal/maskcall"
 )
 
-func TestDB_CreateNumber(t *testing.T) {
+func (h *harness) testCreateNumber(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("OK", func(t *testing.T) {
-		db := MustOpenDB(t)
+		db := h.open(t)
 		n := &maskcall.Number{Number: gb1, Country: "GB", Type: "mobile-lvn", Features: []string{"VOICE", "SMS"},
 			Cost: "0.90", Status: maskcall.NumberPurchasing}
-		if err := db.CreateNumber(ctx, n); err != nil {
+		if err := db.CreateNumber(ctx, n, t0); err != nil {
 			t.Fatal(err)
 		}
 		if !n.CreatedAt.Equal(t0) || !n.UpdatedAt.Equal(t0) {
 			t.Errorf("times = %v %v", n.CreatedAt, n.UpdatedAt)
 		}
-		got, err := db.FindNumber(ctx, gb1)
+		got, err := db.FindNumber(ctx, gb1, t0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -32,13 +32,13 @@ func TestDB_CreateNumber(t *testing.T) {
 	})
 
 	t.Run("KeepsGivenTimes", func(t *testing.T) {
-		db := MustOpenDB(t)
-		at := time.Date(2029, 5, 6, 7, 8, 9, 10, time.FixedZone("X", 3600))
+		db := h.open(t)
+		at := time.Date(2029, 5, 6, 7, 8, 9, 10_000, time.FixedZone("X", 3600))
 		n := &maskcall.Number{Number: gb1, Status: maskcall.NumberActive, CreatedAt: at, UpdatedAt: at}
-		if err := db.CreateNumber(ctx, n); err != nil {
+		if err := db.CreateNumber(ctx, n, t0); err != nil {
 			t.Fatal(err)
 		}
-		got, err := db.FindNumber(ctx, gb1)
+		got, err := db.FindNumber(ctx, gb1, t0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,29 +51,29 @@ func TestDB_CreateNumber(t *testing.T) {
 	})
 
 	t.Run("ErrConflict", func(t *testing.T) {
-		db := MustOpenDB(t)
-		MustCreateNumber(t, db, gb1, "GB")
-		err := db.CreateNumber(ctx, &maskcall.Number{Number: gb1, Status: maskcall.NumberPurchasing})
+		db := h.open(t)
+		mustCreateNumber(t, db, gb1, "GB")
+		err := db.CreateNumber(ctx, &maskcall.Number{Number: gb1, Status: maskcall.NumberPurchasing}, t0)
 		assertCode(t, err, maskcall.ECONFLICT)
 	})
 
 	t.Run("RevivesReleased", func(t *testing.T) {
-		db := MustOpenDB(t)
-		MustCreateNumber(t, db, gb1, "GB")
-		c := MustCreateConversation(t, db, t0, 0, gb(alice, "a"), gb(bob, "b"))
+		db := h.open(t)
+		mustCreateNumber(t, db, gb1, "GB")
+		c := mustCreateConversation(t, db, t0, 0, gb(alice, "a"), gb(bob, "b"))
 		if _, err := db.EndConversation(ctx, c.ID, "", t0); err != nil {
 			t.Fatal(err)
 		}
 		released := maskcall.NumberReleased
-		if _, err := db.UpdateNumber(ctx, gb1, maskcall.NumberUpdate{Status: &released}); err != nil {
+		if _, err := db.UpdateNumber(ctx, gb1, maskcall.NumberUpdate{Status: &released}, t0); err != nil {
 			t.Fatal(err)
 		}
 		n := &maskcall.Number{Number: gb1, Country: "GB", Type: "landline", Status: maskcall.NumberPurchasing,
 			CreatedAt: t0.Add(time.Hour)}
-		if err := db.CreateNumber(ctx, n); err != nil {
+		if err := db.CreateNumber(ctx, n, t0); err != nil {
 			t.Fatal(err)
 		}
-		got, err := db.FindNumber(ctx, gb1)
+		got, err := db.FindNumber(ctx, gb1, t0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,33 +81,33 @@ func TestDB_CreateNumber(t *testing.T) {
 			t.Errorf("revived = %+v", got)
 		}
 		// The old conversation still points at the same row.
-		if old, err := db.FindConversationByID(ctx, c.ID); err != nil || old.Participants[0].ProxyNumber != gb1 {
+		if old, err := db.FindConversationByID(ctx, c.ID, t0); err != nil || old.Participants[0].ProxyNumber != gb1 {
 			t.Errorf("old conversation: %+v %v", old, err)
 		}
 	})
 
 	t.Run("ErrInvalid", func(t *testing.T) {
-		db := MustOpenDB(t)
-		assertCode(t, db.CreateNumber(ctx, &maskcall.Number{Status: maskcall.NumberActive}), maskcall.EINVALID)
-		assertCode(t, db.CreateNumber(ctx, &maskcall.Number{Number: gb1, Status: "sold"}), maskcall.EINVALID)
+		db := h.open(t)
+		assertCode(t, db.CreateNumber(ctx, &maskcall.Number{Status: maskcall.NumberActive}, t0), maskcall.EINVALID)
+		assertCode(t, db.CreateNumber(ctx, &maskcall.Number{Number: gb1, Status: "sold"}, t0), maskcall.EINVALID)
 	})
 }
 
-func TestDB_FindNumbers(t *testing.T) {
+func (h *harness) testFindNumbers(t *testing.T) {
 	ctx := context.Background()
-	db := MustOpenDB(t)
+	db := h.open(t)
 	for _, n := range []*maskcall.Number{
-		{Number: gb2, Country: "GB", Status: maskcall.NumberActive},
-		{Number: us1, Country: "US", Status: maskcall.NumberUnconfigured},
-		{Number: gb1, Country: "GB", Status: maskcall.NumberActive},
-		{Number: gb3, Country: "GB", Status: maskcall.NumberReleased},
+		{Number: gb2, Country: "GB", Status: maskcall.NumberActive, Features: []string{"VOICE"}},
+		{Number: us1, Country: "US", Status: maskcall.NumberUnconfigured, Features: []string{"VOICE"}},
+		{Number: gb1, Country: "GB", Status: maskcall.NumberActive, Features: []string{"VOICE"}},
+		{Number: gb3, Country: "GB", Status: maskcall.NumberReleased, Features: []string{"VOICE"}},
 	} {
-		if err := db.CreateNumber(ctx, n); err != nil {
+		if err := db.CreateNumber(ctx, n, t0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	MustCreateConversation(t, db, t0, 0, gb(alice, "a"), us(carol, "c"))
-	MustCreateConversation(t, db, t0, 0, gb(bob, "b"), us(dave, "d"))
+	mustCreateConversation(t, db, t0, 0, gb(alice, "a"), us(carol, "c"))
+	mustCreateConversation(t, db, t0, 0, gb(bob, "b"), us(dave, "d"))
 
 	active, released := maskcall.NumberActive, maskcall.NumberReleased
 	country := "GB"
@@ -122,7 +122,7 @@ func TestDB_FindNumbers(t *testing.T) {
 		"Country":         {maskcall.NumberFilter{Country: &country}, []string{gb1, gb2}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			ns, err := db.FindNumbers(ctx, tc.filter)
+			ns, err := db.FindNumbers(ctx, tc.filter, t0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -137,7 +137,7 @@ func TestDB_FindNumbers(t *testing.T) {
 	}
 
 	t.Run("ActiveConversations", func(t *testing.T) {
-		ns, err := db.FindNumbers(ctx, maskcall.NumberFilter{Status: &active})
+		ns, err := db.FindNumbers(ctx, maskcall.NumberFilter{Status: &active}, t0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,21 +149,20 @@ func TestDB_FindNumbers(t *testing.T) {
 	})
 
 	t.Run("ErrNotFound", func(t *testing.T) {
-		_, err := db.FindNumber(ctx, "+440000")
+		_, err := db.FindNumber(ctx, "+440000", t0)
 		assertCode(t, err, maskcall.ENOTFOUND)
 	})
 }
 
-func TestDB_UpdateNumber(t *testing.T) {
+func (h *harness) testUpdateNumber(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("OK", func(t *testing.T) {
-		db := MustOpenDB(t)
-		MustCreateNumber(t, db, gb1, "GB")
-		db.Now = func() time.Time { return t0.Add(time.Minute) }
+		db := h.open(t)
+		mustCreateNumber(t, db, gb1, "GB")
 		st, app, typ, cost := maskcall.NumberUnconfigured, "", "landline", "1.20"
 		got, err := db.UpdateNumber(ctx, gb1, maskcall.NumberUpdate{Status: &st, AppID: &app, Type: &typ,
-			Features: []string{"VOICE"}, Cost: &cost})
+			Features: []string{"VOICE"}, Cost: &cost}, t0.Add(time.Minute))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,15 +171,15 @@ func TestDB_UpdateNumber(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("updated\n%+v\nwant\n%+v", got, want)
 		}
-		if stored, err := db.FindNumber(ctx, gb1); err != nil || !reflect.DeepEqual(stored, want) {
+		if stored, err := db.FindNumber(ctx, gb1, t0); err != nil || !reflect.DeepEqual(stored, want) {
 			t.Errorf("stored\n%+v\nwant\n%+v (%v)", stored, want, err)
 		}
 	})
 
 	t.Run("NilLeavesAlone", func(t *testing.T) {
-		db := MustOpenDB(t)
-		n := MustCreateNumber(t, db, gb1, "GB")
-		got, err := db.UpdateNumber(ctx, gb1, maskcall.NumberUpdate{})
+		db := h.open(t)
+		n := mustCreateNumber(t, db, gb1, "GB")
+		got, err := db.UpdateNumber(ctx, gb1, maskcall.NumberUpdate{}, t0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -190,48 +189,48 @@ func TestDB_UpdateNumber(t *testing.T) {
 	})
 
 	t.Run("ErrNotFound", func(t *testing.T) {
-		db := MustOpenDB(t)
-		_, err := db.UpdateNumber(ctx, gb1, maskcall.NumberUpdate{})
+		db := h.open(t)
+		_, err := db.UpdateNumber(ctx, gb1, maskcall.NumberUpdate{}, t0)
 		assertCode(t, err, maskcall.ENOTFOUND)
 	})
 
 	t.Run("ErrInvalid", func(t *testing.T) {
-		db := MustOpenDB(t)
-		MustCreateNumber(t, db, gb1, "GB")
+		db := h.open(t)
+		mustCreateNumber(t, db, gb1, "GB")
 		st := maskcall.NumberStatus("gone")
-		_, err := db.UpdateNumber(ctx, gb1, maskcall.NumberUpdate{Status: &st})
+		_, err := db.UpdateNumber(ctx, gb1, maskcall.NumberUpdate{Status: &st}, t0)
 		assertCode(t, err, maskcall.EINVALID)
 	})
 }
 
-func TestDB_DeleteNumber(t *testing.T) {
+func (h *harness) testDeleteNumber(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("OK", func(t *testing.T) {
-		db := MustOpenDB(t)
-		if err := db.CreateNumber(ctx, &maskcall.Number{Number: gb1, Country: "GB", Status: maskcall.NumberPurchasing}); err != nil {
+		db := h.open(t)
+		if err := db.CreateNumber(ctx, &maskcall.Number{Number: gb1, Country: "GB", Status: maskcall.NumberPurchasing}, t0); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.DeleteNumber(ctx, gb1); err != nil {
 			t.Fatal(err)
 		}
-		_, err := db.FindNumber(ctx, gb1)
+		_, err := db.FindNumber(ctx, gb1, t0)
 		assertCode(t, err, maskcall.ENOTFOUND)
 	})
 
 	t.Run("ErrNotFound", func(t *testing.T) {
-		db := MustOpenDB(t)
+		db := h.open(t)
 		assertCode(t, db.DeleteNumber(ctx, gb1), maskcall.ENOTFOUND)
 	})
 
 	t.Run("ErrConflict", func(t *testing.T) {
-		db := MustOpenDB(t)
-		MustCreateNumber(t, db, gb1, "GB")
-		c := MustCreateConversation(t, db, t0, 0, gb(alice, "a"), gb(bob, "b"))
+		db := h.open(t)
+		mustCreateNumber(t, db, gb1, "GB")
+		c := mustCreateConversation(t, db, t0, 0, gb(alice, "a"), gb(bob, "b"))
 		// Only a purchasing number can go: rented again, say, after its
 		// release, and the purchase failed.
 		purchasing := maskcall.NumberPurchasing
-		if _, err := db.UpdateNumber(ctx, gb1, maskcall.NumberUpdate{Status: &purchasing}); err != nil {
+		if _, err := db.UpdateNumber(ctx, gb1, maskcall.NumberUpdate{Status: &purchasing}, t0); err != nil {
 			t.Fatal(err)
 		}
 		assertCode(t, db.DeleteNumber(ctx, gb1), maskcall.ECONFLICT)

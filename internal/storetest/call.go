@@ -1,4 +1,4 @@
-package sqlite
+package storetest
 
 import (
 	"context"
@@ -10,22 +10,22 @@ import (
 )
 
 // MustCreateCall creates a conversation and an inbound call in it.
-func MustCreateCall(tb testing.TB, db *DB) (*maskcall.Conversation, *maskcall.Call) {
+func mustCreateCall(tb testing.TB, db maskcall.Store) (*maskcall.Conversation, *maskcall.Call) {
 	tb.Helper()
-	MustCreateNumber(tb, db, gb1, "GB")
-	conv := MustCreateConversation(tb, db, t0, 0, gb(alice, "a"), gb(bob, "b"))
+	mustCreateNumber(tb, db, gb1, "GB")
+	conv := mustCreateConversation(tb, db, t0, 0, gb(alice, "a"), gb(bob, "b"))
 	started := t0
 	call := &maskcall.Call{UUID: "in-leg", ConversationUUID: "CON-1", ConversationID: conv.ID,
 		From: alice, To: gb1, Status: "started", StartedAt: &started}
-	if err := db.CreateCall(context.Background(), call); err != nil {
+	if err := db.CreateCall(context.Background(), call, t0); err != nil {
 		tb.Fatal(err)
 	}
 	return conv, call
 }
 
-func mustRecord(tb testing.TB, db *DB, ev maskcall.CallEvent) {
+func mustRecord(tb testing.TB, db maskcall.Store, ev maskcall.CallEvent) {
 	tb.Helper()
-	ok, err := db.RecordCallEvent(context.Background(), ev)
+	ok, err := db.RecordCallEvent(context.Background(), ev, t0)
 	if err != nil {
 		tb.Fatal(err)
 	} else if !ok {
@@ -33,7 +33,7 @@ func mustRecord(tb testing.TB, db *DB, ev maskcall.CallEvent) {
 	}
 }
 
-func mustFindCall(tb testing.TB, db *DB, conversationID string) *maskcall.Call {
+func mustFindCall(tb testing.TB, db maskcall.Store, conversationID string) *maskcall.Call {
 	tb.Helper()
 	calls, err := db.FindCalls(context.Background(), conversationID)
 	if err != nil {
@@ -44,21 +44,24 @@ func mustFindCall(tb testing.TB, db *DB, conversationID string) *maskcall.Call {
 	return calls[0]
 }
 
-func countEvents(tb testing.TB, db *DB) int {
-	tb.Helper()
-	var n int
-	if err := db.rdb.QueryRow(`SELECT COUNT(*) FROM interaction_events`).Scan(&n); err != nil {
-		tb.Fatal(err)
+// assertEvents checks db stored want call events, if the store can count
+// them (Harness.CountEvents).
+func (h *harness) assertEvents(t *testing.T, db maskcall.Store, want int) {
+	t.Helper()
+	if h.CountEvents == nil {
+		return
 	}
-	return n
+	if n := h.CountEvents(t, db); n != want {
+		t.Errorf("%d events stored, want %d", n, want)
+	}
 }
 
-func TestDB_CreateCall(t *testing.T) {
+func (h *harness) testCreateCall(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("OK", func(t *testing.T) {
-		db := MustOpenDB(t)
-		conv, call := MustCreateCall(t, db)
+		db := h.open(t)
+		conv, call := mustCreateCall(t, db)
 		got := mustFindCall(t, db, conv.ID)
 		if !reflect.DeepEqual(got, call) {
 			t.Errorf("stored\n%+v\nwant\n%+v", got, call)
@@ -66,11 +69,11 @@ func TestDB_CreateCall(t *testing.T) {
 	})
 
 	t.Run("Idempotent", func(t *testing.T) {
-		db := MustOpenDB(t)
-		conv, call := MustCreateCall(t, db)
+		db := h.open(t)
+		conv, call := mustCreateCall(t, db)
 		again := *call
 		again.Status = "answered"
-		if err := db.CreateCall(ctx, &again); err != nil {
+		if err := db.CreateCall(ctx, &again, t0); err != nil {
 			t.Fatal(err)
 		}
 		if got := mustFindCall(t, db, conv.ID); got.Status != "started" {
@@ -79,24 +82,24 @@ func TestDB_CreateCall(t *testing.T) {
 	})
 
 	t.Run("ErrNotFound", func(t *testing.T) {
-		db := MustOpenDB(t)
-		err := db.CreateCall(ctx, &maskcall.Call{UUID: "x", ConversationID: "cv_nope"})
+		db := h.open(t)
+		err := db.CreateCall(ctx, &maskcall.Call{UUID: "x", ConversationID: "cv_nope"}, t0)
 		assertCode(t, err, maskcall.ENOTFOUND)
 	})
 
 	t.Run("ErrInvalid", func(t *testing.T) {
-		db := MustOpenDB(t)
-		assertCode(t, db.CreateCall(ctx, &maskcall.Call{ConversationID: "cv_x"}), maskcall.EINVALID)
+		db := h.open(t)
+		assertCode(t, db.CreateCall(ctx, &maskcall.Call{ConversationID: "cv_x"}, t0), maskcall.EINVALID)
 	})
 }
 
-func TestDB_RecordCallEvent(t *testing.T) {
+func (h *harness) testRecordCallEvent(t *testing.T) {
 	ctx := context.Background()
 	ts := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
 
 	t.Run("OK", func(t *testing.T) {
-		db := MustOpenDB(t)
-		conv, _ := MustCreateCall(t, db)
+		db := h.open(t)
+		conv, _ := mustCreateCall(t, db)
 		mustRecord(t, db, maskcall.CallEvent{UUID: "in-leg", ConversationUUID: "CON-1", Status: "ringing", Timestamp: ts(1)})
 		mustRecord(t, db, maskcall.CallEvent{UUID: "in-leg", ConversationUUID: "CON-1", Status: "answered", Timestamp: ts(2)})
 		if active, err := db.FindActiveCalls(ctx, conv.ID); err != nil || len(active) != 1 {
@@ -119,22 +122,20 @@ func TestDB_RecordCallEvent(t *testing.T) {
 	})
 
 	t.Run("Retried", func(t *testing.T) {
-		db := MustOpenDB(t)
-		conv, _ := MustCreateCall(t, db)
+		db := h.open(t)
+		conv, _ := mustCreateCall(t, db)
 		ev := maskcall.CallEvent{UUID: "in-leg", ConversationUUID: "CON-1", Status: "ringing", Timestamp: ts(1)}
 		mustRecord(t, db, ev)
 		mustRecord(t, db, ev)
-		if n := countEvents(t, db); n != 1 {
-			t.Errorf("%d events stored, want 1", n)
-		}
+		h.assertEvents(t, db, 1)
 		if got := mustFindCall(t, db, conv.ID); got.Status != "ringing" {
 			t.Errorf("status = %q", got.Status)
 		}
 	})
 
 	t.Run("OutOfOrder", func(t *testing.T) {
-		db := MustOpenDB(t)
-		conv, _ := MustCreateCall(t, db)
+		db := h.open(t)
+		conv, _ := mustCreateCall(t, db)
 		mustRecord(t, db, maskcall.CallEvent{UUID: "in-leg", Status: "completed", Timestamp: ts(62), Duration: 60})
 		mustRecord(t, db, maskcall.CallEvent{UUID: "in-leg", Status: "answered", Timestamp: ts(2)})
 		mustRecord(t, db, maskcall.CallEvent{UUID: "in-leg", Status: "ringing", Timestamp: ts(1)})
@@ -145,14 +146,12 @@ func TestDB_RecordCallEvent(t *testing.T) {
 		if got.EndedAt == nil || !got.EndedAt.Equal(ts(62)) {
 			t.Errorf("ended at %v", got.EndedAt)
 		}
-		if n := countEvents(t, db); n != 3 {
-			t.Errorf("%d events stored, want 3", n)
-		}
+		h.assertEvents(t, db, 3)
 	})
 
 	t.Run("OutboundLeg", func(t *testing.T) {
-		db := MustOpenDB(t)
-		conv, _ := MustCreateCall(t, db)
+		db := h.open(t)
+		conv, _ := mustCreateCall(t, db)
 		// The leg maskcall's connect created has its own uuid; the
 		// conversation uuid ties it to the inbound call.
 		mustRecord(t, db, maskcall.CallEvent{UUID: "out-leg", ConversationUUID: "CON-1", Direction: "outbound",
@@ -169,28 +168,25 @@ func TestDB_RecordCallEvent(t *testing.T) {
 	})
 
 	t.Run("UnknownCall", func(t *testing.T) {
-		db := MustOpenDB(t)
-		MustCreateCall(t, db)
-		ok, err := db.RecordCallEvent(ctx, maskcall.CallEvent{UUID: "other", ConversationUUID: "CON-9", Status: "ringing", Timestamp: ts(1)})
+		db := h.open(t)
+		mustCreateCall(t, db)
+		ok, err := db.RecordCallEvent(ctx, maskcall.CallEvent{UUID: "other", ConversationUUID: "CON-9", Status: "ringing", Timestamp: ts(1)}, t0)
 		if err != nil || ok {
 			t.Fatalf("unknown call: %v %v", ok, err)
 		}
-		ok, err = db.RecordCallEvent(ctx, maskcall.CallEvent{UUID: "other", Status: "ringing", Timestamp: ts(1)})
+		ok, err = db.RecordCallEvent(ctx, maskcall.CallEvent{UUID: "other", Status: "ringing", Timestamp: ts(1)}, t0)
 		if err != nil || ok {
 			t.Fatalf("unknown call without conversation uuid: %v %v", ok, err)
 		}
-		if n := countEvents(t, db); n != 0 {
-			t.Errorf("%d events stored for unknown calls", n)
-		}
+		h.assertEvents(t, db, 0)
 	})
 }
 
-func TestDB_FindCalls(t *testing.T) {
+func (h *harness) testFindCalls(t *testing.T) {
 	ctx := context.Background()
-	db := MustOpenDB(t)
-	conv, _ := MustCreateCall(t, db)
-	db.Now = func() time.Time { return t0.Add(time.Minute) }
-	if err := db.CreateCall(ctx, &maskcall.Call{UUID: "second", ConversationID: conv.ID, Status: "started"}); err != nil {
+	db := h.open(t)
+	conv, _ := mustCreateCall(t, db)
+	if err := db.CreateCall(ctx, &maskcall.Call{UUID: "second", ConversationID: conv.ID, Status: "started"}, t0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	calls, err := db.FindCalls(ctx, conv.ID)
