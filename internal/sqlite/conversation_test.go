@@ -198,4 +198,3 @@ func TestDB_PurgeConversations_Cascade(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
