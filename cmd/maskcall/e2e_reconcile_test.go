@@ -97,7 +97,7 @@ func TestReconcileSettlesInOnePass(t *testing.T) {
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.CreateNumber(t.Context(), &maskcall.Number{Number: "+447700900042", Country: "GB", Status: maskcall.NumberPurchasing}); err != nil {
+	if err := db.CreateNumber(t.Context(), &maskcall.Number{Number: "+447700900042", Country: "GB", Status: maskcall.NumberPurchasing}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()

@@ -19,7 +19,7 @@ const callColumns = `id, uuid, conversation_uuid, conversation_id, from_number, 
 // CreateCall records an inbound call routed for a conversation. Creating a
 // call whose UUID exists changes nothing. EINVALID without a UUID or
 // conversation; ENOTFOUND if the conversation does not exist.
-func (db *DB) CreateCall(ctx context.Context, c *maskcall.Call) error {
+func (db *DB) CreateCall(ctx context.Context, c *maskcall.Call, now time.Time) error {
 	if db.pool == nil {
 		return errNotOpen
 	}
@@ -34,7 +34,7 @@ func (db *DB) CreateCall(ctx context.Context, c *maskcall.Call) error {
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (uuid) DO NOTHING`,
 		kindCall, c.ConversationID, c.UUID, c.ConversationUUID, c.From, c.To, c.Status, c.Duration,
-		tsPtr(c.StartedAt), tsPtr(c.EndedAt), ts(db.Now()))
+		tsPtr(c.StartedAt), tsPtr(c.EndedAt), ts(now))
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == codeForeignKeyViolation {
 		return &maskcall.Error{Code: maskcall.ENOTFOUND, Err: err, Message: "Conversation " + c.ConversationID + " not found."}
@@ -49,9 +49,9 @@ func (db *DB) CreateCall(ctx context.Context, c *maskcall.Call) error {
 // ev.ConversationUUID; it reports false, storing nothing, if none matches.
 // The call's row is locked while its event is applied, so events of one
 // call arriving at two replicas at once are applied one after the other.
-func (db *DB) RecordCallEvent(ctx context.Context, ev maskcall.CallEvent) (bool, error) {
+func (db *DB) RecordCallEvent(ctx context.Context, ev maskcall.CallEvent, now time.Time) (bool, error) {
 	var ok bool
-	err := db.inTx(ctx, time.Time{}, func(tx *Tx) (err error) {
+	err := db.inTx(ctx, now, func(tx *Tx) (err error) {
 		ok, err = recordCallEvent(ctx, tx, ev)
 		return err
 	})
@@ -63,13 +63,13 @@ func (db *DB) RecordCallEvent(ctx context.Context, ev maskcall.CallEvent) (bool,
 
 // FindCalls lists a conversation's calls, oldest first.
 func (db *DB) FindCalls(ctx context.Context, conversationID string) ([]*maskcall.Call, error) {
-	return read(ctx, db, func(tx *Tx) ([]*maskcall.Call, error) { return findCalls(ctx, tx, conversationID, false) })
+	return read(ctx, db, time.Time{}, func(tx *Tx) ([]*maskcall.Call, error) { return findCalls(ctx, tx, conversationID, false) })
 }
 
 // FindActiveCalls lists a conversation's calls that are not over (whose
 // status is not terminal), oldest first.
 func (db *DB) FindActiveCalls(ctx context.Context, conversationID string) ([]*maskcall.Call, error) {
-	return read(ctx, db, func(tx *Tx) ([]*maskcall.Call, error) { return findCalls(ctx, tx, conversationID, true) })
+	return read(ctx, db, time.Time{}, func(tx *Tx) ([]*maskcall.Call, error) { return findCalls(ctx, tx, conversationID, true) })
 }
 
 // scanCall reads a call and its interaction id.

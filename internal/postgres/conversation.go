@@ -15,11 +15,11 @@ import (
 // The queries allocation, routing and expiry run on every conversation or
 // call; each is served by an index of migration/0001_init.sql.
 const (
-	// poolQuery lists the numbers allocation may hand out
-	// (numbers_status_idx). The pool is small; candidates are filtered and
-	// ranked in Go.
-	poolQuery = `SELECT number, country, active_conversations FROM numbers
-		WHERE status = 'active' ORDER BY number`
+	// poolQuery lists the pool's numbers that are not released: the
+	// candidates maskcall.Allocate filters and ranks, in any order
+	// (numbers_status_idx). The pool is small.
+	poolQuery = `SELECT number, country, features, status, active_conversations FROM numbers
+		WHERE status IN ('purchasing', 'unconfigured', 'active')`
 
 	// usedProxiesQuery lists the proxies a real number already has in active
 	// conversations (participants_key_idx).
@@ -60,53 +60,65 @@ const (
 // expireBatch bounds how many conversations one sweep transaction ends.
 const expireBatch = 500
 
-// CreateConversation allocates a proxy number for each of c's two
-// participants and stores c, in one transaction that first ends the
-// conversations expired by now. It allocates as the SQLite store does (see
-// sqlite.DB.CreateConversation); the unique index on active keys decides
-// races between writers: the loser's transaction is run again, sees the
-// winner's conversation, and picks another number or fails EEXHAUSTED.
+// CreateConversation validates c (maskcall.Conversation.Validate) and, in
+// one transaction that first ends the conversations expired by now, has
+// maskcall.Allocate pick each participant's proxy from the pool, then
+// stores c. The unique index on active keys decides races between writers:
+// the loser's transaction is run again, sees the winner's conversation, and
+// picks another number or fails EEXHAUSTED.
 //
-// It fills c's proxy numbers, ID if empty, Status and CreatedAt. EINVALID
-// unless c has two participants with different numbers and an expiry after
-// now; ECONFLICT if c.ID exists; EEXHAUSTED wrapping *maskcall.ExhaustedError
-// if a participant has no free proxy number.
-func (db *DB) CreateConversation(ctx context.Context, c *maskcall.Conversation, now time.Time) error {
+// It fills c's proxy numbers, ID if empty, Status and CreatedAt. EINVALID or
+// EINVALIDNUMBER for a conversation Validate or Allocate refuses; ECONFLICT
+// if c.ID exists; EEXHAUSTED wrapping *maskcall.ExhaustedError if a
+// participant has no free proxy number.
+func (db *DB) CreateConversation(ctx context.Context, c *maskcall.Conversation, needs []string, now time.Time) error {
+	if err := c.Validate(now); err != nil {
+		return err
+	}
 	in := *c
 	in.Participants = append([]maskcall.Participant(nil), c.Participants...)
 	return db.inTx(ctx, now, func(tx *Tx) error {
 		*c = in
 		c.Participants = append([]maskcall.Participant(nil), in.Participants...)
-		return createConversation(ctx, tx, c)
+		return createConversation(ctx, tx, c, needs)
 	})
 }
 
 // FindConversationByID returns a conversation with its participants in
-// order; ENOTFOUND if none.
-func (db *DB) FindConversationByID(ctx context.Context, id string) (*maskcall.Conversation, error) {
-	return read(ctx, db, func(tx *Tx) (*maskcall.Conversation, error) { return findConversationByID(ctx, tx, id) })
+// order and its status at now; ENOTFOUND if none.
+func (db *DB) FindConversationByID(ctx context.Context, id string, now time.Time) (*maskcall.Conversation, error) {
+	return read(ctx, db, now, func(tx *Tx) (*maskcall.Conversation, error) { return findConversationByID(ctx, tx, id) })
 }
 
 // FindConversations lists conversations, newest first (ties by ID,
-// descending), each with its participants in order.
-func (db *DB) FindConversations(ctx context.Context, filter maskcall.ConversationFilter) ([]*maskcall.Conversation, error) {
-	return read(ctx, db, func(tx *Tx) ([]*maskcall.Conversation, error) { return findConversations(ctx, tx, filter) })
+// descending), each with its participants in order and its status at now.
+func (db *DB) FindConversations(ctx context.Context, filter maskcall.ConversationFilter, now time.Time) (*maskcall.ConversationPage, error) {
+	return read(ctx, db, now, func(tx *Tx) (*maskcall.ConversationPage, error) { return findConversations(ctx, tx, filter) })
 }
 
 // EndConversation ends an active conversation with reason (EndReasonEnded
 // if empty) at now, frees its keys and proxies' counters, and returns it.
-// Ending an ended conversation changes nothing and returns it as it is.
-// ENOTFOUND if absent.
+// A conversation that had expired by now is recorded as expired at its
+// expiry, like the sweep would. Ending an ended conversation changes
+// nothing and returns it as it is. ENOTFOUND if absent.
 func (db *DB) EndConversation(ctx context.Context, id, reason string, now time.Time) (*maskcall.Conversation, error) {
 	if reason == "" {
 		reason = maskcall.EndReasonEnded
 	}
 	var c *maskcall.Conversation
 	err := db.inTx(ctx, now, func(tx *Tx) error {
-		if _, err := endConversation(ctx, tx, id, reason, tx.now); err != nil {
+		why, at := reason, tx.now
+		var exp *time.Time
+		err := tx.QueryRow(ctx, `SELECT expires_at FROM conversations WHERE id = $1 AND status = 'active'`, id).Scan(&exp)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return formatError(err)
+		}
+		if exp != nil && !exp.After(tx.now) {
+			why, at = maskcall.EndReasonExpired, exp.UTC()
+		}
+		if _, err := endConversation(ctx, tx, id, why, at); err != nil {
 			return err
 		}
-		var err error
 		c, err = findConversationByID(ctx, tx, id)
 		return err
 	})
@@ -147,7 +159,7 @@ func (db *DB) ExpireConversations(ctx context.Context, now time.Time) (int, erro
 // ExpireConversations first.
 func (db *DB) PurgeConversations(ctx context.Context, before time.Time) (int, error) {
 	var n int
-	err := db.inTx(ctx, time.Time{}, func(tx *Tx) error {
+	err := db.inTx(ctx, before, func(tx *Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM conversations WHERE status = 'ended' AND ended_at < $1`, ts(before))
 		if err != nil {
 			return formatError(err)
@@ -171,9 +183,6 @@ func (db *DB) PurgeConversations(ctx context.Context, before time.Time) (int, er
 func (db *DB) FindRoute(ctx context.Context, from, to string, now time.Time) (*maskcall.Route, error) {
 	if db.pool == nil {
 		return nil, errNotOpen
-	}
-	if now.IsZero() {
-		now = db.Now()
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -221,17 +230,7 @@ func (db *DB) findRoute(ctx context.Context, from, to string, now time.Time) (*m
 	return &r, nil
 }
 
-func createConversation(ctx context.Context, tx *Tx, c *maskcall.Conversation) error {
-	if len(c.Participants) != 2 {
-		return maskcall.Errorf(maskcall.EINVALID, "A conversation needs exactly two participants, got %d.", len(c.Participants))
-	}
-	a, b := c.Participants[0], c.Participants[1]
-	if a.Number == "" || b.Number == "" {
-		return maskcall.Errorf(maskcall.EINVALID, "A conversation needs two phone numbers.")
-	} else if a.Number == b.Number {
-		return maskcall.Errorf(maskcall.EINVALID, "Both participants have the number %s; a conversation needs two different numbers.",
-			maskcall.MaskNumber(a.Number))
-	}
+func createConversation(ctx context.Context, tx *Tx, c *maskcall.Conversation, needs []string) error {
 	if c.ExpiresAt != nil {
 		exp := ts(*c.ExpiresAt)
 		if !exp.After(tx.now) {
@@ -254,14 +253,20 @@ func createConversation(ctx context.Context, tx *Tx, c *maskcall.Conversation) e
 	}
 	for i := range c.Participants {
 		p, other := &c.Participants[i], c.Participants[1-i]
-		proxy, err := allocateProxy(ctx, tx, pool, *p, other.Number)
+		req := maskcall.AllocationRequest{Participant: *p, Other: other.Number, Position: i, Candidates: pool, Needs: needs}
+		rows, err := tx.Query(ctx, usedProxiesQuery, p.Number)
 		if err != nil {
+			return formatError(err)
+		}
+		if req.InUse, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return formatError(err)
+		}
+		if err := tx.QueryRow(ctx, stickyQuery, p.Number, other.Number).Scan(&req.Sticky); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return formatError(err)
+		}
+		if p.ProxyNumber, err = maskcall.Allocate(req); err != nil {
 			return err
 		}
-		if proxy == "" {
-			return exhausted(i, *p)
-		}
-		p.ProxyNumber = proxy
 	}
 
 	if c.ID == "" {
@@ -309,83 +314,24 @@ func createConversation(ctx context.Context, tx *Tx, c *maskcall.Conversation) e
 	return nil
 }
 
-// poolEntry is an active pool number as allocation sees it.
-type poolEntry struct {
-	number, country string
-	uses            int
-}
-
-func findPool(ctx context.Context, tx *Tx) ([]poolEntry, error) {
+// findPool reads allocation's candidates.
+func findPool(ctx context.Context, tx *Tx) ([]maskcall.ProxyCandidate, error) {
 	rows, err := tx.Query(ctx, poolQuery)
 	if err != nil {
 		return nil, formatError(err)
 	}
 	defer rows.Close()
-	var pool []poolEntry
+	var pool []maskcall.ProxyCandidate
 	for rows.Next() {
-		var e poolEntry
-		if err := rows.Scan(&e.number, &e.country, &e.uses); err != nil {
+		var c maskcall.ProxyCandidate
+		var features, status string
+		if err := rows.Scan(&c.Number, &c.Country, &features, &status, &c.ActiveUses); err != nil {
 			return nil, formatError(err)
 		}
-		pool = append(pool, e)
+		c.Features, c.Status = splitFeatures(features), maskcall.NumberStatus(status)
+		pool = append(pool, c)
 	}
 	return pool, formatError(rows.Err())
-}
-
-// allocateProxy picks p's proxy number from pool with maskcall.ChooseProxy;
-// "" if none is free.
-func allocateProxy(ctx context.Context, tx *Tx, pool []poolEntry, p maskcall.Participant, otherNumber string) (string, error) {
-	rows, err := tx.Query(ctx, usedProxiesQuery, p.Number)
-	if err != nil {
-		return "", formatError(err)
-	}
-	usedList, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return "", formatError(err)
-	}
-	used := map[string]bool{}
-	for _, n := range usedList {
-		used[n] = true
-	}
-
-	var sticky string
-	if err := tx.QueryRow(ctx, stickyQuery, p.Number, otherNumber).Scan(&sticky); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return "", formatError(err)
-	}
-
-	candidates := make([]maskcall.ProxyCandidate, 0, len(pool))
-	for _, e := range pool {
-		// A participant's own number, or the other's, cannot be a proxy:
-		// calls to it would loop back into maskcall.
-		if e.number == p.Number || e.number == otherNumber || used[e.number] {
-			continue
-		}
-		candidates = append(candidates, maskcall.ProxyCandidate{
-			Number: e.number, Country: e.country, ActiveUses: e.uses, Sticky: e.number == sticky,
-		})
-	}
-	best, ok := maskcall.ChooseProxy(p.Country, candidates)
-	if !ok {
-		return "", nil
-	}
-	return best.Number, nil
-}
-
-// exhausted is the error for participant i (0 or 1) getting no proxy.
-func exhausted(i int, p maskcall.Participant) error {
-	who := p.Label
-	if who == "" {
-		who = string(rune('a' + i))
-	}
-	country := p.Country
-	if country == "" {
-		country = "unknown country"
-	}
-	return &maskcall.Error{
-		Code:    maskcall.EEXHAUSTED,
-		Message: "No pool number is free for participant " + who + " (" + maskcall.MaskNumber(p.Number) + ", " + country + ").",
-		Err:     &maskcall.ExhaustedError{Participant: p},
-	}
 }
 
 // expireConversations ends the active conversations expired by tx.now,
@@ -457,7 +403,8 @@ func endConversation(ctx context.Context, tx *Tx, id, reason string, at time.Tim
 
 const conversationColumns = `id, ref, status, created_at, expires_at, ended_at, end_reason`
 
-func scanConversation(row pgx.Row) (*maskcall.Conversation, error) {
+// scanConversation reads a conversation and gives it its status at now.
+func scanConversation(row pgx.Row, now time.Time) (*maskcall.Conversation, error) {
 	var c maskcall.Conversation
 	var status string
 	if err := row.Scan(&c.ID, &c.Ref, &status, &c.CreatedAt, &c.ExpiresAt, &c.EndedAt, &c.EndReason); err != nil {
@@ -466,11 +413,12 @@ func scanConversation(row pgx.Row) (*maskcall.Conversation, error) {
 	c.Status = maskcall.ConversationStatus(status)
 	c.CreatedAt = c.CreatedAt.UTC()
 	c.ExpiresAt, c.EndedAt = utcPtr(c.ExpiresAt), utcPtr(c.EndedAt)
+	c.SettleStatus(now)
 	return &c, nil
 }
 
 func findConversationByID(ctx context.Context, tx *Tx, id string) (*maskcall.Conversation, error) {
-	c, err := scanConversation(tx.QueryRow(ctx, `SELECT `+conversationColumns+` FROM conversations WHERE id = $1`, id))
+	c, err := scanConversation(tx.QueryRow(ctx, `SELECT `+conversationColumns+` FROM conversations WHERE id = $1`, id), tx.now)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, maskcall.Errorf(maskcall.ENOTFOUND, "Conversation %s not found.", id)
 	} else if err != nil {
@@ -484,14 +432,27 @@ func findConversationByID(ctx context.Context, tx *Tx, id string) (*maskcall.Con
 	return c, nil
 }
 
-func findConversations(ctx context.Context, tx *Tx, filter maskcall.ConversationFilter) ([]*maskcall.Conversation, error) {
+// conversationsQuery is the listing for filter at now, newest first from
+// the cursor position (created_at, id) if After is set. Statuses follow
+// maskcall.Conversation.SettleStatus. It reads one row more than the limit,
+// to tell whether a next page exists; count makes it a count instead.
+func conversationsQuery(filter maskcall.ConversationFilter, now time.Time, count bool) (string, []any, error) {
 	where, args := []string{"true"}, []any{}
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
 	if filter.Status != nil {
-		where = append(where, "status = "+arg(string(*filter.Status)))
+		switch *filter.Status {
+		case maskcall.ConversationActive:
+			where = append(where, "status = 'active'", "(expires_at IS NULL OR expires_at > "+arg(now)+")")
+		case maskcall.ConversationExpired:
+			where = append(where, "status = 'active'", "expires_at <= "+arg(now))
+		case maskcall.ConversationEnded:
+			where = append(where, "status = 'ended'")
+		default:
+			return "", nil, maskcall.Errorf(maskcall.EINVALID, "Unknown conversation status %q.", *filter.Status)
+		}
 	}
 	if filter.Ref != nil {
 		where = append(where, "ref = "+arg(*filter.Ref))
@@ -504,38 +465,72 @@ func findConversations(ctx context.Context, tx *Tx, filter maskcall.Conversation
 		}
 		where = append(where, "id IN ("+sub+")")
 	}
+	if filter.After != "" {
+		at, id, err := maskcall.ParseConversationCursor(filter.After)
+		if err != nil {
+			return "", nil, err
+		}
+		where = append(where, "(created_at, id) < ("+arg(at)+", "+arg(id)+")")
+	}
+	if count {
+		return `SELECT COUNT(*) FROM conversations WHERE ` + strings.Join(where, " AND "), args, nil
+	}
 	query := `SELECT ` + conversationColumns + ` FROM conversations
 		WHERE ` + strings.Join(where, " AND ") + `
 		ORDER BY created_at DESC, id DESC`
 	if filter.Limit > 0 {
-		query += ` LIMIT ` + arg(filter.Limit)
+		query += ` LIMIT ` + arg(filter.Limit+1)
+	}
+	return query, args, nil
+}
+
+func findConversations(ctx context.Context, tx *Tx, filter maskcall.ConversationFilter) (*maskcall.ConversationPage, error) {
+	query, args, err := conversationsQuery(filter, tx.now, false)
+	if err != nil {
+		return nil, err
 	}
 	rows, err := tx.Query(ctx, query, args...)
 	if err != nil {
 		return nil, formatError(err)
 	}
-	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*maskcall.Conversation, error) { return scanConversation(r) })
+	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*maskcall.Conversation, error) { return scanConversation(r, tx.now) })
 	if err != nil {
 		return nil, formatError(err)
 	}
 	if cs == nil {
 		cs = []*maskcall.Conversation{}
 	}
-	if len(cs) == 0 {
-		return cs, nil
+	page := &maskcall.ConversationPage{Conversations: cs}
+	if filter.Limit > 0 && len(cs) > filter.Limit {
+		page.Conversations = cs[:filter.Limit]
+		page.NextCursor = maskcall.ConversationCursor(page.Conversations[filter.Limit-1])
+		if filter.CountRemaining {
+			next := filter
+			next.After = page.NextCursor
+			q, args, err := conversationsQuery(next, tx.now, true)
+			if err != nil {
+				return nil, err
+			}
+			if err := tx.QueryRow(ctx, q, args...).Scan(&page.Remaining); err != nil {
+				return nil, formatError(err)
+			}
+		}
 	}
-	ids := make([]string, len(cs))
-	for i, c := range cs {
+	if len(page.Conversations) == 0 {
+		return page, nil
+	}
+	ids := make([]string, len(page.Conversations))
+	for i, c := range page.Conversations {
 		ids[i] = c.ID
 	}
 	ps, err := findParticipants(ctx, tx, ids)
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range cs {
+	for _, c := range page.Conversations {
 		c.Participants = ps[c.ID]
 	}
-	return cs, nil
+	return page, nil
 }
 
 // findParticipants reads the participants of conversations ids, in order,
@@ -567,6 +562,10 @@ func findParticipants(ctx context.Context, tx *Tx, ids []string) (map[string][]m
 func (db *DB) EndConversationsUsingNumber(ctx context.Context, proxy, reason string, now time.Time) ([]string, error) {
 	var ids []string
 	err := db.inTx(ctx, now, func(tx *Tx) error {
+		// Those that expired by now are recorded as expired, not ended.
+		if _, err := expireConversations(ctx, tx, false); err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, `SELECT DISTINCT conversation_id FROM participants
 			WHERE proxy_number = $1 AND active ORDER BY conversation_id`, proxy)
 		if err != nil {

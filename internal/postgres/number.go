@@ -11,15 +11,63 @@ import (
 	"github.com/maskcall/maskcall/internal/maskcall"
 )
 
-// FindNumber returns the pool entry for an E.164 number; ENOTFOUND if none.
-func (db *DB) FindNumber(ctx context.Context, number string) (*maskcall.Number, error) {
-	return read(ctx, db, func(tx *Tx) (*maskcall.Number, error) { return findNumber(ctx, tx, number, false) })
+// FindNumber returns the pool entry for an E.164 number, counting the
+// conversations active at now; ENOTFOUND if none.
+func (db *DB) FindNumber(ctx context.Context, number string, now time.Time) (*maskcall.Number, error) {
+	return read(ctx, db, now, func(tx *Tx) (*maskcall.Number, error) {
+		n, err := findNumber(ctx, tx, number, false)
+		if err != nil {
+			return nil, err
+		}
+		return n, discountExpired(ctx, tx, []*maskcall.Number{n})
+	})
 }
 
-// FindNumbers lists pool numbers ordered by number. Released numbers are
-// left out unless filter.Status asks for them or IncludeReleased is set.
-func (db *DB) FindNumbers(ctx context.Context, filter maskcall.NumberFilter) ([]*maskcall.Number, error) {
-	return read(ctx, db, func(tx *Tx) ([]*maskcall.Number, error) { return findNumbers(ctx, tx, filter) })
+// FindNumbers lists pool numbers ordered by number, counting the
+// conversations active at now. Released numbers are left out unless
+// filter.Status asks for them or IncludeReleased is set.
+func (db *DB) FindNumbers(ctx context.Context, filter maskcall.NumberFilter, now time.Time) ([]*maskcall.Number, error) {
+	return read(ctx, db, now, func(tx *Tx) ([]*maskcall.Number, error) {
+		ns, err := findNumbers(ctx, tx, filter)
+		if err != nil {
+			return nil, err
+		}
+		return ns, discountExpired(ctx, tx, ns)
+	})
+}
+
+// discountExpired takes the conversations that expired by tx.now, but are
+// not swept yet, out of ns's counters (once per conversation however many
+// participants share a proxy), so a number's count agrees with the
+// conversations' statuses (maskcall.Conversation.SettleStatus).
+func discountExpired(ctx context.Context, tx *Tx, ns []*maskcall.Number) error {
+	if len(ns) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `SELECT p.proxy_number, COUNT(DISTINCT p.conversation_id)
+		FROM conversations AS c JOIN participants AS p ON p.conversation_id = c.id
+		WHERE c.status = 'active' AND c.expires_at IS NOT NULL AND c.expires_at <= $1
+		GROUP BY p.proxy_number`, tx.now)
+	if err != nil {
+		return formatError(err)
+	}
+	defer rows.Close()
+	expired := map[string]int{}
+	for rows.Next() {
+		var proxy string
+		var n int
+		if err := rows.Scan(&proxy, &n); err != nil {
+			return formatError(err)
+		}
+		expired[proxy] = n
+	}
+	if err := rows.Err(); err != nil {
+		return formatError(err)
+	}
+	for _, n := range ns {
+		n.ActiveConversations = max(0, n.ActiveConversations-expired[n.Number])
+	}
+	return nil
 }
 
 // CreateNumber adds n, stamping CreatedAt and UpdatedAt with n's times if
@@ -27,20 +75,20 @@ func (db *DB) FindNumbers(ctx context.Context, filter maskcall.NumberFilter) ([]
 // is in the pool and not released; a released entry is replaced in place
 // (same row, so past conversations keep pointing at it) and keeps its
 // active-conversation count.
-func (db *DB) CreateNumber(ctx context.Context, n *maskcall.Number) error {
+func (db *DB) CreateNumber(ctx context.Context, n *maskcall.Number, now time.Time) error {
 	in := *n
-	return db.inTx(ctx, time.Time{}, func(tx *Tx) error {
+	return db.inTx(ctx, now, func(tx *Tx) error {
 		*n = in
 		return createNumber(ctx, tx, n)
 	})
 }
 
-// UpdateNumber applies upd and returns the result; ENOTFOUND if absent,
-// ECONFLICT if upd.IfStatus is set and differs. A number that is not
-// purchasing has no purchase owner or lease.
-func (db *DB) UpdateNumber(ctx context.Context, number string, upd maskcall.NumberUpdate) (*maskcall.Number, error) {
+// UpdateNumber applies upd, stamps UpdatedAt with now and returns the
+// result; ENOTFOUND if absent, ECONFLICT if upd.IfStatus is set and
+// differs. A number that is not purchasing has no purchase owner or lease.
+func (db *DB) UpdateNumber(ctx context.Context, number string, upd maskcall.NumberUpdate, now time.Time) (*maskcall.Number, error) {
 	var n *maskcall.Number
-	err := db.inTx(ctx, time.Time{}, func(tx *Tx) (err error) {
+	err := db.inTx(ctx, now, func(tx *Tx) (err error) {
 		n, err = updateNumber(ctx, tx, number, upd)
 		return err
 	})

@@ -387,7 +387,7 @@ func backoff(ctx context.Context, attempt int) error {
 }
 
 // read runs f in a read-only transaction: one snapshot for all its queries.
-func read[T any](ctx context.Context, db *DB, f func(*Tx) (T, error)) (T, error) {
+func read[T any](ctx context.Context, db *DB, now time.Time, f func(*Tx) (T, error)) (T, error) {
 	var zero T
 	if db.pool == nil {
 		return zero, errNotOpen
@@ -397,7 +397,7 @@ func read[T any](ctx context.Context, db *DB, f func(*Tx) (T, error)) (T, error)
 		return zero, formatError(err)
 	}
 	defer ptx.Rollback(context.WithoutCancel(ctx))
-	v, err := f(&Tx{Tx: ptx, now: ts(db.Now())})
+	v, err := f(&Tx{Tx: ptx, now: ts(now)})
 	if err != nil {
 		return zero, err
 	}

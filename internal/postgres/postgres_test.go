@@ -19,6 +19,13 @@ import (
 // It has microseconds, PostgreSQL's precision, so stored times equal it.
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 600000, time.UTC)
 
+// Real numbers of participants, and a pool number.
+const (
+	alice = "+447700900123"
+	bob   = "+447700900456"
+	gb1   = "+447000000001"
+)
+
 // MustCreateSchema returns the URL of a schema of the test's own.
 func MustCreateSchema(tb testing.TB) string {
 	tb.Helper()
@@ -52,7 +59,7 @@ func MustCreateNumber(tb testing.TB, db *DB, number, country string) *maskcall.N
 	tb.Helper()
 	n := &maskcall.Number{Number: number, Country: country, Type: "mobile-lvn",
 		Features: []string{"VOICE", "SMS"}, Status: maskcall.NumberActive, AppID: "app"}
-	if err := db.CreateNumber(context.Background(), n); err != nil {
+	if err := db.CreateNumber(context.Background(), n, t0); err != nil {
 		tb.Fatal(err)
 	}
 	return n
@@ -75,7 +82,7 @@ func createConv(db *DB, now time.Time, ttl time.Duration, a, b maskcall.Particip
 		exp := now.Add(ttl)
 		c.ExpiresAt = &exp
 	}
-	return c, db.CreateConversation(context.Background(), c, now)
+	return c, db.CreateConversation(context.Background(), c, nil, now)
 }
 
 // gb and us build participants.
@@ -98,7 +105,7 @@ func assertCode(tb testing.TB, err error, code string) {
 // counter returns a pool number's active-conversation counter.
 func counter(tb testing.TB, db *DB, number string) int {
 	tb.Helper()
-	n, err := db.FindNumber(context.Background(), number)
+	n, err := db.FindNumber(context.Background(), number, t0)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -347,7 +354,7 @@ func TestDB_Reconnect(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		_, err := db.FindConversationByID(ctx, c.ID)
+		_, err := db.FindConversationByID(ctx, c.ID, t0)
 		if err == nil {
 			break
 		}

@@ -59,6 +59,7 @@ func RunHarness(t *testing.T, h Harness) {
 		{"UpdateNumber", s.testUpdateNumber},
 		{"DeleteNumber", s.testDeleteNumber},
 		{"NumberLifecycle", s.testNumberLifecycle},
+		{"PurchaseLease", s.testPurchaseLease},
 		{"CreateConversation", s.testCreateConversation},
 		{"CreateConversation_Concurrent", s.testCreateConversation_Concurrent},
 		{"EndConversation", s.testEndConversation},
