@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/maskcall/maskcall/internal/maskcall"
 	"github.com/maskcall/maskcall/internal/sandbox"
@@ -125,17 +126,17 @@ func (e *testEnv) conversations(status maskcall.ConversationStatus) []*maskcall.
 	if status != "" {
 		f.Status = &status
 	}
-	cs, err := e.db().FindConversations(e.t.Context(), f)
+	page, err := e.db().FindConversations(e.t.Context(), f, time.Now())
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return cs
+	return page.Conversations
 }
 
 // number returns a pool number's row.
 func (e *testEnv) number(n string) *maskcall.Number {
 	e.t.Helper()
-	got, err := e.db().FindNumber(e.t.Context(), n)
+	got, err := e.db().FindNumber(e.t.Context(), n, time.Now())
 	if err != nil {
 		e.t.Fatal(err)
 	}

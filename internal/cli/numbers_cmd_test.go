@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/maskcall/maskcall/internal/maskcall"
 )
@@ -124,7 +125,7 @@ func TestNumbersProvisionRun(t *testing.T) {
 			if !strings.Contains(stderr, tt.wantStderr) {
 				t.Fatalf("stderr %q, want %q", stderr, tt.wantStderr)
 			}
-			nums, err := e.db().FindNumbers(t.Context(), maskcall.NumberFilter{})
+			nums, err := e.db().FindNumbers(t.Context(), maskcall.NumberFilter{}, time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}

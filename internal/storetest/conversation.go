@@ -643,7 +643,7 @@ func (h *harness) testFindConversations(t *testing.T) {
 		return out
 	}
 	active, ended := maskcall.ConversationActive, maskcall.ConversationEnded
-	ref0 := "ref-0"
+	ref0, a, c, nobody := "ref-0", alice, carol, "+447700900999"
 	for name, tc := range map[string]struct {
 		filter maskcall.ConversationFilter
 		want   []string
@@ -653,6 +653,12 @@ func (h *harness) testFindConversations(t *testing.T) {
 		"Ended":  {maskcall.ConversationFilter{Status: &ended}, []string{ids[1]}},
 		"Ref":    {maskcall.ConversationFilter{Ref: &ref0}, []string{ids[2], ids[0]}},
 		"Limit":  {maskcall.ConversationFilter{Limit: 2}, []string{ids[3], ids[2]}},
+		// Either side of the pair.
+		"Participant":       {maskcall.ConversationFilter{Participant: &a}, []string{ids[2], ids[0]}},
+		"ParticipantAll":    {maskcall.ConversationFilter{Participant: &c}, []string{ids[2], ids[1]}},
+		"ParticipantActive": {maskcall.ConversationFilter{Participant: &c, Status: &active}, []string{ids[2]}},
+		"ParticipantEnded":  {maskcall.ConversationFilter{Participant: &c, Status: &ended}, []string{ids[1]}},
+		"ParticipantNobody": {maskcall.ConversationFilter{Participant: &nobody}, []string{}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			page, err := db.FindConversations(ctx, tc.filter, t0)
