@@ -89,7 +89,7 @@ func TestPostgresFlow(t *testing.T) {
 	srv.stop()
 
 	// Purge keeps what ended less than 720h ago.
-	runOK(t, e, "conversation", "purge", "--ended-before", "720h")
+	runOK(t, e, "conversation", "purge", "--ended-before", "720h", "--yes")
 	if got := listConversations(t, e, "all"); len(got) != 1 {
 		t.Errorf("after purge: %+v, want the conversation kept", got)
 	}
