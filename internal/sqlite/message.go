@@ -45,7 +45,7 @@ func (db *DB) RecordInboundSMS(ctx context.Context, in *maskcall.InboundSMS, p m
 	if p.ConcatWait <= 0 {
 		p.ConcatWait = maskcall.DefaultConcatWait
 	}
-	now = db.txTime(now)
+	now = now.UTC()
 	var res *maskcall.InboundResult
 	err := db.w.write(ctx, func(ctx context.Context, tx *Tx) (err error) {
 		res, err = recordInboundSMS(ctx, tx, in, p, now)
@@ -204,7 +204,7 @@ func (db *DB) ClaimRelayJobs(ctx context.Context, now time.Time, limit int, leas
 	if db.w == nil {
 		return nil, errNotOpen
 	}
-	now = db.txTime(now)
+	now = now.UTC()
 	var jobs []*maskcall.RelayJob
 	err := db.w.write(ctx, func(ctx context.Context, tx *Tx) (err error) {
 		jobs, err = claimRelayJobs(ctx, tx, now, limit, lease)
@@ -304,7 +304,7 @@ func (db *DB) FinishRelayJob(ctx context.Context, job *maskcall.RelayJob, o mask
 	if db.w == nil {
 		return errNotOpen
 	}
-	now = db.txTime(now)
+	now = now.UTC()
 	return db.w.write(ctx, func(ctx context.Context, tx *Tx) error { return finishRelayJob(ctx, tx, job, o, maxAttempts, now) })
 }
 
@@ -357,7 +357,7 @@ func truncate(s string, n int) string {
 // NextRelayAt is when the queue next needs the worker: the earliest
 // pending job, or the earliest lease of a job being sent to settle.
 func (db *DB) NextRelayAt(ctx context.Context) (*time.Time, error) {
-	return read(ctx, db, func(tx *Tx) (*time.Time, error) {
+	return read(ctx, db, time.Time{}, func(tx *Tx) (*time.Time, error) {
 		var a, b sql.NullString
 		if err := tx.QueryRowContext(ctx, `SELECT
 			(SELECT MIN(next_attempt_at) FROM relay_jobs WHERE state = 'pending'),
@@ -382,7 +382,7 @@ func (db *DB) NextRelayAt(ctx context.Context) (*time.Time, error) {
 // FindMessages lists a conversation's messages, oldest first, with their
 // texts where kept.
 func (db *DB) FindMessages(ctx context.Context, conversationID string) ([]*maskcall.Message, error) {
-	return read(ctx, db, func(tx *Tx) ([]*maskcall.Message, error) {
+	return read(ctx, db, time.Time{}, func(tx *Tx) ([]*maskcall.Message, error) {
 		rows, err := tx.QueryContext(ctx, `SELECT `+messageColumns+` FROM messages
 			WHERE conversation_id = ? ORDER BY received_at, id`, conversationID)
 		if err != nil {

@@ -38,7 +38,7 @@ func newSMSHookEnv(t *testing.T, method string) *smsHookEnv {
 	ctx := context.Background()
 	for _, n := range []string{"+447700900000", "+447700900001"} {
 		if err := db.CreateNumber(ctx, &maskcall.Number{Number: n, Country: "GB", Features: []string{"VOICE", "SMS"},
-			Status: maskcall.NumberActive, AppID: "app"}); err != nil {
+			Status: maskcall.NumberActive, AppID: "app"}, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -46,7 +46,7 @@ func newSMSHookEnv(t *testing.T, method string) *smsHookEnv {
 		{Number: "+447700900123", Country: "GB", Label: "driver"},
 		{Number: "+447700900456", Country: "GB", Label: "rider"},
 	}}
-	if err := db.CreateConversation(ctx, c, time.Now()); err != nil {
+	if err := db.CreateConversation(ctx, c, nil, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	logs := &bytes.Buffer{}
