@@ -28,15 +28,18 @@ type slowQueue struct {
 	create int   // CreateCall calls (must stay 0: the queue is used)
 }
 
-func (q *slowQueue) QueueCall(ctx context.Context, c *maskcall.Call, wait time.Duration, later func(error)) (bool, error) {
+func (q *slowQueue) QueueCall(ctx context.Context, c *maskcall.Call, now time.Time, wait time.Duration, later func(error)) (bool, error) {
 	if q.err != nil {
 		return false, q.err
 	}
 	q.waited, q.later = wait, later
 	return false, nil
 }
-func (q *slowQueue) CreateCall(context.Context, *maskcall.Call) error { q.create++; return nil }
-func (q *slowQueue) RecordCallEvent(context.Context, maskcall.CallEvent) (bool, error) {
+func (q *slowQueue) CreateCall(context.Context, *maskcall.Call, time.Time) error {
+	q.create++
+	return nil
+}
+func (q *slowQueue) RecordCallEvent(context.Context, maskcall.CallEvent, time.Time) (bool, error) {
 	return false, nil
 }
 func (q *slowQueue) FindCalls(context.Context, string) ([]*maskcall.Call, error) { return nil, nil }

@@ -28,7 +28,6 @@ func TestWALStaysBounded(t *testing.T) {
 	// grows with the work (about 7 MiB here, 196 MiB in the load test).
 	const walBoundBytes = 6 << 20
 	db := NewDB(filepath.Join(t.TempDir(), "maskcall.db"))
-	db.Now = func() time.Time { return t0 }
 	db.FastCommits = true // as serve opens it
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
@@ -52,13 +51,13 @@ func TestWALStaysBounded(t *testing.T) {
 				}
 				c := &maskcall.Call{UUID: fmt.Sprintf("w-%d", i), ConversationUUID: fmt.Sprintf("CON-w-%d", i),
 					ConversationID: conv.ID, From: alice, To: gb1, Status: "started"}
-				if err := db.CreateCall(context.Background(), c); err != nil {
+				if err := db.CreateCall(context.Background(), c, t0); err != nil {
 					t.Error(err)
 					return
 				}
 				for k, st := range []string{"started", "ringing", "answered", "completed"} {
 					ev := maskcall.CallEvent{UUID: c.UUID, Status: st, Timestamp: t0.Add(time.Duration(k) * time.Second), Duration: 30}
-					if _, err := db.RecordCallEvent(context.Background(), ev); err != nil {
+					if _, err := db.RecordCallEvent(context.Background(), ev, t0); err != nil {
 						t.Error(err)
 						return
 					}

@@ -52,7 +52,7 @@ func TestQueueCall_WhileLocked(t *testing.T) {
 
 	outcome := make(chan error, 1)
 	call := &maskcall.Call{UUID: "q-1", ConversationUUID: "CON-Q1", ConversationID: conv.ID, From: alice, To: gb1, Status: "started"}
-	written, err := db.QueueCall(context.Background(), call, 50*time.Millisecond, func(err error) { outcome <- err })
+	written, err := db.QueueCall(context.Background(), call, t0, 50*time.Millisecond, func(err error) { outcome <- err })
 	if written || err != nil {
 		t.Fatalf("QueueCall while locked = %v, %v; want not written yet, no error", written, err)
 	}
@@ -77,7 +77,7 @@ func TestQueueCall_WhileLocked(t *testing.T) {
 	}
 	ev := make(chan res, 1)
 	go func() {
-		ok, err := db.RecordCallEvent(context.Background(), maskcall.CallEvent{UUID: "q-1", Status: "answered", Timestamp: t0.Add(time.Second)})
+		ok, err := db.RecordCallEvent(context.Background(), maskcall.CallEvent{UUID: "q-1", Status: "answered", Timestamp: t0.Add(time.Second)}, t0)
 		ev <- res{ok, err}
 	}()
 	release()
@@ -111,13 +111,13 @@ func TestQueueCall_OrderBeyondABatch(t *testing.T) {
 	const n = 3*maxBatch + 7
 	for i := range n {
 		c := &maskcall.Call{UUID: fmt.Sprintf("o-%d", i), ConversationID: conv.ID, From: alice, To: gb1, Status: "started"}
-		if written, err := db.QueueCall(context.Background(), c, 0, nil); written || err != nil {
+		if written, err := db.QueueCall(context.Background(), c, t0, 0, nil); written || err != nil {
 			t.Fatalf("QueueCall %d = %v, %v", i, written, err)
 		}
 	}
 	ev := make(chan error, 1)
 	go func() {
-		ok, err := db.RecordCallEvent(context.Background(), maskcall.CallEvent{UUID: fmt.Sprintf("o-%d", n-1), Status: "ringing", Timestamp: t0})
+		ok, err := db.RecordCallEvent(context.Background(), maskcall.CallEvent{UUID: fmt.Sprintf("o-%d", n-1), Status: "ringing", Timestamp: t0}, t0)
 		if err == nil && !ok {
 			err = fmt.Errorf("the event found no call: it ran before its record")
 		}
@@ -136,16 +136,16 @@ func TestQueueCall_OrderBeyondABatch(t *testing.T) {
 // to the waiting caller or to later.
 func TestQueueCall_Refused(t *testing.T) {
 	db := MustOpenDB(t)
-	_, err := db.QueueCall(context.Background(), &maskcall.Call{UUID: "r-1", ConversationID: "cv_missing", Status: "started"}, 5*time.Second, nil)
+	_, err := db.QueueCall(context.Background(), &maskcall.Call{UUID: "r-1", ConversationID: "cv_missing", Status: "started"}, t0, 5*time.Second, nil)
 	if maskcall.ErrorCode(err) != maskcall.ENOTFOUND {
 		t.Errorf("waited: %v, want ENOTFOUND", err)
 	}
-	if _, err := db.QueueCall(context.Background(), &maskcall.Call{UUID: "r-2"}, time.Second, nil); maskcall.ErrorCode(err) != maskcall.EINVALID {
+	if _, err := db.QueueCall(context.Background(), &maskcall.Call{UUID: "r-2"}, t0, time.Second, nil); maskcall.ErrorCode(err) != maskcall.EINVALID {
 		t.Errorf("no conversation: %v, want EINVALID", err)
 	}
 	release := holdWriteLock(t, db)
 	outcome := make(chan error, 1)
-	written, err := db.QueueCall(context.Background(), &maskcall.Call{UUID: "r-3", ConversationID: "cv_missing", Status: "started"}, 0,
+	written, err := db.QueueCall(context.Background(), &maskcall.Call{UUID: "r-3", ConversationID: "cv_missing", Status: "started"}, t0, 0,
 		func(err error) { outcome <- err })
 	if written || err != nil {
 		t.Fatalf("QueueCall = %v, %v", written, err)
