@@ -161,7 +161,7 @@ func (f *Factory) ServeDB() (maskcall.Store, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	active := maskcall.NumberActive
-	if nums, err := db.FindNumbers(ctx, maskcall.NumberFilter{Status: &active}); err == nil && len(nums) == 0 {
+	if nums, err := db.FindNumbers(ctx, maskcall.NumberFilter{Status: &active}, f.Now()); err == nil && len(nums) == 0 {
 		f.IO.Statusf("Warning: this database's pool has no active numbers, so every call will hear \"not in service\". " +
 			"Is this the database you provisioned? Point --db or MASKCALL_DB at it, or run `maskcall numbers provision` with this one.")
 	}
