@@ -362,7 +362,7 @@ func finishRelayJob(ctx context.Context, tx *Tx, job *maskcall.RelayJob, o maskc
 
 // NextRelayAt is when the queue next needs a worker.
 func (db *DB) NextRelayAt(ctx context.Context) (*time.Time, error) {
-	return read(ctx, db, func(tx *Tx) (*time.Time, error) {
+	return read(ctx, db, time.Time{}, func(tx *Tx) (*time.Time, error) {
 		var a, b *time.Time
 		if err := tx.QueryRow(ctx, `SELECT
 			(SELECT MIN(next_attempt_at) FROM relay_jobs WHERE state = 'pending'),
@@ -378,7 +378,7 @@ func (db *DB) NextRelayAt(ctx context.Context) (*time.Time, error) {
 
 // FindMessages lists a conversation's messages, oldest first.
 func (db *DB) FindMessages(ctx context.Context, conversationID string) ([]*maskcall.Message, error) {
-	return read(ctx, db, func(tx *Tx) ([]*maskcall.Message, error) {
+	return read(ctx, db, time.Time{}, func(tx *Tx) ([]*maskcall.Message, error) {
 		rows, err := tx.Query(ctx, `SELECT `+messageColumns+` FROM messages
 			WHERE conversation_id = $1 ORDER BY received_at, id`, conversationID)
 		if err != nil {
