@@ -21,12 +21,7 @@ func TestWALStaysBounded(t *testing.T) {
 	// A smaller threshold than serve's, so that a few thousand writes show
 	// it (each transaction appends about 5 KiB of WAL frames).
 	defer func(n int) { walRestartFrames = n }(walRestartFrames)
-	walRestartFrames = 128 // 512 KiB
-	// The threshold, and what is written while one checkpoint runs (the
-	// committer truncates after the background checkpoint in progress):
-	// up to a few MiB on a slow, shared disk. Without the bound the WAL
-	// grows with the work (about 7 MiB here, 196 MiB in the load test).
-	const walBoundBytes = 6 << 20
+	walRestartFrames = 64 // 256 KiB
 	db := NewDB(filepath.Join(t.TempDir(), "maskcall.db"))
 	db.FastCommits = true // as serve opens it
 	if err := db.Open(); err != nil {
@@ -39,7 +34,10 @@ func TestWALStaysBounded(t *testing.T) {
 	const writers, readers = 8, 2
 	const calls = 1500
 	var next atomic.Int64
-	var maxWAL, shrunk atomic.Int64
+	// maxWAL is the largest -wal file seen, grown the sum of its sampled
+	// growth (about what was appended to it in all), shrunk how often it
+	// was seen cut back below the threshold.
+	var maxWAL, grown, shrunk atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for range writers {
@@ -82,6 +80,7 @@ func TestWALStaysBounded(t *testing.T) {
 		})
 	}
 	rg.Go(func() {
+		var last int64
 		for {
 			select {
 			case <-stop:
@@ -92,11 +91,16 @@ func TestWALStaysBounded(t *testing.T) {
 			if err != nil {
 				continue
 			}
-			if fi.Size() > maxWAL.Load() {
-				maxWAL.Store(fi.Size())
-			} else if fi.Size() < maxWAL.Load()/2 {
+			size := fi.Size()
+			if size > maxWAL.Load() {
+				maxWAL.Store(size)
+			}
+			if size > last {
+				grown.Add(size - last)
+			} else if size < last && size <= int64(walRestartFrames)*4096 {
 				shrunk.Add(1)
 			}
+			last = size
 		}
 	})
 	wg.Wait()
@@ -107,11 +111,19 @@ func TestWALStaysBounded(t *testing.T) {
 	}
 	tx, ops := db.GroupCommitStats()
 	t.Logf("%d operations in %d transactions; largest WAL seen %.1f MiB", ops, tx, float64(maxWAL.Load())/(1<<20))
-	if maxWAL.Load() > walBoundBytes {
-		t.Errorf("the WAL reached %.1f MiB, over the %.0f MiB bound", float64(maxWAL.Load())/(1<<20), float64(walBoundBytes)/(1<<20))
+	// Bounded: the WAL is cut back again and again while the writes go on,
+	// so it never holds more than a fraction of what was written. (Without
+	// the bound it only grows: its largest size is all that was written,
+	// about 7 MiB here, 196 MiB in the load test.) How far it overshoots
+	// the threshold depends on how long a background checkpoint takes on
+	// this disk, so the test bounds it relative to the work, not in bytes.
+	t.Logf("written about %.1f MiB to the WAL, largest %.1f MiB, cut back %d times",
+		float64(grown.Load())/(1<<20), float64(maxWAL.Load())/(1<<20), shrunk.Load())
+	if shrunk.Load() < 3 {
+		t.Errorf("the WAL was cut back %d times while the writes went on, want at least 3", shrunk.Load())
 	}
-	if shrunk.Load() == 0 {
-		t.Error("the WAL never shrank while the writes went on")
+	if maxWAL.Load() > grown.Load()*3/4 {
+		t.Errorf("the WAL reached %.1f MiB of the %.1f MiB written: not bounded", float64(maxWAL.Load())/(1<<20), float64(grown.Load())/(1<<20))
 	}
 	// Once the writer is idle the WAL is emptied.
 	deadline := time.Now().Add(30 * time.Second)
