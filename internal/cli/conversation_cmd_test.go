@@ -519,3 +519,17 @@ func TestConversationNotifyRun_BadSMSTemplate(t *testing.T) {
 		t.Fatalf("%d texts sent, want 2", n)
 	}
 }
+
+func TestFormatDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		time.Hour: "1h", 90 * time.Minute: "1h30m", time.Minute: "1m", 30 * 24 * time.Hour: "30d",
+		36 * time.Hour: "36h", time.Nanosecond: "1ns", 61 * time.Second: "1m1s",
+	} {
+		if got := formatDuration(d); got != want {
+			t.Errorf("formatDuration(%s) = %q, want %q", d, got, want)
+		}
+		if back, err := parseDuration(formatDuration(d)); err != nil || back != d {
+			t.Errorf("parseDuration(formatDuration(%s)) = %s, %v", d, back, err)
+		}
+	}
+}

@@ -548,10 +548,12 @@ func numbersReleaseRun(ctx context.Context, opts *NumbersReleaseOptions) error {
 		what := fmt.Sprintf("release %s", opts.Number)
 		if n.Status == maskcall.NumberReleased {
 			what = fmt.Sprintf("leave %s alone: it is already released", opts.Number)
-		} else if opts.Force {
+		} else if opts.Force && n.ActiveConversations > 0 {
 			// The count may grow before the release; Release ends whatever
 			// uses the number then.
 			what += fmt.Sprintf(" and end the %d active conversation(s) using it", n.ActiveConversations)
+		} else if opts.Force {
+			what += " (no active conversation uses it)"
 		}
 		if opts.DryRun {
 			opts.IO.Statusf("Would %s; nothing was changed (--dry-run).", what)
