@@ -416,6 +416,9 @@ type Tx struct {
 	// (writer.go); in other transactions its statements are nil and
 	// queries are prepared as they run.
 	w *writeStmts
+	// durable is the connection a durable transaction pinned with
+	// synchronous=FULL (beginWrite); nil otherwise.
+	durable *sql.Conn
 }
 
 // noStmts is the w of transactions that have no prepared statements.
@@ -438,9 +441,44 @@ func (tx *Tx) exec(ctx context.Context, st *sql.Stmt, query string, args ...any)
 	return tx.ExecContext(ctx, query, args...)
 }
 
-// beginWrite starts an immediate write transaction on the write pool. now is
-// the transaction's time, given by the caller: the store reads no clock.
+// beginWrite starts an immediate write transaction on the write pool whose
+// commit is fsynced before Commit returns. now is the transaction's time,
+// given by the caller: the store reads no clock.
+//
+// With FastCommits the write connection runs synchronous=NORMAL for the
+// group commit, so here it is pinned and switched to FULL for this one
+// transaction (and back when it ends): a conversation created or ended
+// while serve takes calls is on disk when it is acknowledged, as the
+// CLI's are. A FULL commit fsyncs the whole WAL, grouped commits before it
+// included. Only the group commit (beginGroupWrite) skips the fsync.
 func (db *DB) beginWrite(ctx context.Context, now time.Time) (*Tx, error) {
+	if db.wdb == nil {
+		return nil, errNotOpen
+	}
+	if !db.FastCommits {
+		return db.beginGroupWrite(ctx, now)
+	}
+	conn, err := db.wdb.Conn(ctx)
+	if err != nil {
+		return nil, formatError(err)
+	}
+	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = FULL`); err != nil {
+		conn.Close()
+		return nil, formatError(err)
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		_, _ = conn.ExecContext(context.Background(), `PRAGMA synchronous = NORMAL`)
+		conn.Close()
+		return nil, formatError(err)
+	}
+	return &Tx{Tx: tx, db: db, now: now.UTC(), w: &noStmts, durable: conn}, nil
+}
+
+// beginGroupWrite starts an immediate write transaction whose commit
+// follows the connection's synchronous setting: NORMAL, not fsynced by
+// itself, with FastCommits (the group commit's, writer.go).
+func (db *DB) beginGroupWrite(ctx context.Context, now time.Time) (*Tx, error) {
 	if db.wdb == nil {
 		return nil, errNotOpen
 	}
@@ -482,7 +520,28 @@ func read[T any](ctx context.Context, db *DB, now time.Time, f func(*Tx) (T, err
 
 // Commit commits the transaction, mapping errors like any statement's.
 func (tx *Tx) Commit() error {
-	return formatError(tx.Tx.Commit())
+	err := formatError(tx.Tx.Commit())
+	tx.release()
+	return err
+}
+
+// Rollback abandons the transaction; after Commit it does nothing.
+func (tx *Tx) Rollback() error {
+	err := tx.Tx.Rollback()
+	tx.release()
+	return err
+}
+
+// release gives a durable transaction's pinned connection back to the
+// pool with its commits grouped again.
+func (tx *Tx) release() {
+	if tx.durable == nil {
+		return
+	}
+	// Should this fail the connection stays at FULL: slower, never less safe.
+	_, _ = tx.durable.ExecContext(context.Background(), `PRAGMA synchronous = NORMAL`)
+	tx.durable.Close()
+	tx.durable = nil
 }
 
 var errNotOpen = &maskcall.Error{Code: maskcall.EINTERNAL, Message: "The database is not open."}

@@ -410,7 +410,7 @@ func (c *committer) run1(ops []*writeOp) bool {
 	// must not interrupt the others' transaction (and the driver would
 	// start a goroutine per statement to watch for it).
 	ctx := context.Background()
-	tx, err := c.db.beginWrite(ctx, time.Time{})
+	tx, err := c.db.beginGroupWrite(ctx, time.Time{})
 	if err != nil {
 		for _, op := range ops {
 			op.err, op.clean = err, false
