@@ -31,6 +31,8 @@ var problems = map[string]Problem{
 	maskcall.EUNAUTHORIZED:  {http.StatusUnauthorized, "", "Unauthorized"},
 	maskcall.EFORBIDDEN:     {http.StatusForbidden, "", "Forbidden"},
 	maskcall.ERATELIMITED:   {http.StatusTooManyRequests, "", "Too many requests"},
+	maskcall.ETOOLARGE:      {http.StatusRequestEntityTooLarge, "", "Request too large"},
+	maskcall.EIDEMPOTENCY:   {http.StatusUnprocessableEntity, "", "Idempotency key reused"},
 	// Vonage refused maskcall's own credentials, or the request: the
 	// fault is upstream of this server, not the client's.
 	maskcall.EVONAGEAUTH:  {http.StatusBadGateway, "", "Vonage refused the credentials"},

@@ -28,7 +28,10 @@ const (
 	ESTORE         = "unavailable"         // the store could not be reached or is busy
 	EEXHAUSTED     = "pool_exhausted"      // the pool has no number that fits
 	ECANCELED      = "canceled"            // the user interrupted the work
-	EINTERNAL      = "internal"            // a bug or an unexpected failure
+	ETOOLARGE      = "too_large"           // the request is bigger than allowed
+	// EIDEMPOTENCY: an idempotency key was used again for another request.
+	EIDEMPOTENCY = "idempotency_key_reused"
+	EINTERNAL    = "internal" // a bug or an unexpected failure
 )
 
 // Error is an error meant for the user: a code, one sentence, and what an
