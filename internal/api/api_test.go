@@ -223,7 +223,10 @@ func TestNotify(t *testing.T) {
 	r := e.c.Do("POST", "/v1/conversations/"+c.ID+"/notify", nil)
 	wantStatus(t, r, 200)
 	var out struct {
-		Notifications []struct{ Position int; Label, Status, Code string }
+		Notifications []struct {
+			Position            int
+			Label, Status, Code string
+		}
 	}
 	r.JSON(t, &out)
 	if len(out.Notifications) != 2 || out.Notifications[1].Label != "rider" || out.Notifications[0].Status != "failed" || out.Notifications[0].Code != maskcall.ECONFIG {
