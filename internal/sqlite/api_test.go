@@ -1,13 +1,13 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/maskcall/maskcall/internal/maskcall"
+	"github.com/maskcall/maskcall/internal/storetest"
 )
 
 // synchronousIn returns the write connection's synchronous level (1
@@ -79,108 +79,22 @@ func TestDB_DurableWritesWithFastCommits(t *testing.T) {
 	}
 }
 
-func TestDB_APIKeys(t *testing.T) {
-	db := MustOpenDB(t)
-	ctx := context.Background()
-	secret, k, err := maskcall.NewAPIKey("backend", true, t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.CreateAPIKey(ctx, k); err != nil {
-		t.Fatal(err)
-	}
-	_, dup, _ := maskcall.NewAPIKey("backend", false, t0)
-	assertCode(t, db.CreateAPIKey(ctx, dup), maskcall.ECONFLICT)
-
-	got, err := maskcall.AuthenticateAPIKey(ctx, db, secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.ID != k.ID || !got.ReadOnly || got.Name != "backend" || !got.CreatedAt.Equal(t0) || !bytes.Equal(got.Hash, k.Hash) {
-		t.Fatalf("authenticated %+v, want %+v", got, k)
-	}
-	wrong := secret[:len(secret)-1] + map[bool]string{true: "a", false: "b"}[secret[len(secret)-1] != 'a']
-	_, err = maskcall.AuthenticateAPIKey(ctx, db, wrong)
-	assertCode(t, err, maskcall.EUNAUTHORIZED)
-
-	if err := db.TouchAPIKey(ctx, k.ID, t0.Add(time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.TouchAPIKey(ctx, k.ID, t0); err != nil { // never moves back
-		t.Fatal(err)
-	}
-	keys, err := db.FindAPIKeys(ctx, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(keys) != 1 || keys[0].LastUsedAt == nil || !keys[0].LastUsedAt.Equal(t0.Add(time.Minute)) {
-		t.Fatalf("keys = %+v, want one used at t0+1m", keys)
-	}
-
-	_, err = db.RevokeAPIKey(ctx, "nobody", t0)
-	assertCode(t, err, maskcall.ENOTFOUND)
-	rk, err := db.RevokeAPIKey(ctx, "backend", t0.Add(time.Hour))
-	if err != nil || rk.RevokedAt == nil || rk.ID != k.ID {
-		t.Fatalf("revoke = %+v, %v", rk, err)
-	}
-	_, err = maskcall.AuthenticateAPIKey(ctx, db, secret)
-	assertCode(t, err, maskcall.EUNAUTHORIZED)
-	_, err = db.RevokeAPIKey(ctx, k.ID, t0) // already revoked
-	assertCode(t, err, maskcall.ENOTFOUND)
-
-	// The name is free again; the revoked key is still listed with all.
-	if err := db.CreateAPIKey(ctx, dup); err != nil {
-		t.Fatal(err)
-	}
-	if keys, _ := db.FindAPIKeys(ctx, false); len(keys) != 1 || keys[0].ID != dup.ID {
-		t.Fatalf("live keys = %+v, want only the new one", keys)
-	}
-	if keys, _ := db.FindAPIKeys(ctx, true); len(keys) != 2 {
-		t.Fatalf("all keys = %d, want 2", len(keys))
-	}
+// The SQLite store passes the API part of the conformance suite.
+func TestAPIStore(t *testing.T) {
+	storetest.RunAPIStore(t, func(t *testing.T) storetest.APIStore { return MustOpenDB(t) })
 }
 
-func TestDB_Idempotency(t *testing.T) {
+// Idempotency records past the window are swept as keys are reserved.
+func TestDB_IdempotencySweep(t *testing.T) {
 	db := MustOpenDB(t)
 	ctx := context.Background()
-	rec := func(fp string, at time.Time) *maskcall.IdempotencyRecord {
-		return &maskcall.IdempotencyRecord{Scope: "ak_1", Key: "k1", Fingerprint: []byte(fp), CreatedAt: at}
+	for i, scope := range []string{"ak_1", "ak_2"} {
+		at := t0.Add(time.Duration(i) * maskcall.IdempotencyWindow * 2)
+		r := &maskcall.IdempotencyRecord{Scope: scope, Key: "k", Fingerprint: []byte("x"), CreatedAt: at}
+		if _, err := db.BeginIdempotent(ctx, r, at.Add(-maskcall.IdempotencyWindow)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	since := t0.Add(-maskcall.IdempotencyWindow)
-	if got, err := db.BeginIdempotent(ctx, rec("a", t0), since); err != nil || got != nil {
-		t.Fatalf("first begin = %+v, %v; want a reservation", got, err)
-	}
-	// A second request while the first runs sees it in progress.
-	got, err := db.BeginIdempotent(ctx, rec("a", t0.Add(time.Second)), since)
-	if err != nil || got == nil || got.Status != 0 || string(got.Fingerprint) != "a" {
-		t.Fatalf("begin in progress = %+v, %v", got, err)
-	}
-	if err := db.CompleteIdempotent(ctx, "ak_1", "k1", 201, []byte(`{"id":"cv_1"}`)); err != nil {
-		t.Fatal(err)
-	}
-	got, err = db.BeginIdempotent(ctx, rec("b", t0.Add(time.Hour)), t0.Add(time.Hour-maskcall.IdempotencyWindow))
-	if err != nil || got == nil || got.Status != 201 || string(got.Body) != `{"id":"cv_1"}` || string(got.Fingerprint) != "a" || !got.CreatedAt.Equal(t0) {
-		t.Fatalf("replay = %+v, %v", got, err)
-	}
-	// Another scope's key of the same name is its own.
-	other := rec("a", t0)
-	other.Scope = "ak_2"
-	if got, err := db.BeginIdempotent(ctx, other, since); err != nil || got != nil {
-		t.Fatalf("other scope = %+v, %v", got, err)
-	}
-	// After the window the key is reserved afresh.
-	later := t0.Add(maskcall.IdempotencyWindow + time.Second)
-	if got, err := db.BeginIdempotent(ctx, rec("c", later), later.Add(-maskcall.IdempotencyWindow)); err != nil || got != nil {
-		t.Fatalf("begin after window = %+v, %v", got, err)
-	}
-	// Abandoned: a retry runs again.
-	if err := db.AbandonIdempotent(ctx, "ak_1", "k1"); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := db.BeginIdempotent(ctx, rec("c", later), later.Add(-maskcall.IdempotencyWindow)); err != nil || got != nil {
-		t.Fatalf("begin after abandon = %+v, %v", got, err)
-	}
-	// Records past the window are swept: ak_2's went with the begin above.
 	var n int
 	if err := db.rdb.QueryRow(`SELECT COUNT(*) FROM idempotency_keys`).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("records = %d, %v; want 1", n, err)
