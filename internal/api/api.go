@@ -80,6 +80,12 @@ type Config struct {
 	// DefaultTTL is a new conversation's time to live when the request
 	// gives none (conversation.default_ttl); 0 for none.
 	DefaultTTL time.Duration
+	// Insight is the online check a request that names none gets
+	// (conversation.insight: auto, format, basic or none; "" for auto).
+	Insight string
+	// FormatInsight says the Vonage application's key is configured, which
+	// the format insight (and so auto) needs.
+	FormatInsight bool
 	// RateLimit is each key's sustained requests per second, with bursts
 	// of twice that; 0 for DefaultRateLimit, negative for no limit.
 	RateLimit float64

@@ -251,7 +251,7 @@ func TestCreateErrors(t *testing.T) {
 		{"bad number", `{"participants":[{"number":"+44 12"},{"number":"+447700900456"}],"insight":"none","notify":false}`, 422, maskcall.EINVALIDNUMBER},
 		{"bad ttl", `{"participants":[{"number":"+447700900123"},{"number":"+447700900456"}],"ttl":"soon","insight":"none"}`, 400, maskcall.EINVALID},
 		{"bad insight", `{"participants":[{"number":"+447700900123"},{"number":"+447700900456"}],"insight":"deep"}`, 400, maskcall.EINVALID},
-		{"no insight here", `{"participants":[{"number":"+447700900123"},{"number":"+447700900456"}]}`, 500, maskcall.ECONFIG},
+		{"no insight here", `{"participants":[{"number":"+447700900123"},{"number":"+447700900456"}],"insight":"format"}`, 500, maskcall.ECONFIG},
 		{"same number", `{"participants":[{"number":"+447700900123"},{"number":"+447700900123"}],"insight":"none","notify":false}`, 400, maskcall.EINVALID},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

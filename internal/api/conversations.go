@@ -152,21 +152,20 @@ func (h *Handler) createConversation(ctx context.Context, r *request) (response,
 		}
 		ttl = d
 	}
-	insight := true
-	switch b.Insight {
-	case "", "basic":
-		if h.cfg.Service.Insight == nil {
-			return response{}, maskcall.Errorf(maskcall.ECONFIG, "Number Insight is not available on this server; send \"insight\": \"none\".").WithReason("insight")
-		}
-	case "none":
-		insight = false
-	default:
-		return response{}, invalid("insight", "insight must be \"basic\" or \"none\", not %q.", b.Insight)
+	choice := b.Insight
+	if choice == "" {
+		choice = h.cfg.Insight
+	}
+	insight, err := maskcall.ResolveInsight(choice, h.cfg.FormatInsight, h.cfg.Now())
+	if maskcall.ErrorCode(err) == maskcall.EINVALID {
+		return response{}, invalid("insight", "insight must be %s, not %q.", maskcall.InsightChoiceList(), b.Insight)
+	} else if err != nil {
+		return response{}, err
 	}
 	notify := b.Notify == nil || *b.Notify
 	res, err := h.cfg.Service.Create(ctx, maskcall.CreateRequest{
 		A: parts[0], B: parts[1], Ref: b.Ref, TTL: ttl,
-		CheckInsight: insight, Notify: notify, AutoProvision: b.AutoProvision,
+		Insight: insight, Notify: notify, AutoProvision: b.AutoProvision,
 	})
 	if err != nil {
 		return response{}, err

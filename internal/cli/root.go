@@ -145,6 +145,7 @@ It manages the number pool, pairs numbers into conversations, and answers Vonage
 		NewCmdSandbox(f),
 		NewCmdDemo(f, nil),
 		NewCmdConfig(f),
+		NewCmdAPIKey(f),
 		NewCmdVersion(f),
 	)
 	// Before the completion command exists: cobra's completion commands
