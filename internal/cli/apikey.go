@@ -10,6 +10,7 @@ import (
 
 	"github.com/maskcall/maskcall/internal/maskcall"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 // NewCmdAPIKey groups the API key commands.
@@ -203,7 +204,7 @@ this database. Asks for confirmation on a terminal; --yes skips it (scripts must
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Key = args[0]
-			if f, ok := opts.IO.In.(*os.File); ok && isTerminal(f) {
+			if f, ok := opts.IO.In.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 				opts.CanPrompt = true
 			}
 			if !opts.Yes && !opts.CanPrompt {

@@ -55,6 +55,8 @@ var configKeys = []configKey{
 	{Key: "conversation.default_ttl", Default: "0s", Help: "time to live of new conversations when --ttl is not given (0s: none)"},
 	{Key: "serve.listen", Default: ":3000", Help: "address serve listens on"},
 	{Key: "serve.public_url", Help: "public base URL of serve (e.g. the ngrok URL), for eventUrl"},
+	{Key: "serve.api_listen", Help: "address of the /v1 API's own listener (default: the webhook listener)"},
+	{Key: "api.rate_limit", Default: "1000", Help: "requests a second each API key may send (bursts of twice that; 0 for no limit)"},
 	{Key: "voice.connect_text", Default: "Please wait while we connect your call.", Help: "spoken before connecting"},
 	{Key: "voice.not_in_service_text", Default: "The number you have dialled is not in service.", Help: "spoken to strangers and after a conversation ends"},
 	{Key: "voice.language", Default: "en-GB", Help: "language of spoken text: a Vonage text-to-speech language code"},

@@ -34,6 +34,12 @@ type ServeOptions struct {
 	SMS func() (maskcall.SMSAPI, error)
 	// Ready, if set, is called with the server once it serves (tests).
 	Ready func(*httpserver.Server)
+
+	// The /v1 API (serve_api.go): on the webhook listener unless APIListen
+	// is set; off with NoAPI. APIService builds its conversation service.
+	APIListen  string
+	NoAPI      bool
+	APIService func() (*maskcall.ConversationService, error)
 }
 
 // NewCmdServe builds `serve`.
@@ -46,6 +52,7 @@ func NewCmdServe(f *Factory, runF func(context.Context, *ServeOptions) error) *c
 			}
 			return vc, nil
 		}}
+	opts.APIService = apiService(f, func() *slog.Logger { return slog.New(slog.NewTextHandler(f.IO.ErrOut, nil)) })
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Answer Vonage's call webhooks from the database",
@@ -74,6 +81,12 @@ replayed ones.`,
 				return flagErrorf("--public-url must start with https:// (or http://), got %q", opts.PublicURL)
 			}
 			opts.PublicURL = strings.TrimRight(opts.PublicURL, "/")
+			if !cmd.Flags().Changed("api-listen") {
+				opts.APIListen = cfg.String("serve.api_listen")
+			}
+			if opts.NoAPI && cmd.Flags().Changed("api-listen") {
+				return flagErrorf("--no-api and --api-listen contradict each other")
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -84,6 +97,8 @@ replayed ones.`,
 	cmd.Flags().StringVar(&opts.PublicURL, "public-url", "", "public base URL Vonage reaches this server at (serve.public_url)")
 	cmd.Flags().BoolVar(&opts.AllowUnsigned, "allow-unsigned", false, "accept unsigned webhooks when no signature secret is set (unsafe)")
 	cmd.Flags().BoolVar(&opts.LogPII, "log-pii", false, "log full phone numbers (default: masked)")
+	cmd.Flags().StringVar(&opts.APIListen, "api-listen", "", "serve the /v1 API on this address of its own, e.g. 127.0.0.1:3001 (serve.api_listen; default: the webhook listener)")
+	cmd.Flags().BoolVar(&opts.NoAPI, "no-api", false, "do not serve the /v1 API")
 	return cmd
 }
 
@@ -208,6 +223,16 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 	}
 	defer stopSMS()
 	srv.Handle("GET /healthz", httpserver.Health())
+	apiSrv, err := mountAPI(cfg, opts, store, logger, srv)
+	if err != nil {
+		return err
+	}
+	if apiSrv != nil {
+		defer apiSrv.Close()
+		if err := apiSrv.Serve(); err != nil {
+			return err
+		}
+	}
 	if err := srv.Serve(); err != nil {
 		return err
 	}
@@ -220,6 +245,15 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 	opts.IO.Statusf("  Answer URL: %s/webhooks/answer  (GET or POST)", base)
 	opts.IO.Statusf("  Event URL:  %s/webhooks/event   (POST)", base)
 	opts.IO.Statusf("Inbound SMS URL of each number (numbers configure sets it): %s%s", base, webhook.InboundSMSPath)
+	switch {
+	case apiSrv != nil:
+		opts.IO.Statusf("API: %s/v1/ (its own listener)", apiSrv.URL())
+	case !opts.NoAPI:
+		opts.IO.Statusf("API: %s/v1/", srv.URL())
+	}
+	if !opts.NoAPI {
+		noAPIKeysNotice(opts.IO, store)
+	}
 	if opts.Ready != nil {
 		opts.Ready(srv)
 	}
