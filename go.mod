@@ -14,7 +14,6 @@ require (
 	github.com/subosito/gotenv v1.6.0
 	github.com/vonage/vonage-go-sdk v0.14.0
 	go.yaml.in/yaml/v3 v3.0.4
-	golang.org/x/term v0.47.0
 	modernc.org/sqlite v1.61.1
 )
 

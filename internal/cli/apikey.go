@@ -1,16 +1,12 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/maskcall/maskcall/internal/maskcall"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 )
 
 // NewCmdAPIKey groups the API key commands.
@@ -185,10 +181,8 @@ type APIKeyRevokeOptions struct {
 	IO    *IOStreams
 	Store func() (maskcall.APIKeyStore, error)
 	Now   func() time.Time
-	// CanPrompt says a person at a terminal can answer the confirmation.
-	CanPrompt bool
-	Key       string
-	Yes       bool
+	Key   string
+	Yes   bool
 }
 
 // NewCmdAPIKeyRevoke builds `apikey revoke`.
@@ -204,12 +198,6 @@ this database. Asks for confirmation on a terminal; --yes skips it (scripts must
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Key = args[0]
-			if f, ok := opts.IO.In.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-				opts.CanPrompt = true
-			}
-			if !opts.Yes && !opts.CanPrompt {
-				return flagErrorf("revoking %s needs confirmation: pass --yes", opts.Key)
-			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -221,16 +209,14 @@ this database. Asks for confirmation on a terminal; --yes skips it (scripts must
 }
 
 func apiKeyRevokeRun(ctx context.Context, opts *APIKeyRevokeOptions) error {
+	if !opts.Yes {
+		if err := confirmDestructive(opts.IO, "Revoke API key "+opts.Key+", refusing every request made with it", "Nothing was revoked."); err != nil {
+			return err
+		}
+	}
 	store, err := opts.Store()
 	if err != nil {
 		return err
-	}
-	if !opts.Yes {
-		fmt.Fprintf(opts.IO.ErrOut, "Revoke API key %s? Requests with it will be refused. [y/N] ", opts.Key)
-		line, _ := bufio.NewReader(opts.IO.In).ReadString('\n')
-		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
-			return maskcall.Errorf(maskcall.ECANCELED, "Nothing was revoked.")
-		}
 	}
 	k, err := store.RevokeAPIKey(ctx, opts.Key, opts.Now())
 	if maskcall.ErrorCode(err) == maskcall.ENOTFOUND {
