@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/maskcall/maskcall/internal/api/apitest"
 	"github.com/maskcall/maskcall/internal/sandbox"
@@ -29,10 +30,12 @@ var apiURLRE = regexp.MustCompile(`API: (http://\S+)/v1/`)
 // apiURL is where serve says its API listens.
 func (p *serveProc) apiURL(t *testing.T) string {
 	t.Helper()
-	m := apiURLRE.FindStringSubmatch(p.stderr.String())
-	if m == nil {
-		t.Fatalf("serve did not print its API URL:\n%s", p.stderr.String())
-	}
+	var m []string
+	// The line follows "listening on", which startServe waited for.
+	eventually(t, 10*time.Second, "serve prints its API URL", func() bool {
+		m = apiURLRE.FindStringSubmatch(p.stderr.String())
+		return m != nil
+	})
 	return m[1]
 }
 
