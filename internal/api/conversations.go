@@ -38,10 +38,12 @@ type conversationBody struct {
 	Provisioned   []string       `json:"provisioned,omitempty"`
 }
 
-// conversationWithCalls is GET /v1/conversations/{id}.
+// conversationWithCalls is GET /v1/conversations/{id}: as `conversation
+// show -o json` prints it.
 type conversationWithCalls struct {
 	*maskcall.Conversation
-	Calls []*maskcall.Call `json:"calls"`
+	Calls    []*maskcall.Call    `json:"calls"`
+	Messages []*maskcall.Message `json:"messages"`
 }
 
 // notification is the outcome of texting one participant. It names the
@@ -248,7 +250,17 @@ func (h *Handler) getConversation(ctx context.Context, r *request) (response, er
 	if calls == nil {
 		calls = []*maskcall.Call{}
 	}
-	return response{http.StatusOK, conversationWithCalls{c, calls}}, nil
+	msgs := []*maskcall.Message{}
+	if ms, ok := h.cfg.Store.(maskcall.MessageStore); ok {
+		found, err := ms.FindMessages(ctx, c.ID)
+		if err != nil {
+			return response{}, err
+		}
+		if found != nil {
+			msgs = found
+		}
+	}
+	return response{http.StatusOK, conversationWithCalls{c, calls, msgs}}, nil
 }
 
 // endBody is POST /v1/conversations/{id}/end's optional body.
