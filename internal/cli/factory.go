@@ -54,6 +54,7 @@ var commandDB = map[string]dbUse{
 	"numbers reconcile":   dbCreate,
 	"conversation create": dbCreate,
 	"serve":               dbCreate,
+	"apikey create":       dbCreate,
 	"numbers search":      dbNone,
 }
 
