@@ -90,11 +90,7 @@ func apiKeyCreateRun(ctx context.Context, opts *APIKeyCreateOptions) error {
 		return err
 	}
 	if err := store.CreateAPIKey(ctx, k); err != nil {
-		if maskcall.ErrorCode(err) == maskcall.ECONFLICT {
-			return maskcall.Errorf(maskcall.ECONFLICT, "An API key named %s already exists.", opts.Name).
-				WithHint("Pick another --name, or revoke it first with `maskcall apikey revoke " + opts.Name + "`.")
-		}
-		return err
+		return err // the hint table words a taken name's advice
 	}
 	if opts.Output == outputJSON {
 		return opts.IO.writeJSON(struct {

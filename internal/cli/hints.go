@@ -103,6 +103,13 @@ var hints = map[hintKey]hintFunc{
 	},
 	{maskcall.EINVALID, "count"}: ifFlag("count", "Pass --count 1 or more."),
 
+	// API keys.
+	{maskcall.EINVALID, "key_name"}: ifFlag("name", "Pick a --name of letters, digits, '-', '_' or '.', such as dispatch."),
+	{maskcall.ECONFLICT, "key_name"}: func(h hintContext, _ *maskcall.Error) string {
+		return h.flag("name", "Pick another --name, or revoke that key first with `maskcall apikey revoke NAME`.",
+			"Revoke that key first with `maskcall apikey revoke NAME`.")
+	},
+
 	// Conversations.
 	{maskcall.EEXHAUSTED, ""}: func(h hintContext, e *maskcall.Error) string {
 		s := "Rent more with `maskcall numbers provision --country " + orCC(e.Fields["country"]) + " --count 1`"

@@ -234,6 +234,14 @@ func TestHints_EveryReasonHasAdvice(t *testing.T) {
 	noAdvice := map[string]string{
 		"provision_tried": "refines pool_exhausted, whose entry reads it",
 		"declined":        "the person said no; there is nothing to advise",
+		// Set only by the HTTP API (internal/api), whose clients read the
+		// problem document's detail; the CLI never shows them.
+		"method_not_allowed":      "HTTP API only",
+		"read_only_key":           "HTTP API only",
+		"idempotency_key":         "HTTP API only",
+		"idempotency_in_progress": "HTTP API only",
+		"body":                    "HTTP API only",
+		"hangup_failed":           "HTTP API only",
 	}
 	known := map[string]bool{}
 	for k := range hints {
