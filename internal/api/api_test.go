@@ -40,7 +40,7 @@ func newEnv(t *testing.T, cfg api.Config, pool ...string) *env {
 		pool = []string{"+447700900001", "+447700900002"}
 	}
 	for _, n := range pool {
-		if err := db.CreateNumber(ctx, &maskcall.Number{Number: n, Country: "GB", Features: []string{"VOICE", "SMS"}, Status: maskcall.NumberActive}); err != nil {
+		if err := db.CreateNumber(ctx, &maskcall.Number{Number: n, Country: "GB", Features: []string{"VOICE", "SMS"}, Status: maskcall.NumberActive}, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -169,11 +169,11 @@ func TestAuthentication(t *testing.T) {
 
 func countConversations(t *testing.T, db *sqlite.DB) int {
 	t.Helper()
-	cs, err := db.FindConversations(context.Background(), maskcall.ConversationFilter{})
+	page, err := db.FindConversations(context.Background(), maskcall.ConversationFilter{}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(cs)
+	return len(page.Conversations)
 }
 
 func TestConversationLifecycle(t *testing.T) {
@@ -360,4 +360,64 @@ func TestListConversations(t *testing.T) {
 	if len(list.Conversations) != 0 {
 		t.Fatalf("ended %s", r.Body)
 	}
+}
+
+// Paging returns every conversation exactly once, newest first, while
+// more are created between pages.
+func TestPaging(t *testing.T) {
+	e := newEnv(t, api.Config{RateLimit: -1})
+	create := func(i int) string {
+		r := e.c.Do("POST", "/v1/conversations", createBody(fmt.Sprintf("+4477007%05d", i), fmt.Sprintf("+4477008%05d", i)))
+		wantStatus(t, r, 201)
+		var c conv
+		r.JSON(t, &c)
+		return c.ID
+	}
+	want := map[string]bool{}
+	for i := range 25 {
+		want[create(i)] = true
+	}
+	seen := map[string]int{}
+	cursor, pages := "", 0
+	for {
+		path := "/v1/conversations?limit=7"
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		r := e.c.Do("GET", path, nil)
+		wantStatus(t, r, 200)
+		var page struct {
+			Conversations []conv  `json:"conversations"`
+			NextCursor    *string `json:"next_cursor"`
+		}
+		r.JSON(t, &page)
+		pages++
+		for _, c := range page.Conversations {
+			seen[c.ID]++
+		}
+		if pages == 1 {
+			create(100) // newer than the first page: not in this listing's later pages
+		}
+		if page.NextCursor == nil {
+			break
+		}
+		if len(page.Conversations) != 7 {
+			t.Fatalf("page %d has %d conversations and a next cursor", pages, len(page.Conversations))
+		}
+		cursor = *page.NextCursor
+	}
+	if pages != 4 {
+		t.Fatalf("%d pages of 7 for 25 conversations, want 4", pages)
+	}
+	for id := range want {
+		if seen[id] != 1 {
+			t.Fatalf("conversation %s seen %d times", id, seen[id])
+		}
+	}
+	if len(seen) != 25 {
+		t.Fatalf("saw %d conversations, want the 25 there were when paging began", len(seen))
+	}
+	wantProblem(t, e.c.Do("GET", "/v1/conversations?cursor=nonsense", nil), 400, maskcall.EINVALID)
+	r := e.c.Do("GET", "/v1/conversations?status=expired", nil)
+	wantStatus(t, r, 200)
 }

@@ -200,11 +200,11 @@ func (h *Handler) listConversations(ctx context.Context, r *request) (response, 
 	filter := maskcall.ConversationFilter{Limit: 100}
 	switch s := q.Get("status"); s {
 	case "", "all":
-	case "active", "ended":
+	case "active", "ended", "expired":
 		st := maskcall.ConversationStatus(s)
 		filter.Status = &st
 	default:
-		return response{}, invalid("status", "status must be active, ended or all, not %q.", s)
+		return response{}, invalid("status", "status must be active, ended, expired or all, not %q.", s)
 	}
 	if ref := q.Get("ref"); q.Has("ref") {
 		filter.Ref = &ref
@@ -231,7 +231,7 @@ func (h *Handler) listConversations(ctx context.Context, r *request) (response, 
 }
 
 func (h *Handler) findConversation(ctx context.Context, id string) (*maskcall.Conversation, error) {
-	c, err := h.cfg.Store.FindConversationByID(ctx, id)
+	c, err := h.cfg.Store.FindConversationByID(ctx, id, h.cfg.Now())
 	if maskcall.ErrorCode(err) == maskcall.ENOTFOUND {
 		return nil, maskcall.Errorf(maskcall.ENOTFOUND, "No conversation has the id %q.", id)
 	}
@@ -355,7 +355,7 @@ func (h *Handler) listNumbers(ctx context.Context, r *request) (response, error)
 	if c := strings.ToUpper(q.Get("country")); c != "" {
 		filter.Country = &c
 	}
-	nums, err := h.cfg.Store.FindNumbers(ctx, filter)
+	nums, err := h.cfg.Store.FindNumbers(ctx, filter, h.cfg.Now())
 	if err != nil {
 		return response{}, err
 	}

@@ -55,7 +55,7 @@ func (db *DB) FindAPIKeyByPrefix(ctx context.Context, prefix string) (*maskcall.
 
 // FindAPIKeys lists keys oldest first.
 func (db *DB) FindAPIKeys(ctx context.Context, includeRevoked bool) ([]*maskcall.APIKey, error) {
-	return read(ctx, db, func(tx *Tx) ([]*maskcall.APIKey, error) {
+	return read(ctx, db, time.Time{}, func(tx *Tx) ([]*maskcall.APIKey, error) {
 		q := `SELECT ` + apiKeyColumns + ` FROM api_keys`
 		if !includeRevoked {
 			q += ` WHERE revoked_at IS NULL`

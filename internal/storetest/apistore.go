@@ -26,12 +26,6 @@ func RunAPIStore(t *testing.T, newStore func(t *testing.T) APIStore) {
 	t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, newStore(t)) })
 }
 
-func assertCode(tb testing.TB, err error, code string) {
-	tb.Helper()
-	if got := maskcall.ErrorCode(err); got != code {
-		tb.Fatalf("error %v has code %q, want %q", err, got, code)
-	}
-}
 
 func testAPIKeys(t *testing.T, db APIStore) {
 	ctx := context.Background()
