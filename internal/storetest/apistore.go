@@ -26,7 +26,6 @@ func RunAPIStore(t *testing.T, newStore func(t *testing.T) APIStore) {
 	t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, newStore(t)) })
 }
 
-
 func testAPIKeys(t *testing.T, db APIStore) {
 	ctx := context.Background()
 	secret, k, err := maskcall.NewAPIKey("backend", true, apiT0)
