@@ -124,8 +124,14 @@ func (s *ConversationService) Create(ctx context.Context, req CreateRequest) (*C
 			if req.AutoProvision {
 				reason = "provision_tried"
 			}
+			// Say what is missing when the conversation needs more than
+			// VOICE: the pool may have free numbers that cannot text.
+			with := ""
+			if len(ex.Features) > 1 {
+				with = " with " + strings.Join(ex.Features[1:], " and ")
+			}
 			return nil, (&Error{Code: EEXHAUSTED, Err: err,
-				Message: "No pool number is free for " + who + " (" + MaskNumber(ex.Participant.Number) + ", " + country + ")."}).
+				Message: "No pool number" + with + " is free for " + who + " (" + MaskNumber(ex.Participant.Number) + ", " + country + ")."}).
 				WithReason(reason, "country", ex.Participant.Country)
 		}
 		got, perr := s.Pool.Provision(ctx, NumberSearch{Country: ex.Participant.Country, Features: ex.Features}, 1, RentOptions{Configure: true})
