@@ -249,3 +249,29 @@ func TestAPI_Listeners(t *testing.T) {
 		t.Fatalf("--no-api answered /v1/numbers with %d, want 404", resp.StatusCode)
 	}
 }
+
+// An idempotent create acknowledged by a serve that is then SIGKILLed is
+// replayed, not repeated, by the next serve: the record is on disk.
+func TestAPI_IdempotencySurvivesCrash(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	runOK(t, e, "numbers", "provision", "--country", "GB", "--count", "1")
+	key := makeAPIKey(t, e, "backend")
+	body := `{"participants":[{"number":"+447700900123"},{"number":"+447700900456"}],"notify":false,"insight":"none"}`
+
+	first := startServe(t, e)
+	r1 := apitest.New(t, first.apiURL(t), key).Do("POST", "/v1/conversations", body, "Idempotency-Key", "job-7")
+	if r1.Status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r1.Status, r1.Body)
+	}
+	first.kill()
+
+	second := startServe(t, e)
+	r2 := apitest.New(t, second.apiURL(t), key).Do("POST", "/v1/conversations", body, "Idempotency-Key", "job-7")
+	if r2.Status != http.StatusCreated || string(r2.Body) != string(r1.Body) || r2.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("retry after the crash: %d %s, want the first response %s replayed", r2.Status, r2.Body, r1.Body)
+	}
+	if got := listConversations(t, e, "all"); len(got) != 1 {
+		t.Fatalf("%d conversations after a retry across a crash, want 1", len(got))
+	}
+}
