@@ -17,6 +17,7 @@ import (
 
 	"github.com/maskcall/maskcall/internal/maskcall"
 	"github.com/maskcall/maskcall/internal/sqlite"
+	"github.com/maskcall/maskcall/internal/sqlite/sqliteseed"
 	"github.com/maskcall/maskcall/internal/webhook"
 )
 
@@ -167,7 +168,7 @@ func BenchmarkStore(b *testing.B) {
 		i := 0
 		for b.Loop() {
 			i = (i + 7919) % 100_000
-			if _, err := e.db.FindRoute(ctx, sqlite.SeedNumberA(i), sqlite.SeedProxy(pool, i), time.Now()); err != nil {
+			if _, err := e.db.FindRoute(ctx, sqliteseed.NumberA(i), sqliteseed.Proxy(pool, i), time.Now()); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -177,8 +178,8 @@ func BenchmarkStore(b *testing.B) {
 		defer reportCPU(b)()
 		for b.Loop() {
 			i := int(k.Add(1))
-			c := &maskcall.Call{UUID: "bench-" + uuid(rand.New(rand.NewPCG(uint64(i), 0))), ConversationID: sqlite.SeedConversationID(i % 100_000),
-				From: sqlite.SeedNumberA(i % 100_000), To: sqlite.SeedProxy(pool, i%100_000), Status: "started"}
+			c := &maskcall.Call{UUID: "bench-" + uuid(rand.New(rand.NewPCG(uint64(i), 0))), ConversationID: sqliteseed.ConversationID(i % 100_000),
+				From: sqliteseed.NumberA(i % 100_000), To: sqliteseed.Proxy(pool, i%100_000), Status: "started"}
 			if err := e.db.CreateCall(ctx, c, time.Now()); err != nil {
 				b.Fatal(err)
 			}
@@ -190,8 +191,8 @@ func BenchmarkStore(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				i := int(k.Add(1))
-				c := &maskcall.Call{UUID: "bench-" + uuid(rand.New(rand.NewPCG(uint64(i), 0))), ConversationID: sqlite.SeedConversationID(i % 100_000),
-					From: sqlite.SeedNumberA(i % 100_000), To: sqlite.SeedProxy(pool, i%100_000), Status: "started"}
+				c := &maskcall.Call{UUID: "bench-" + uuid(rand.New(rand.NewPCG(uint64(i), 0))), ConversationID: sqliteseed.ConversationID(i % 100_000),
+					From: sqliteseed.NumberA(i % 100_000), To: sqliteseed.Proxy(pool, i%100_000), Status: "started"}
 				if err := e.db.CreateCall(ctx, c, time.Now()); err != nil {
 					b.Fatal(err)
 				}

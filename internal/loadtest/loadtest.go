@@ -21,6 +21,7 @@ import (
 	"github.com/maskcall/maskcall/internal/maskcall"
 	"github.com/maskcall/maskcall/internal/sandbox"
 	"github.com/maskcall/maskcall/internal/sqlite"
+	"github.com/maskcall/maskcall/internal/sqlite/sqliteseed"
 )
 
 // Config is one load test run.
@@ -354,7 +355,7 @@ func runSize(ctx context.Context, cfg *Config, env *environment, dir string, sr 
 		cfg.logf("N=%d: allocation", n)
 		ds, err := timeRuns(ctx, cfg.AllocRuns, func(k int) *exec.Cmd {
 			i := rng.IntN(n)
-			return env.command(ctx, dir, "conversation", "create", sqlite.SeedNumberA(i), newParticipant(k),
+			return env.command(ctx, dir, "conversation", "create", sqliteseed.NumberA(i), newParticipant(k),
 				"--no-sms", "--insight", "none", "--db", dbPath, "-o", "json")
 		})
 		if err != nil {
@@ -402,7 +403,7 @@ func seed(ctx context.Context, path string, n int, pool []string) error {
 	if err := db.Open(); err != nil {
 		return err
 	}
-	if err := db.SeedConversations(ctx, n, pool, time.Now()); err != nil {
+	if err := sqliteseed.Conversations(ctx, db.Path(), n, pool, time.Now()); err != nil {
 		db.Close()
 		return err
 	}
@@ -421,7 +422,7 @@ func allocStore(ctx context.Context, path string, n, runs int, rng *rand.Rand) (
 	var ds []time.Duration
 	for k := range runs {
 		c := &maskcall.Conversation{Participants: []maskcall.Participant{
-			{Number: sqlite.SeedNumberA(rng.IntN(n)), Country: "GB"},
+			{Number: sqliteseed.NumberA(rng.IntN(n)), Country: "GB"},
 			{Number: newParticipant(100_000 + k), Country: "FR"},
 		}}
 		start := time.Now()

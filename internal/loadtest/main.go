@@ -6,7 +6,7 @@
 //	go run ./internal/loadtest -n 1000,100000,1000000
 //
 // For each N it fills a fresh SQLite file with N synthetic conversations
-// (sqlite.SeedConversations), builds the maskcall binary and starts
+// (sqliteseed.Conversations), builds the maskcall binary and starts
 // `maskcall serve` on it, starts the baseline (this program re-executed as
 // a bare handler returning a fixed two-action NCCO), and loads both on
 // loopback with signed answer webhooks of known callers: same generator,

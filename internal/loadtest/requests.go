@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/maskcall/maskcall/internal/sqlite"
+	"github.com/maskcall/maskcall/internal/sqlite/sqliteseed"
 	"github.com/maskcall/maskcall/internal/vonage/signature"
 )
 
@@ -44,12 +44,12 @@ func makeCalls(rng *rand.Rand, n, count int, pool []string) []call {
 	calls := make([]call, count)
 	for k := range calls {
 		i := rng.IntN(n)
-		a, b := sqlite.SeedNumberA(i), sqlite.SeedNumberB(i)
+		a, b := sqliteseed.NumberA(i), sqliteseed.NumberB(i)
 		if rng.IntN(2) == 1 {
 			a, b = b, a
 		}
 		calls[k] = call{
-			from: a[1:], to: sqlite.SeedProxy(pool, i)[1:], callee: b[1:],
+			from: a[1:], to: sqliteseed.Proxy(pool, i)[1:], callee: b[1:],
 			uuid: uuid(rng), convUUID: "CON-" + uuid(rng),
 		}
 	}

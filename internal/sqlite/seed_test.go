@@ -9,6 +9,7 @@ import (
 
 	"github.com/maskcall/maskcall/internal/maskcall"
 	"github.com/maskcall/maskcall/internal/phone"
+	"github.com/maskcall/maskcall/internal/sqlite/sqliteseed"
 )
 
 // SeedConversations writes what CreateConversation would have: routes both
@@ -19,33 +20,33 @@ func TestDB_SeedConversations(t *testing.T) {
 	MustCreateNumber(t, db, "+447400000001", "GB") // already in the pool
 	pool := []string{"+447400000001", "+447400000002", "+12025550100"}
 	const n = 1001
-	if err := db.SeedConversations(ctx, n, pool, t0); err != nil {
+	if err := sqliteseed.Conversations(ctx, db.Path(), n, pool, t0); err != nil {
 		t.Fatal(err)
 	}
 	assertCounters(t, db)
 	for _, i := range []int{0, 1, 2, 500, n - 1} {
-		r, err := db.FindRoute(ctx, SeedNumberA(i), SeedProxy(pool, i), t0.Add(time.Hour))
+		r, err := db.FindRoute(ctx, sqliteseed.NumberA(i), sqliteseed.Proxy(pool, i), t0.Add(time.Hour))
 		if err != nil {
 			t.Fatalf("route %d: %v", i, err)
 		}
-		if r.ConversationID != SeedConversationID(i) || r.Callee.Number != SeedNumberB(i) || r.Callee.ProxyNumber != SeedProxy(pool, i) {
+		if r.ConversationID != sqliteseed.ConversationID(i) || r.Callee.Number != sqliteseed.NumberB(i) || r.Callee.ProxyNumber != sqliteseed.Proxy(pool, i) {
 			t.Fatalf("route %d = %+v", i, r)
 		}
-		if _, err := db.FindRoute(ctx, SeedNumberB(i), SeedProxy(pool, i), t0.Add(time.Hour)); err != nil {
+		if _, err := db.FindRoute(ctx, sqliteseed.NumberB(i), sqliteseed.Proxy(pool, i), t0.Add(time.Hour)); err != nil {
 			t.Fatalf("route %d back: %v", i, err)
 		}
 	}
 	// The synthetic numbers are valid ones, so the CLI and the webhook take
 	// them.
-	for _, i := range []int{0, 123_456, 999_999, SeedMax - 1} {
-		for _, num := range []string{SeedNumberA(i), SeedNumberB(i)} {
+	for _, i := range []int{0, 123_456, 999_999, sqliteseed.Max - 1} {
+		for _, num := range []string{sqliteseed.NumberA(i), sqliteseed.NumberB(i)} {
 			if _, err := phone.Parse(num, ""); err != nil {
 				t.Errorf("%d: %v", i, err)
 			}
 		}
 	}
 	// Expired after 30 days.
-	if _, err := db.FindRoute(ctx, SeedNumberA(3), SeedProxy(pool, 3), t0.Add(31*24*time.Hour)); maskcall.ErrorCode(err) != maskcall.ENOTFOUND {
+	if _, err := db.FindRoute(ctx, sqliteseed.NumberA(3), sqliteseed.Proxy(pool, 3), t0.Add(31*24*time.Hour)); maskcall.ErrorCode(err) != maskcall.ENOTFOUND {
 		t.Fatalf("expired route: %v", err)
 	}
 	var fkErrors int
@@ -67,22 +68,22 @@ func TestDB_SeedConversations(t *testing.T) {
 	// Sticky pairing and the key guard work on seeded rows: the same pair
 	// again is refused while active (key in use) ... after ending, it gets
 	// its old proxy back.
-	id := SeedConversationID(7)
+	id := sqliteseed.ConversationID(7)
 	if _, err := db.EndConversation(ctx, id, "", t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	c := &maskcall.Conversation{Participants: []maskcall.Participant{
-		{Number: SeedNumberA(7), Country: "GB"}, {Number: SeedNumberB(7), Country: "US"}}}
+		{Number: sqliteseed.NumberA(7), Country: "GB"}, {Number: sqliteseed.NumberB(7), Country: "US"}}}
 	if err := db.CreateConversation(ctx, c, nil, t0.Add(2*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if c.Participants[0].ProxyNumber != SeedProxy(pool, 7) || c.Participants[1].ProxyNumber != SeedProxy(pool, 7) {
+	if c.Participants[0].ProxyNumber != sqliteseed.Proxy(pool, 7) || c.Participants[1].ProxyNumber != sqliteseed.Proxy(pool, 7) {
 		t.Fatalf("not sticky: %+v", c.Participants)
 	}
 	assertCounters(t, db)
 
 	// Seeding twice is refused.
-	if err := db.SeedConversations(ctx, 10, pool, t0); maskcall.ErrorCode(err) != maskcall.ECONFLICT {
+	if err := sqliteseed.Conversations(ctx, db.Path(), 10, pool, t0); maskcall.ErrorCode(err) != maskcall.ECONFLICT {
 		t.Fatalf("second seed: %v", err)
 	}
 	// The write connection got its settings back.
@@ -120,13 +121,13 @@ func TestDB_SeedConversations_Invalid(t *testing.T) {
 		pool []string
 	}{
 		{-1, []string{"+447400000001"}},
-		{SeedMax + 1, []string{"+447400000001"}},
+		{sqliteseed.Max + 1, []string{"+447400000001"}},
 		{10, nil},
 		{10, []string{"+447400000001", "+447400000001"}},
-		{10, []string{SeedNumberA(3)}},
-		{10, []string{SeedNumberB(9)}},
+		{10, []string{sqliteseed.NumberA(3)}},
+		{10, []string{sqliteseed.NumberB(9)}},
 	} {
-		if err := db.SeedConversations(ctx, tc.n, tc.pool, t0); maskcall.ErrorCode(err) != maskcall.EINVALID {
+		if err := sqliteseed.Conversations(ctx, db.Path(), tc.n, tc.pool, t0); maskcall.ErrorCode(err) != maskcall.EINVALID {
 			t.Errorf("SeedConversations(%d, %v) = %v, want EINVALID", tc.n, tc.pool, err)
 		}
 	}
@@ -141,7 +142,7 @@ func BenchmarkDB_SeedConversations(b *testing.B) {
 				b.StopTimer()
 				db := MustOpenDB(b)
 				b.StartTimer()
-				if err := db.SeedConversations(context.Background(), n, []string{"+447400000001", "+447400000002"}, t0); err != nil {
+				if err := sqliteseed.Conversations(context.Background(), db.Path(), n, []string{"+447400000001", "+447400000002"}, t0); err != nil {
 					b.Fatal(err)
 				}
 			}

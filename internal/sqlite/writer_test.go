@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/maskcall/maskcall/internal/maskcall"
+	"github.com/maskcall/maskcall/internal/sqlite/sqliteseed"
 )
 
 // op queues nothing: it builds a writeOp for committer.commit, which tests
@@ -176,7 +177,7 @@ func TestGroupCommit_Concurrent(t *testing.T) {
 	db := MustOpenDB(t)
 	ctx := context.Background()
 	pool := []string{"+447400000001", "+447400000002"}
-	if err := db.SeedConversations(ctx, 100, pool, t0); err != nil {
+	if err := sqliteseed.Conversations(ctx, db.Path(), 100, pool, t0); err != nil {
 		t.Fatal(err)
 	}
 	const callers = 64
@@ -190,8 +191,8 @@ func TestGroupCommit_Concurrent(t *testing.T) {
 			for k := range perCaller {
 				i := (g*perCaller + k) % 100
 				uuid := fmt.Sprintf("leg-%d-%d", g, k)
-				if err := db.CreateCall(ctx, &maskcall.Call{UUID: uuid, ConversationID: SeedConversationID(i),
-					From: SeedNumberA(i), To: SeedProxy(pool, i), Status: "started"}, t0); err != nil {
+				if err := db.CreateCall(ctx, &maskcall.Call{UUID: uuid, ConversationID: sqliteseed.ConversationID(i),
+					From: sqliteseed.NumberA(i), To: sqliteseed.Proxy(pool, i), Status: "started"}, t0); err != nil {
 					errs <- err
 					return
 				}
@@ -269,7 +270,7 @@ func TestGroupCommit_BackgroundCheckpoint(t *testing.T) {
 	db := MustOpenDB(t)
 	ctx := context.Background()
 	pool := []string{"+447400000001"}
-	if err := db.SeedConversations(ctx, 1000, pool, t0); err != nil {
+	if err := sqliteseed.Conversations(ctx, db.Path(), 1000, pool, t0); err != nil {
 		t.Fatal(err)
 	}
 	size := func() int64 {
@@ -281,7 +282,7 @@ func TestGroupCommit_BackgroundCheckpoint(t *testing.T) {
 	}
 	before := size()
 	for i := range 3000 {
-		if err := db.CreateCall(ctx, &maskcall.Call{UUID: fmt.Sprint("ck-", i), ConversationID: SeedConversationID(i % 1000), Status: "started"}, t0); err != nil {
+		if err := db.CreateCall(ctx, &maskcall.Call{UUID: fmt.Sprint("ck-", i), ConversationID: sqliteseed.ConversationID(i % 1000), Status: "started"}, t0); err != nil {
 			t.Fatal(err)
 		}
 	}

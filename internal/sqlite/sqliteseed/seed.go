@@ -1,43 +1,53 @@
-package sqlite
+// Package sqliteseed bulk-fills a maskcall SQLite file with synthetic
+// conversations, for benchmarks and the load test. It is not part of the
+// maskcall binary: it writes the schema's rows directly, on its own
+// connection, bypassing the store.
+package sqliteseed
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/maskcall/maskcall/internal/maskcall"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// SeedMax is the most conversations SeedConversations can create: the
-// numbering of SeedNumberB runs out after it.
-const SeedMax = 8_000_000
+// Max is the most conversations Conversations can create: the
+// numbering of NumberB runs out after it.
+const Max = 8_000_000
 
-// SeedConversationID is the id of synthetic conversation i (0 ≤ i < n) of
-// SeedConversations.
-func SeedConversationID(i int) string { return fmt.Sprintf("cv_seed%08d", i) }
+// ConversationID is the id of synthetic conversation i (0 ≤ i < n) of
+// Conversations.
+func ConversationID(i int) string { return fmt.Sprintf("cv_seed%08d", i) }
 
-// SeedNumberA is participant A's real number in synthetic conversation i: a
+// NumberA is participant A's real number in synthetic conversation i: a
 // GB mobile number, +44771 and seven digits.
-func SeedNumberA(i int) string { return fmt.Sprintf("+44771%07d", i) }
+func NumberA(i int) string { return fmt.Sprintf("+44771%07d", i) }
 
-// SeedNumberB is participant B's real number in synthetic conversation i: a
+// NumberB is participant B's real number in synthetic conversation i: a
 // US number in Washington DC, +1202 and seven digits from 2000000 up.
 //
 // Both are valid numbers to libphonenumber (phone.Parse accepts them), for
-// every i below SeedMax.
-func SeedNumberB(i int) string { return fmt.Sprintf("+1202%07d", 2_000_000+i) }
+// every i below Max.
+func NumberB(i int) string { return fmt.Sprintf("+1202%07d", 2_000_000+i) }
 
-// SeedProxy is the proxy number both participants of synthetic
+// Proxy is the proxy number both participants of synthetic
 // conversation i were given: pool[i % len(pool)].
-func SeedProxy(pool []string, i int) string { return pool[i%len(pool)] }
+func Proxy(pool []string, i int) string { return pool[i%len(pool)] }
 
-// SeedConversations bulk-inserts n active synthetic conversations, for
+// Conversations bulk-inserts into the SQLite file at path (migrated, and
+// maybe open in a store meanwhile) n active synthetic conversations, for
 // benchmarks and load tests: conversation i has the id
-// SeedConversationID(i), participant A (position 0, label "a", country GB)
-// with number SeedNumberA(i) and participant B (position 1, label "b",
-// country US) with SeedNumberB(i), and both participants have the proxy
-// SeedProxy(pool, i). Conversations are created at now and expire 30
+// ConversationID(i), participant A (position 0, label "a", country GB)
+// with number NumberA(i) and participant B (position 1, label "b",
+// country US) with NumberB(i), and both participants have the proxy
+// Proxy(pool, i). Conversations are created at now and expire 30
 // days later.
 //
 // The rows are what CreateConversation would have written for the same
@@ -54,12 +64,9 @@ func SeedProxy(pool []string, i int) string { return pool[i%len(pool)] }
 // rebuilt afterwards (from their own definitions in the schema), so that
 // 1,000,000 conversations take seconds rather than minutes. It ends with a
 // WAL checkpoint. Other processes wait (busy_timeout) while it runs.
-func (db *DB) SeedConversations(ctx context.Context, n int, pool []string, now time.Time) (err error) {
-	if db.wdb == nil {
-		return errNotOpen
-	}
-	if n < 0 || n > SeedMax {
-		return maskcall.Errorf(maskcall.EINVALID, "Seeding takes 0 to %d conversations, not %d.", SeedMax, n)
+func Conversations(ctx context.Context, path string, n int, pool []string, now time.Time) (err error) {
+	if n < 0 || n > Max {
+		return maskcall.Errorf(maskcall.EINVALID, "Seeding takes 0 to %d conversations, not %d.", Max, n)
 	}
 	if len(pool) == 0 {
 		return maskcall.Errorf(maskcall.EINVALID, "Seeding needs at least one pool number.")
@@ -69,7 +76,7 @@ func (db *DB) SeedConversations(ctx context.Context, n int, pool []string, now t
 		if seen[p] {
 			return maskcall.Errorf(maskcall.EINVALID, "Pool number %s is given twice.", p)
 		}
-		if seedParticipant(p, n) {
+		if isParticipant(p, n) {
 			return maskcall.Errorf(maskcall.EINVALID, "Pool number %s is a synthetic participant's number.", p)
 		}
 		seen[p] = true
@@ -78,10 +85,19 @@ func (db *DB) SeedConversations(ctx context.Context, n int, pool []string, now t
 		return nil
 	}
 
-	// One connection serves every write of this process: it is held for
-	// the whole seeding, so the pragmas below apply to it alone and are
-	// restored before it goes back to the pool.
-	conn, err := db.wdb.Conn(ctx)
+	// A connection of its own, taking the write lock up front like the
+	// store's (another writer waits for it, and it for them).
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	sdb, err := sql.Open("sqlite", "file:"+strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(abs)+
+		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)&_txlock=immediate")
+	if err != nil {
+		return err
+	}
+	defer sdb.Close()
+	conn, err := sdb.Conn(ctx)
 	if err != nil {
 		return formatError(err)
 	}
@@ -128,7 +144,7 @@ func (db *DB) SeedConversations(ctx context.Context, n int, pool []string, now t
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS temp.seed_pool`)
 	for k, p := range pool {
-		if err := exec(`INSERT INTO seed_pool (k, number, country) VALUES (?, ?, ?)`, k, p, seedCountry(p)); err != nil {
+		if err := exec(`INSERT INTO seed_pool (k, number, country) VALUES (?, ?, ?)`, k, p, country(p)); err != nil {
 			return err
 		}
 	}
@@ -173,8 +189,8 @@ func (db *DB) SeedConversations(ctx context.Context, n int, pool []string, now t
 		}
 	}
 
-	// seq(i) counts 0 to n-1. The printf formats are SeedConversationID,
-	// SeedNumberA and SeedNumberB. Rows go in primary-key order, so each
+	// seq(i) counts 0 to n-1. The printf formats are ConversationID,
+	// NumberA and NumberB. Rows go in primary-key order, so each
 	// table only ever appends.
 	const seq = `WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i + 1 < ?) `
 	if err := exec(seq+`INSERT INTO conversations (id, ref, status, created_at, expires_at)
@@ -232,9 +248,9 @@ func (db *DB) SeedConversations(ctx context.Context, n int, pool []string, now t
 	return nil
 }
 
-// seedParticipant reports whether number is SeedNumberA(i) or
-// SeedNumberB(i) for some i < n.
-func seedParticipant(number string, n int) bool {
+// isParticipant reports whether number is NumberA(i) or
+// NumberB(i) for some i < n.
+func isParticipant(number string, n int) bool {
 	digits := func(s string, width int) (int, bool) {
 		if len(s) != width {
 			return 0, false
@@ -259,9 +275,9 @@ func seedParticipant(number string, n int) bool {
 	return false
 }
 
-// seedCountry is the country of a seeded pool number, from its calling
+// country is the country of a seeded pool number, from its calling
 // code.
-func seedCountry(number string) string {
+func country(number string) string {
 	switch {
 	case strings.HasPrefix(number, "+44"):
 		return "GB"
@@ -272,3 +288,19 @@ func seedCountry(number string) string {
 	}
 	return ""
 }
+
+// formatError marks constraint failures ECONFLICT, like the store does.
+func formatError(err error) error {
+	var se *sqlite.Error
+	if err != nil && errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return &maskcall.Error{Code: maskcall.ECONFLICT, Err: err, Message: "That already exists."}
+		}
+	}
+	return err
+}
+
+const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
