@@ -275,3 +275,12 @@ func TestAPI_IdempotencySurvivesCrash(t *testing.T) {
 		t.Fatalf("%d conversations after a retry across a crash, want 1", len(got))
 	}
 }
+
+// The demo ends its conversation through the API, as a backend would.
+func TestAPI_Demo(t *testing.T) {
+	t.Parallel()
+	out := runOK(t, newEnv(t), "demo")
+	if !regexp.MustCompile(`POST /v1/conversations/cv_\w+/end  \(Authorization: Bearer mk_\w+…\)\n  200 OK: status ended \(ended\)`).MatchString(out) {
+		t.Fatalf("the demo does not end its conversation through the API:\n%s", out)
+	}
+}

@@ -120,6 +120,12 @@ func demoRun(ctx context.Context, opts *DemoOptions) (err error) {
 		return err
 	}
 	hooks.Mount(web)
+	pool := &maskcall.NumberPool{Store: db, Numbers: vc, ApplicationID: sandboxApplicationID}
+	svc := &maskcall.ConversationService{Store: db, Pool: pool, Insight: vc, SMS: vc, Voice: vc}
+	apiKey, err := demoAPI(db, svc, web)
+	if err != nil {
+		return err
+	}
 	texts, err := startDemoSMS(ctx, db, vc, web)
 	if err != nil {
 		return err
@@ -130,7 +136,6 @@ func demoRun(ctx context.Context, opts *DemoOptions) (err error) {
 	}
 	fmt.Fprintf(out, "Vonage sandbox on %s, webhook server on %s, database in %s.\n", sbSrv.URL(), web.URL(), dir)
 
-	pool := &maskcall.NumberPool{Store: db, Numbers: vc, ApplicationID: sandboxApplicationID}
 	step("Provisioning two UK numbers (search, buy, link to the voice application)")
 	nums, err := pool.Provision(ctx, maskcall.NumberSearch{Country: "GB", Features: []string{"VOICE", "SMS"}}, 2,
 		maskcall.RentOptions{Configure: true, Progress: progressPrinter(&IOStreams{ErrOut: out}, 2)})
@@ -139,7 +144,6 @@ func demoRun(ctx context.Context, opts *DemoOptions) (err error) {
 	}
 
 	step("Pairing a driver (%s) and a rider (%s)", demoDriver, demoRider)
-	svc := &maskcall.ConversationService{Store: db, Pool: pool, Insight: vc, SMS: vc, Voice: vc}
 	res, err := svc.Create(ctx, maskcall.CreateRequest{
 		A:   maskcall.Participant{Number: demoDriver, Country: "GB", Label: "driver"},
 		B:   maskcall.Participant{Number: demoRider, Country: "GB", Label: "rider"},
@@ -191,8 +195,8 @@ func demoRun(ctx context.Context, opts *DemoOptions) (err error) {
 		return err
 	}
 
-	step("Ending the conversation")
-	if _, err := svc.End(ctx, c.ID, false); err != nil {
+	step("Ending the conversation, as a platform's backend does, through the API")
+	if err := demoAPIEnd(ctx, out, web.URL(), apiKey, c.ID); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "Conversation %s ended.\n", c.ID)
