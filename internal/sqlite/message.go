@@ -182,9 +182,15 @@ func recordInboundSMS(ctx context.Context, tx *Tx, in *maskcall.InboundSMS, p ma
 			}
 		}
 	}
-	m, err := findMessage(ctx, tx, id)
-	if err != nil {
-		return nil, err
+	// The new message as stored, without reading it back.
+	m := &maskcall.Message{ID: id, Sender: sender, From: in.From, To: in.To, Parts: 1, PartsTotal: total,
+		Status: d.Status, Reason: d.Reason, ReceivedAt: now}
+	if route != nil {
+		m.ConversationID = route.ConversationID
+	}
+	if p.StoreText {
+		t := in.Text
+		m.Text = &t
 	}
 	return &maskcall.InboundResult{Message: m}, nil
 }

@@ -1,0 +1,5 @@
+package webhook
+
+import "runtime"
+
+func testingGOMAXPROCS() int { return runtime.GOMAXPROCS(0) }
