@@ -35,7 +35,7 @@ func BenchmarkInboundSMS(b *testing.B) {
 	var convs []*maskcall.Conversation
 	for i := 0; i < 4; i++ {
 		if err := db.CreateNumber(ctx, &maskcall.Number{Number: fmt.Sprintf("+44770090000%d", i), Country: "GB",
-			Features: []string{"VOICE", "SMS"}, Status: maskcall.NumberActive, AppID: "app"}); err != nil {
+			Features: []string{"VOICE", "SMS"}, Status: maskcall.NumberActive, AppID: "app"}, time.Now()); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -44,7 +44,7 @@ func BenchmarkInboundSMS(b *testing.B) {
 			{Number: fmt.Sprintf("+4477009%05d", 10000+i), Country: "GB", Label: "a"},
 			{Number: fmt.Sprintf("+4477009%05d", 50000+i), Country: "GB", Label: "b"},
 		}}
-		if err := db.CreateConversation(ctx, c, time.Now()); err != nil {
+		if err := db.CreateConversation(ctx, c, nil, time.Now()); err != nil {
 			b.Fatal(err)
 		}
 		convs = append(convs, c)
