@@ -33,6 +33,7 @@ type shownMessage struct {
 
 type smsConversation struct {
 	conversation
+	Mode     string         `json:"mode"`
 	Messages []shownMessage `json:"messages"`
 }
 
@@ -410,5 +411,36 @@ func TestNumbersInboundSMSURL(t *testing.T) {
 		if n.MoHTTPURL != want {
 			t.Errorf("after reconcile %s: moHttpUrl %q, want %q", n.MSISDN, n.MoHTTPURL, want)
 		}
+	}
+}
+
+// --mode voice: texts are recorded, not relayed; the default relays them.
+func TestSMSConversationMode(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w := newSMSWorld(t, e)
+	if got := w.show(t); got.Mode != "voice-and-sms" {
+		t.Errorf("default mode %q, want voice-and-sms (the proxies can text)", got.Mode)
+	}
+	voice := runJSON[smsConversation](t, e, "conversation", "create", "+447700900777", "+447700900888",
+		"--no-sms", "--insight", "none", "--mode", "voice", "-o", "json")
+	if voice.Mode != "voice" {
+		t.Fatalf("mode %q, want voice", voice.Mode)
+	}
+	p := voice.Participants[0]
+	w.text(t, p.Number, p.ProxyNumber, "not relayed")
+	w.text(t, w.a.Number, w.a.Proxy, "relayed")
+	sent := w.waitSent(t, 1)
+	time.Sleep(500 * time.Millisecond)
+	if sent = e.SB.SentSMS(); len(sent) != 1 || sent[0].Text != "relayed" {
+		t.Fatalf("sent %+v", sent)
+	}
+	shown := runJSON[smsConversation](t, e, "conversation", "show", voice.ID, "-o", "json")
+	if len(shown.Messages) != 1 || shown.Messages[0].Status != "blocked" || shown.Messages[0].Reason != "voice_only" {
+		t.Errorf("voice conversation's messages %+v", shown.Messages)
+	}
+	_, line := runFail(t, e, 2, "conversation", "create", "+447700900777", "+447700900999", "--mode", "fax")
+	if !strings.Contains(line, "voice, sms or voice-and-sms") {
+		t.Errorf("error line %q", line)
 	}
 }

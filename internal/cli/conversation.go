@@ -52,6 +52,7 @@ type ConversationCreateOptions struct {
 	NoSMS    bool
 	Insight  string // auto, format, basic, none; "" for conversation.insight
 	AutoProv bool
+	Mode     string // voice, sms, voice-and-sms; "" for the default
 	Now      func() time.Time
 	Output   string
 }
@@ -90,6 +91,13 @@ Each participant is then texted the number to call (unless --no-sms).`,
 					return err
 				}
 			}
+			if opts.Mode != "" {
+				m, err := maskcall.ParseConversationMode(opts.Mode)
+				if err != nil {
+					return &flagError{err}
+				}
+				opts.Mode = string(m)
+			}
 			opts.TTLSet = cmd.Flags().Changed("ttl")
 			opts.Numbers = args
 			// The domain's rules, checked before anything is opened; the
@@ -123,6 +131,8 @@ Each participant is then texted the number to call (unless --no-sms).`,
 	fl.StringVar(&opts.Insight, "insight", "", "online check of the numbers: auto, format, basic (deprecated) or none (default conversation.insight, else auto)")
 	_ = cmd.RegisterFlagCompletionFunc("insight", cobra.FixedCompletions(maskcall.InsightChoices, cobra.ShellCompDirectiveNoFileComp))
 	fl.BoolVar(&opts.AutoProv, "auto-provision", false, "rent and configure a number if the pool has none free")
+	fl.StringVar(&opts.Mode, "mode", "", "how they reach each other: voice, sms or voice-and-sms (default voice-and-sms when proxies that can text are free, else voice)")
+	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{"voice", "sms", "voice-and-sms"}, cobra.ShellCompDirectiveNoFileComp))
 	outputFlag(cmd, &opts.Output)
 	return cmd
 }
@@ -158,6 +168,7 @@ func conversationCreateRun(ctx context.Context, opts *ConversationCreateOptions)
 	res, err := svc.Create(ctx, maskcall.CreateRequest{
 		A: parts[0], B: parts[1], Ref: opts.Ref, TTL: ttl,
 		Insight: insight, Notify: !opts.NoSMS, AutoProvision: opts.AutoProv,
+		Mode: maskcall.ConversationMode(opts.Mode),
 	})
 	if err != nil {
 		return err

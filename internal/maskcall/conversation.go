@@ -41,14 +41,17 @@ const (
 // number: the virtual number they dial to reach the other, and the caller ID
 // they see when the other calls them.
 type Conversation struct {
-	ID           string             `json:"id"`
-	Ref          string             `json:"ref"`
-	Status       ConversationStatus `json:"status"`
-	CreatedAt    time.Time          `json:"created_at"`
-	ExpiresAt    *time.Time         `json:"expires_at"`
-	EndedAt      *time.Time         `json:"ended_at"`
-	EndReason    string             `json:"end_reason"`
-	Participants []Participant      `json:"participants"`
+	ID        string             `json:"id"`
+	Ref       string             `json:"ref"`
+	Status    ConversationStatus `json:"status"`
+	CreatedAt time.Time          `json:"created_at"`
+	ExpiresAt *time.Time         `json:"expires_at"`
+	EndedAt   *time.Time         `json:"ended_at"`
+	EndReason string             `json:"end_reason"`
+	// Mode is how the participants reach each other (voice, sms or
+	// voice-and-sms).
+	Mode         ConversationMode `json:"mode"`
+	Participants []Participant    `json:"participants"`
 }
 
 // ActiveAt reports whether c routes calls at time t: active and not expired.

@@ -39,6 +39,9 @@ type CreateRequest struct {
 	Insight       InsightKind   // online check of both numbers; InsightNone for none
 	Notify        bool          // text each participant their proxy number
 	AutoProvision bool          // rent a number when the pool has none free
+	// Mode is how the participants reach each other. Empty: voice-and-sms
+	// when proxies that can text are free, else voice.
+	Mode ConversationMode
 }
 
 // CreateResult is a created conversation and what happened around it.
@@ -89,14 +92,19 @@ func (s *ConversationService) Create(ctx context.Context, req CreateRequest) (*C
 	}
 
 	// A conversation that texts its participants needs proxies that can.
+	// So does one that relays texts.
+	mode, defaultMode := req.Mode, req.Mode == ""
+	if defaultMode {
+		mode = ModeVoiceAndSMS
+	}
 	var needs []string
-	if req.Notify {
+	if req.Notify || mode.NeedsSMS() {
 		needs = []string{FeatureSMS}
 	}
 	res := &CreateResult{SamePair: samePair}
 	for attempt := 0; ; attempt++ {
 		now := s.now()
-		c := &Conversation{Ref: req.Ref, Participants: []Participant{req.A, req.B}}
+		c := &Conversation{Ref: req.Ref, Mode: mode, Participants: []Participant{req.A, req.B}}
 		if req.TTL > 0 {
 			exp := now.Add(req.TTL)
 			c.ExpiresAt = &exp
@@ -109,6 +117,13 @@ func (s *ConversationService) Create(ctx context.Context, req CreateRequest) (*C
 		var ex *ExhaustedError
 		if !errors.As(err, &ex) {
 			return nil, err
+		}
+		if defaultMode && !req.Notify && mode == ModeVoiceAndSMS {
+			// No free proxy can text: by default the conversation is then
+			// voice only rather than refused.
+			mode, needs = ModeVoice, nil
+			attempt--
+			continue
 		}
 		who := labelOr(ex.Participant, "participant")
 		// Non-geographic numbers (satellite, global freephone) have no

@@ -276,9 +276,12 @@ func createConversation(ctx context.Context, tx *Tx, c *maskcall.Conversation, n
 	c.CreatedAt = tx.now
 	c.EndedAt, c.EndReason = nil, ""
 
-	tag, err := tx.Exec(ctx, `INSERT INTO conversations (id, ref, status, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
-		c.ID, c.Ref, string(c.Status), c.CreatedAt, c.ExpiresAt)
+	if c.Mode == "" {
+		c.Mode = maskcall.ModeVoiceAndSMS
+	}
+	tag, err := tx.Exec(ctx, `INSERT INTO conversations (id, ref, status, created_at, expires_at, mode)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`,
+		c.ID, c.Ref, string(c.Status), c.CreatedAt, c.ExpiresAt, string(c.Mode))
 	if err != nil {
 		return formatError(err)
 	} else if tag.RowsAffected() == 0 {
@@ -401,13 +404,13 @@ func endConversation(ctx context.Context, tx *Tx, id, reason string, at time.Tim
 	return true, nil
 }
 
-const conversationColumns = `id, ref, status, created_at, expires_at, ended_at, end_reason`
+const conversationColumns = `id, ref, status, created_at, expires_at, ended_at, end_reason, mode`
 
 // scanConversation reads a conversation and gives it its status at now.
 func scanConversation(row pgx.Row, now time.Time) (*maskcall.Conversation, error) {
 	var c maskcall.Conversation
 	var status string
-	if err := row.Scan(&c.ID, &c.Ref, &status, &c.CreatedAt, &c.ExpiresAt, &c.EndedAt, &c.EndReason); err != nil {
+	if err := row.Scan(&c.ID, &c.Ref, &status, &c.CreatedAt, &c.ExpiresAt, &c.EndedAt, &c.EndReason, &c.Mode); err != nil {
 		return nil, err
 	}
 	c.Status = maskcall.ConversationStatus(status)

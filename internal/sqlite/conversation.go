@@ -239,9 +239,12 @@ func createConversation(ctx context.Context, tx *Tx, c *maskcall.Conversation, n
 	c.CreatedAt = tx.now
 	c.EndedAt, c.EndReason = nil, ""
 
-	if _, err := tx.ExecContext(ctx, `INSERT INTO conversations (id, ref, status, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?)`,
-		c.ID, c.Ref, string(c.Status), formatTime(c.CreatedAt), nullTime(c.ExpiresAt)); err != nil {
+	if c.Mode == "" {
+		c.Mode = maskcall.ModeVoiceAndSMS
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO conversations (id, ref, status, created_at, expires_at, mode)
+		VALUES (?, ?, ?, ?, ?, ?)`,
+		c.ID, c.Ref, string(c.Status), formatTime(c.CreatedAt), nullTime(c.ExpiresAt), string(c.Mode)); err != nil {
 		if err = formatError(err); maskcall.ErrorCode(err) == maskcall.ECONFLICT {
 			return &maskcall.Error{Code: maskcall.ECONFLICT, Err: err, Message: "Conversation " + c.ID + " already exists."}
 		}
@@ -382,14 +385,14 @@ func purgeConversations(ctx context.Context, tx *Tx, before time.Time) (int, err
 	return int(n), formatError(err)
 }
 
-const conversationColumns = `id, ref, status, created_at, expires_at, ended_at, end_reason`
+const conversationColumns = `id, ref, status, created_at, expires_at, ended_at, end_reason, mode`
 
 // scanConversation reads a conversation and gives it its status at now.
 func scanConversation(s interface{ Scan(...any) error }, now time.Time) (*maskcall.Conversation, error) {
 	var c maskcall.Conversation
 	var status, createdAt string
 	var expiresAt, endedAt sql.NullString
-	if err := s.Scan(&c.ID, &c.Ref, &status, &createdAt, &expiresAt, &endedAt, &c.EndReason); err != nil {
+	if err := s.Scan(&c.ID, &c.Ref, &status, &createdAt, &expiresAt, &endedAt, &c.EndReason, &c.Mode); err != nil {
 		return nil, err
 	}
 	c.Status = maskcall.ConversationStatus(status)
