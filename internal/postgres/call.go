@@ -28,7 +28,12 @@ func (db *DB) CreateCall(ctx context.Context, c *maskcall.Call, now time.Time) e
 	} else if c.ConversationID == "" {
 		return maskcall.Errorf(maskcall.EINVALID, "Call %s needs a conversation.", c.UUID)
 	}
-	// One statement: its own transaction, nothing to retry.
+	// One idempotent statement: retried on a new connection if the server
+	// went away, since a call is waiting on it.
+	return retryUnavailable(ctx, func() error { return db.createCall(ctx, c, now) })
+}
+
+func (db *DB) createCall(ctx context.Context, c *maskcall.Call, now time.Time) error {
 	_, err := db.pool.Exec(ctx, `INSERT INTO interactions
 		(kind, conversation_id, uuid, conversation_uuid, from_number, to_number, status, duration, started_at, ended_at, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
@@ -51,7 +56,8 @@ func (db *DB) CreateCall(ctx context.Context, c *maskcall.Call, now time.Time) e
 // call arriving at two replicas at once are applied one after the other.
 func (db *DB) RecordCallEvent(ctx context.Context, ev maskcall.CallEvent, now time.Time) (bool, error) {
 	var ok bool
-	err := db.inTx(ctx, now, func(tx *Tx) (err error) {
+	// Idempotent: a second run finds the event stored and changes nothing.
+	err := db.inIdempotentTx(ctx, now, func(tx *Tx) (err error) {
 		ok, err = recordCallEvent(ctx, tx, ev)
 		return err
 	})

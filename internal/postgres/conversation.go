@@ -58,7 +58,7 @@ const (
 )
 
 // expireBatch bounds how many conversations one sweep transaction ends.
-const expireBatch = 500
+const expireBatch = 100
 
 // CreateConversation validates c (maskcall.Conversation.Validate) and, in
 // one transaction that first ends the conversations expired by now, has
@@ -106,7 +106,8 @@ func (db *DB) EndConversation(ctx context.Context, id, reason string, now time.T
 		reason = maskcall.EndReasonEnded
 	}
 	var c *maskcall.Conversation
-	err := db.inTx(ctx, now, func(tx *Tx) error {
+	// Idempotent: ending an ended conversation changes nothing.
+	err := db.inIdempotentTx(ctx, now, func(tx *Tx) error {
 		why, at := reason, tx.now
 		var exp *time.Time
 		err := tx.QueryRow(ctx, `SELECT expires_at FROM conversations WHERE id = $1 AND status = 'active'`, id).Scan(&exp)
@@ -139,7 +140,7 @@ func (db *DB) ExpireConversations(ctx context.Context, now time.Time) (int, erro
 	total := 0
 	for {
 		var n int
-		err := db.inTx(ctx, now, func(tx *Tx) (err error) {
+		err := db.inIdempotentTx(ctx, now, func(tx *Tx) (err error) {
 			n, err = expireConversations(ctx, tx, true)
 			return err
 		})
@@ -189,21 +190,18 @@ func (db *DB) FindRoute(ctx context.Context, from, to string, now time.Time) (*m
 		ctx, cancel = context.WithTimeout(ctx, routeRetryFor)
 		defer cancel()
 	}
-	for wait := 20 * time.Millisecond; ; wait = min(2*wait, 250*time.Millisecond) {
+	for n := 1; ; n++ {
 		r, err := db.findRoute(ctx, from, to, now)
 		if maskcall.ErrorCode(err) != maskcall.ESTORE {
 			return r, err
 		}
 		// Another attempt only if it can finish before the deadline.
+		wait := outageWait(n)
 		if dl, _ := ctx.Deadline(); time.Until(dl) < wait+50*time.Millisecond {
 			return nil, err
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if sleep(ctx, wait) != nil {
 			return nil, err
-		case <-t.C:
 		}
 	}
 }

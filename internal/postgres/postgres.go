@@ -332,8 +332,26 @@ type Tx struct {
 // inTx runs f in a read-committed transaction stamped now (db.Now() if
 // zero) and commits it. A transaction that fails because it lost a race
 // (retryable) is rolled back and run again, up to maxAttempts times; f must
-// therefore start from its inputs each time.
+// therefore start from its inputs each time. One that failed because the
+// server went away (a restart, a failover) is run again on a new
+// connection for up to unavailableRetryFor when nothing of it reached the
+// server, or whenever it failed if idempotent: running it twice has the
+// effect of running it once.
 func (db *DB) inTx(ctx context.Context, now time.Time, f func(*Tx) error) error {
+	return db.runTx(ctx, now, false, f)
+}
+
+// inIdempotentTx is inTx for a transaction that may be run twice.
+func (db *DB) inIdempotentTx(ctx context.Context, now time.Time, f func(*Tx) error) error {
+	return db.runTx(ctx, now, true, f)
+}
+
+// unavailableRetryFor bounds how long a write waits for an unreachable
+// server to come back: long enough for a restart or a failover's
+// reconnect, short enough for the answer webhook's 5 s.
+const unavailableRetryFor = 3 * time.Second
+
+func (db *DB) runTx(ctx context.Context, now time.Time, idempotent bool, f func(*Tx) error) error {
 	if db.pool == nil {
 		return errNotOpen
 	}
@@ -341,21 +359,62 @@ func (db *DB) inTx(ctx context.Context, now time.Time, f func(*Tx) error) error 
 		now = db.Now()
 	}
 	now = ts(now)
-	var err error
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		if attempt > 0 {
-			if werr := backoff(ctx, attempt); werr != nil {
-				return werr
+	start := time.Now()
+	conflicts, outages := 0, 0
+	for {
+		err := db.tryTx(ctx, now, f)
+		switch {
+		case retryable(err):
+			if conflicts++; conflicts >= maxAttempts {
+				return &maskcall.Error{Code: maskcall.ESTORE, Err: err,
+					Message: "The database kept refusing the change because of concurrent changes.",
+					Hint:    "Try again."}
 			}
-		}
-		err = db.tryTx(ctx, now, f)
-		if !retryable(err) {
+			if werr := backoff(ctx, conflicts); werr != nil {
+				return err
+			}
+		case maskcall.ErrorCode(err) == maskcall.ESTORE && (idempotent || pgconn.SafeToRetry(err)) &&
+			time.Since(start) < unavailableRetryFor && ctx.Err() == nil:
+			outages++
+			if werr := sleep(ctx, outageWait(outages)); werr != nil {
+				return err
+			}
+		default:
 			return err
 		}
 	}
-	return &maskcall.Error{Code: maskcall.ESTORE, Err: err,
-		Message: "The database kept refusing the change because of concurrent changes.",
-		Hint:    "Try again."}
+}
+
+// outageWait is how long to wait before the nth retry on an unreachable
+// server: 20 ms doubling to 250 ms.
+func outageWait(n int) time.Duration {
+	return min(20*time.Millisecond<<min(n-1, 4), 250*time.Millisecond)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// retryUnavailable runs f, one idempotent statement, again on a new
+// connection while it fails ESTORE, for up to unavailableRetryFor.
+func retryUnavailable(ctx context.Context, f func() error) error {
+	start := time.Now()
+	for n := 1; ; n++ {
+		err := f()
+		if maskcall.ErrorCode(err) != maskcall.ESTORE || time.Since(start) >= unavailableRetryFor || ctx.Err() != nil {
+			return err
+		}
+		if werr := sleep(ctx, outageWait(n)); werr != nil {
+			return err
+		}
+	}
 }
 
 func (db *DB) tryTx(ctx context.Context, now time.Time, f func(*Tx) error) error {
@@ -375,15 +434,7 @@ func (db *DB) tryTx(ctx context.Context, now time.Time, f func(*Tx) error) error
 func backoff(ctx context.Context, attempt int) error {
 	var b [1]byte
 	rand.Read(b[:])
-	d := time.Duration(attempt)*time.Millisecond + time.Duration(b[0])*20*time.Microsecond
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return sleep(ctx, time.Duration(attempt)*time.Millisecond+time.Duration(b[0])*20*time.Microsecond)
 }
 
 // read runs f in a read-only transaction: one snapshot for all its queries.

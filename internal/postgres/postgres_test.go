@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"path"
 	"sort"
@@ -345,6 +346,26 @@ func TestDB_Reconnect(t *testing.T) {
 	if r, err := db.FindRoute(ctx, alice, gb1, t0); err != nil || r.ConversationID != c.ID {
 		t.Fatalf("lookup after the outage: %v, %v", r, err)
 	}
+	// So do the writes a call makes, which are idempotent.
+	terminate := func() {
+		t.Helper()
+		if err := admin.pool.QueryRow(ctx, `SELECT COUNT(*) FROM unnest($1::int[]) AS p(pid) WHERE pg_terminate_backend(pid)`,
+			poolPIDs(t, db)).Scan(&killed); err != nil || killed == 0 {
+			t.Fatalf("terminated %d: %v", killed, err)
+		}
+	}
+	terminate()
+	call := &maskcall.Call{UUID: "leg-1", ConversationUUID: "CON-1", ConversationID: c.ID, From: alice, To: gb1, Status: "started"}
+	if err := db.CreateCall(ctx, call, t0); err != nil {
+		t.Fatalf("CreateCall after the outage: %v", err)
+	}
+	terminate()
+	if ok, err := db.RecordCallEvent(ctx, maskcall.CallEvent{UUID: "leg-1", Status: "answered", Timestamp: t0}, t0); err != nil || !ok {
+		t.Fatalf("RecordCallEvent after the outage: %v %v", ok, err)
+	}
+	if calls, err := db.FindCalls(ctx, c.ID); err != nil || len(calls) != 1 || calls[0].Status != "answered" {
+		t.Errorf("calls after the outage: %+v, %v", calls, err)
+	}
 	// Other calls may fail once with ESTORE (never another code) while the
 	// pool replaces dead connections, then succeed.
 	pids = poolPIDs(t, db)
@@ -391,4 +412,49 @@ func TestFormatError(t *testing.T) {
 	if formatError(nil) != nil {
 		t.Error("nil")
 	}
+}
+
+// Replicas sweep expiry at the same time: each expired conversation is
+// ended once (by one of them), counters stay right, and the sweeps' counts
+// add up to the number that expired.
+func TestDB_ExpireConversations_Replicas(t *testing.T) {
+	ctx := context.Background()
+	url := MustCreateSchema(t)
+	dbs := []*DB{MustOpenDBAt(t, url), MustOpenDBAt(t, url), MustOpenDBAt(t, url)}
+	for i := range 4 {
+		MustCreateNumber(t, dbs[0], fmt.Sprintf("+4470000000%02d", i), "GB")
+	}
+	const n = 300
+	for i := range n {
+		MustCreateConversation(t, dbs[i%3], t0, time.Minute,
+			gb(fmt.Sprintf("+44770090%04d", i), "a"), gb(fmt.Sprintf("+44770091%04d", i), "b"))
+	}
+	sweep := t0.Add(time.Hour)
+	var wg sync.WaitGroup
+	counts := make([]int, len(dbs)*2)
+	errs := make([]error, len(dbs)*2)
+	for i := range counts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			counts[i], errs[i] = dbs[i%len(dbs)].ExpireConversations(ctx, sweep)
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for i := range counts {
+		if errs[i] != nil {
+			t.Fatalf("sweep %d: %v", i, errs[i])
+		}
+		total += counts[i]
+	}
+	t.Logf("sweeps ended %v", counts)
+	if total != n {
+		t.Fatalf("sweeps ended %d conversations in all, want %d (each exactly once)", total, n)
+	}
+	var ended int
+	if err := dbs[0].pool.QueryRow(ctx, `SELECT COUNT(*) FROM conversations WHERE status = 'ended' AND end_reason = 'expired'`).Scan(&ended); err != nil || ended != n {
+		t.Fatalf("%d ended, %v", ended, err)
+	}
+	assertCounters(t, dbs[1])
 }
