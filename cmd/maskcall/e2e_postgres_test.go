@@ -5,12 +5,20 @@ package main
 // by MASKCALL_TEST_POSTGRES (skipped, saying so, when it is unset).
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
 	"net/http"
+	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/maskcall/maskcall/internal/postgres/pgtest"
+	"github.com/maskcall/maskcall/internal/sandbox"
 )
 
 // newPostgresEnv is newEnv with the state in a PostgreSQL database of the
@@ -108,4 +116,288 @@ func TestPostgresUnreachable(t *testing.T) {
 	if !strings.Contains(line, "127.0.0.1:1") || !strings.Contains(line, "PostgreSQL") {
 		t.Errorf("the error does not name the server or say what to check: %s", line)
 	}
+}
+
+// callLoad keeps calling a conversation's participant through the replicas
+// it is given, as a load balancer would, and records every outcome.
+type callLoad struct {
+	e        *testEnv
+	from, to string // the caller and the proxy dialled
+	wantTo   string // who the call must reach
+
+	mu      sync.Mutex
+	targets []*serveProc
+	results []callOutcome
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// callOutcome is one simulated call: which replica answered and how.
+type callOutcome struct {
+	replica *serveProc
+	res     sandbox.CallResult
+	err     error
+}
+
+func startCallLoad(e *testEnv, from, to, wantTo string, targets ...*serveProc) *callLoad {
+	l := &callLoad{e: e, from: from, to: to, wantTo: wantTo, targets: targets,
+		stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		for i := 0; ; i++ {
+			select {
+			case <-l.stop:
+				return
+			default:
+			}
+			l.mu.Lock()
+			p := l.targets[i%len(l.targets)]
+			l.mu.Unlock()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			res, err := e.SB.SimulateCall(ctx, sandbox.CallRequest{
+				From: digits(from), To: digits(to),
+				AnswerURL: p.URL + "/webhooks/answer", EventURL: p.URL + "/webhooks/event",
+			})
+			cancel()
+			l.mu.Lock()
+			l.results = append(l.results, callOutcome{replica: p, res: res, err: err})
+			l.mu.Unlock()
+		}
+	}()
+	return l
+}
+
+// setTargets changes the replicas the load goes to.
+func (l *callLoad) setTargets(targets ...*serveProc) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.targets = targets
+}
+
+// count returns how many calls have been made.
+func (l *callLoad) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.results)
+}
+
+// waitCalls waits until n more calls than now have been made.
+func (l *callLoad) waitCalls(t *testing.T, n int) {
+	t.Helper()
+	want := l.count() + n
+	deadline := time.Now().Add(60 * time.Second)
+	for l.count() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d calls made within 60s", l.count(), want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// finish stops the load and returns every outcome since mark (a count).
+func (l *callLoad) finish() []callOutcome {
+	close(l.stop)
+	<-l.done
+	return l.results
+}
+
+// checkConnected fails t unless every call in outs was answered and
+// connected to the right participant: a legitimate caller never hears "not
+// in service", whatever happens to PostgreSQL or the other replica.
+func (l *callLoad) checkConnected(t *testing.T, what string, outs []callOutcome) {
+	t.Helper()
+	if len(outs) == 0 {
+		t.Fatalf("%s: no calls made", what)
+	}
+	for _, o := range outs {
+		if o.err != nil {
+			t.Errorf("%s: call failed: %v", what, o.err)
+			continue
+		}
+		if o.res.AnswerStatus != http.StatusOK || !o.res.Connected || o.res.ConnectTo != digits(l.wantTo) {
+			t.Errorf("%s: call %s answered HTTP %d (%s), connected %v to %s; NCCO %s\nreplica log:\n%s", what, o.res.UUID,
+				o.res.AnswerStatus, o.res.AnswerError, o.res.Connected, o.res.ConnectTo, o.res.NCCO, o.replica.stderr.String())
+			return
+		}
+	}
+}
+
+// Two serve replicas on one PostgreSQL with CLIs writing at the same time:
+// concurrent creates never share an active key, calls keep being answered by
+// the replica left when the other is killed, and both survive PostgreSQL
+// dropping every connection (the shared server is not restarted: its
+// sessions for this test's database are terminated, which is what a restart
+// or a failover does to the replicas).
+func TestPostgresReplicas(t *testing.T) {
+	t.Parallel()
+	e := newPostgresEnv(t)
+	runOK(t, e, "numbers", "provision", "--country", "GB", "--count", "3")
+	x := createConversation(t, e, "+447700900001", "+447700900002", "--label-a", "driver", "--label-b", "rider")
+	xa, xb := x.Participants[0], x.Participants[1]
+
+	r1, r2 := startServe(t, e), startServe(t, e)
+	load := startCallLoad(e, xa.Number, xa.ProxyNumber, xb.Number, r1, r2)
+	defer func() {
+		select {
+		case <-load.done:
+		default:
+			load.finish()
+		}
+	}()
+	load.waitCalls(t, 4)
+
+	// 2 × 100 creates from two sides, 10 at a time each, while both replicas
+	// answer calls. Ten callers each want 20 conversations with a pool of 3:
+	// each gets exactly 3 (one per proxy), every other attempt is refused
+	// as pool_exhausted, and no attempt fails any other way.
+	type attempt struct {
+		a, b   string
+		out    string
+		stderr string
+		exit   int
+	}
+	attempts := make([]attempt, 200)
+	for i := range attempts {
+		attempts[i] = attempt{a: fmt.Sprintf("+4477009001%02d", i%10), b: fmt.Sprintf("+447700900%03d", 200+i)}
+	}
+	var wg sync.WaitGroup
+	for side := range 2 {
+		sem := make(chan struct{}, 10)
+		for i := side * 100; i < (side+1)*100; i++ {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				at := &attempts[i]
+				at.out, at.stderr, at.exit = runQuiet(e, "conversation", "create", at.a, at.b, "--no-sms", "--insight", "none", "-o", "json")
+			}()
+		}
+	}
+	wg.Wait()
+	created := map[string]int{}
+	for _, at := range attempts {
+		switch {
+		case at.exit == 0:
+			created[at.a]++
+		case strings.Contains(at.stderr, "No pool number"):
+		default:
+			t.Errorf("create %s %s: exit %d, not pool_exhausted:\n%s", at.a, at.b, at.exit, at.stderr)
+		}
+	}
+	for i := range 10 {
+		a := fmt.Sprintf("+4477009001%02d", i)
+		if created[a] != 3 {
+			t.Errorf("%s got %d conversations with a pool of 3, want exactly 3", a, created[a])
+		}
+	}
+	active := listConversations(t, e, "active")
+	keys := map[string]string{}
+	for _, c := range active {
+		for _, p := range c.Participants {
+			k := p.Number + " " + p.ProxyNumber
+			if other, dup := keys[k]; dup {
+				t.Errorf("key %s is active in %s and %s", k, other, c.ID)
+			}
+			keys[k] = c.ID
+		}
+	}
+	if len(active) != 31 {
+		t.Errorf("%d active conversations, want 31", len(active))
+	}
+	load.waitCalls(t, 4)
+
+	// SIGKILL one replica under load: the other keeps answering.
+	mark := load.count()
+	r1.kill()
+	load.setTargets(r2)
+	killedAt := load.count()
+	load.waitCalls(t, 6)
+	outs := load.results
+	load.mu.Lock()
+	before, after := append([]callOutcome(nil), outs[:mark]...), append([]callOutcome(nil), outs[killedAt:]...)
+	load.mu.Unlock()
+	load.checkConnected(t, "before the kill", before)
+	load.checkConnected(t, "after the kill, on the other replica", after)
+
+	// PostgreSQL drops every connection of this database, twice, under
+	// load on the surviving replica and a new one: both survive without a
+	// restart, and every call is still connected.
+	r3 := startServe(t, e)
+	load.setTargets(r2, r3)
+	load.waitCalls(t, 2)
+	outage := load.count()
+	for range 2 {
+		terminateSessions(t, e.DB)
+		load.waitCalls(t, 4)
+	}
+	all := load.finish()
+	load.checkConnected(t, "while PostgreSQL dropped connections", all[outage:])
+	for _, p := range []*serveProc{r2, r3} {
+		resp, err := http.Get(p.URL + "/healthz")
+		if err != nil {
+			t.Fatalf("replica %s died: %v\n%s", p.URL, err, p.stderr.String())
+		}
+		resp.Body.Close()
+	}
+
+	// Nothing acknowledged is missing: every call a replica connected is
+	// recorded (the answer is sent after the call record commits), and
+	// every call whose events were all accepted ended up completed.
+	shown := runJSON[conversation](t, e, "conversation", "show", x.ID, "-o", "json")
+	recorded := map[string]string{}
+	for _, cl := range shown.Calls {
+		recorded[cl.UUID] = cl.Status
+	}
+	checked := 0
+	for _, o := range all {
+		if o.err != nil || !o.res.Connected {
+			continue
+		}
+		status, ok := recorded[o.res.UUID]
+		if !ok {
+			t.Errorf("call %s was connected by %s but is not recorded", o.res.UUID, o.replica.URL)
+			continue
+		}
+		accepted := true
+		for _, ev := range o.res.Events {
+			accepted = accepted && ev.HTTPStatus == http.StatusNoContent
+		}
+		if accepted && status != "completed" {
+			t.Errorf("call %s: every event was accepted (204) but its status is %q", o.res.UUID, status)
+		}
+		checked++
+	}
+	t.Logf("%d calls checked, %d creates", checked, len(attempts))
+}
+
+// runQuiet runs the binary like run, without failing the test (for
+// goroutines).
+func runQuiet(e *testEnv, args ...string) (stdout, stderr string, exit int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Dir = e.Dir
+	cmd.Env = e.environ()
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee) && ee.Exited():
+		exit = ee.ExitCode()
+	default:
+		exit = -1
+		errOut.WriteString(err.Error())
+	}
+	return out.String(), errOut.String(), exit
+}
+
+// terminateSessions ends every session connected to the database of dbURL
+// but the caller's own, as a PostgreSQL restart or failover would.
+func terminateSessions(t *testing.T, dbURL string) {
+	t.Helper()
+	pgtest.Exec(t, dbURL, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid()`)
 }
