@@ -146,6 +146,7 @@ It manages the number pool, pairs numbers into conversations, and answers Vonage
 		NewCmdDemo(f, nil),
 		NewCmdConfig(f),
 		NewCmdAPIKey(f),
+		NewCmdDB(f),
 		NewCmdVersion(f),
 	)
 	// Before the completion command exists: cobra's completion commands

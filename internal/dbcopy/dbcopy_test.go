@@ -1,0 +1,281 @@
+package dbcopy
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/maskcall/maskcall/internal/maskcall"
+	"github.com/maskcall/maskcall/internal/postgres"
+	"github.com/maskcall/maskcall/internal/postgres/pgtest"
+	"github.com/maskcall/maskcall/internal/sqlite"
+)
+
+// t0 has whole microseconds: PostgreSQL's precision, so a copy from
+// SQLite is exact.
+var t0 = time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.UTC)
+
+// store is a Store that can be closed.
+type store interface {
+	maskcall.Store
+	Close() error
+}
+
+func openStore(tb testing.TB, dsn string) store {
+	tb.Helper()
+	var s store
+	if postgres.IsURL(dsn) {
+		db := postgres.NewDB(dsn)
+		db.Now = func() time.Time { return t0 }
+		if err := db.Open(); err != nil {
+			tb.Fatal(err)
+		}
+		s = db
+	} else {
+		db := sqlite.NewDB(dsn)
+		db.Now = func() time.Time { return t0 }
+		if err := db.Open(); err != nil {
+			tb.Fatal(err)
+		}
+		s = db
+	}
+	return s
+}
+
+// fill gives s a deployment's worth of history: numbers in every state,
+// active, expiring and ended conversations, sticky pairings, calls and
+// their events.
+func fill(tb testing.TB, s maskcall.Store) {
+	tb.Helper()
+	ctx := context.Background()
+	must := func(err error) {
+		tb.Helper()
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for i, st := range []maskcall.NumberStatus{maskcall.NumberActive, maskcall.NumberActive, maskcall.NumberActive, maskcall.NumberUnconfigured} {
+		must(s.CreateNumber(ctx, &maskcall.Number{Number: fmt.Sprintf("+44700000000%d", i), Country: "GB", Type: "mobile-lvn",
+			Features: []string{"VOICE", "SMS"}, Cost: "1.25", Status: st, AppID: "app"}))
+	}
+	must(s.CreateNumber(ctx, &maskcall.Number{Number: "+12000000001", Country: "US", Type: "landline", Features: []string{"VOICE"}, Status: maskcall.NumberActive}))
+	rel := maskcall.NumberReleased
+	if _, err := s.UpdateNumber(ctx, "+447000000003", maskcall.NumberUpdate{Status: &rel}); err != nil {
+		tb.Fatal(err)
+	}
+	for i := range 12 {
+		c := &maskcall.Conversation{Ref: fmt.Sprintf("ride-%d", i%4), Participants: []maskcall.Participant{
+			{Number: fmt.Sprintf("+4477009001%02d", i%5), Country: "GB", Label: "driver"},
+			{Number: fmt.Sprintf("+4477009002%02d", i), Country: "GB", Label: "rider"},
+		}}
+		if i%3 == 0 {
+			exp := t0.Add(time.Duration(i+1) * time.Minute)
+			c.ExpiresAt = &exp
+		}
+		at := t0.Add(time.Duration(i) * time.Second)
+		must(s.CreateConversation(ctx, c, at))
+		call := &maskcall.Call{UUID: fmt.Sprintf("leg-%d", i), ConversationUUID: fmt.Sprintf("CON-%d", i), ConversationID: c.ID,
+			From: c.Participants[0].Number, To: c.Participants[0].ProxyNumber, Status: "started", StartedAt: &at}
+		must(s.CreateCall(ctx, call))
+		for j, status := range []string{"ringing", "answered", "completed"} {
+			ev := maskcall.CallEvent{UUID: call.UUID, ConversationUUID: call.ConversationUUID, Status: status, Direction: "inbound",
+				Timestamp: at.Add(time.Duration(j+1) * time.Second), Duration: 30}
+			if ok, err := s.RecordCallEvent(ctx, ev); err != nil || !ok {
+				tb.Fatalf("event: %v %v", ok, err)
+			}
+		}
+		if i%2 == 1 {
+			if _, err := s.EndConversation(ctx, c.ID, "", at.Add(time.Hour)); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+	if _, err := s.ExpireConversations(ctx, t0.Add(5*time.Minute)); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// snapshot is everything a store tells about its state.
+type snapshot struct {
+	Numbers       []*maskcall.Number
+	Conversations []*maskcall.Conversation
+	Calls         map[string][]*maskcall.Call
+	// Routes are the conversations each participant's key routes to.
+	Routes map[string]string
+}
+
+func snap(tb testing.TB, s maskcall.Store) snapshot {
+	tb.Helper()
+	ctx := context.Background()
+	ns, err := s.FindNumbers(ctx, maskcall.NumberFilter{IncludeReleased: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cs, err := s.FindConversations(ctx, maskcall.ConversationFilter{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := snapshot{Numbers: ns, Conversations: cs, Calls: map[string][]*maskcall.Call{}, Routes: map[string]string{}}
+	for _, c := range cs {
+		if out.Calls[c.ID], err = s.FindCalls(ctx, c.ID); err != nil {
+			tb.Fatal(err)
+		}
+		for _, p := range c.Participants {
+			r, err := s.FindRoute(ctx, p.Number, p.ProxyNumber, t0.Add(5*time.Minute))
+			if maskcall.ErrorCode(err) == maskcall.ENOTFOUND {
+				continue
+			} else if err != nil {
+				tb.Fatal(err)
+			}
+			out.Routes[p.Number+" "+p.ProxyNumber] = r.ConversationID
+		}
+	}
+	return out
+}
+
+// SQLite → PostgreSQL → SQLite: each copy tells the same story as its
+// source, and each target works as a store afterwards (new calls get new
+// ids, sticky pairings still apply).
+func TestCopy_RoundTrip(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.db")
+	s := openStore(t, src)
+	fill(t, s)
+	want := snap(t, s)
+	if len(want.Conversations) != 12 || len(want.Numbers) != 5 {
+		t.Fatalf("filled %d conversations, %d numbers", len(want.Conversations), len(want.Numbers))
+	}
+	s.Close()
+
+	pg := pgtest.Schema(t)
+	var progress []string
+	sum, err := Copy(ctx, src, pg, func(table string, rows int) { progress = append(progress, fmt.Sprintf("%s=%d", table, rows)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCounts := "numbers=5 conversations=12 participants=24 pairings=24 interactions=12 interaction_events=36"
+	if got := strings.Join(progress, " "); got != wantCounts {
+		t.Errorf("progress %s, want %s", got, wantCounts)
+	}
+	if sum.Rows != 5+12+24+24+12+36 || len(sum.Tables) != len(Tables) || strings.Contains(sum.To, "password") {
+		t.Errorf("summary %+v", sum)
+	}
+	p := openStore(t, pg)
+	if got := snap(t, p); !reflect.DeepEqual(got, want) {
+		t.Errorf("PostgreSQL copy differs from the SQLite source:\n got %+v\nwant %+v", got, want)
+	}
+	// The copy works as a store: a new call gets a fresh id after the
+	// copied ones, and the sticky pairing of a copied pair still applies.
+	cs, _ := p.FindConversations(ctx, maskcall.ConversationFilter{})
+	last := cs[0]
+	if err := p.CreateCall(ctx, &maskcall.Call{UUID: "leg-new", ConversationID: last.ID, Status: "started"}); err != nil {
+		t.Fatalf("a call after the copy: %v", err)
+	}
+	if ok, err := p.RecordCallEvent(ctx, maskcall.CallEvent{UUID: "leg-new", Status: "ringing", Timestamp: t0}); err != nil || !ok {
+		t.Fatalf("an event after the copy: %v %v", ok, err)
+	}
+	p.Close()
+
+	// And back to a new SQLite file.
+	back := filepath.Join(dir, "back", "maskcall.db")
+	if _, err := Copy(ctx, pg, back, nil); err != nil {
+		t.Fatal(err)
+	}
+	b := openStore(t, back)
+	defer b.Close()
+	got := snap(t, b)
+	delete(got.Calls, last.ID)
+	want2 := want
+	want2.Calls = map[string][]*maskcall.Call{}
+	for k, v := range want.Calls {
+		if k != last.ID {
+			want2.Calls[k] = v
+		}
+	}
+	if !reflect.DeepEqual(got, want2) {
+		t.Errorf("SQLite copy of the PostgreSQL copy differs:\n got %+v\nwant %+v", got, want2)
+	}
+	if calls, err := b.FindCalls(ctx, last.ID); err != nil || len(calls) != 2 {
+		t.Errorf("calls of %s after the copy back: %d, %v (want the copied one and the new one)", last.ID, len(calls), err)
+	}
+}
+
+func TestCopy_Refuses(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.db")
+	s := openStore(t, src)
+	fill(t, s)
+	s.Close()
+
+	t.Run("NonEmptyTarget", func(t *testing.T) {
+		pg := pgtest.Schema(t)
+		p := openStore(t, pg)
+		if err := p.CreateNumber(ctx, &maskcall.Number{Number: "+447999999999", Status: maskcall.NumberActive}); err != nil {
+			t.Fatal(err)
+		}
+		before := snap(t, p)
+		_, err := Copy(ctx, src, pg, nil)
+		if maskcall.ErrorCode(err) != maskcall.ECONFLICT || !strings.Contains(err.Error(), "not empty") {
+			t.Fatalf("copy into a non-empty target: %v", err)
+		}
+		if after := snap(t, p); !reflect.DeepEqual(after, before) {
+			t.Errorf("the refused copy changed the target")
+		}
+		p.Close()
+	})
+	t.Run("NonEmptySQLiteTarget", func(t *testing.T) {
+		other := filepath.Join(dir, "other.db")
+		o := openStore(t, other)
+		fill(t, o)
+		o.Close()
+		if _, err := Copy(ctx, src, other, nil); maskcall.ErrorCode(err) != maskcall.ECONFLICT {
+			t.Fatalf("copy into a non-empty SQLite file: %v", err)
+		}
+	})
+	t.Run("Same", func(t *testing.T) {
+		if _, err := Copy(ctx, src, src, nil); maskcall.ErrorCode(err) != maskcall.EINVALID {
+			t.Fatalf("copy onto itself: %v", err)
+		}
+	})
+	t.Run("MissingSource", func(t *testing.T) {
+		missing := filepath.Join(dir, "nope.db")
+		if _, err := Copy(ctx, missing, filepath.Join(dir, "t.db"), nil); maskcall.ErrorCode(err) != maskcall.ENOTFOUND {
+			t.Fatalf("copy from a missing file: %v", err)
+		}
+		if _, err := Copy(ctx, missing, filepath.Join(dir, "t.db"), nil); !strings.Contains(fmt.Sprint(err), "nope.db") {
+			t.Errorf("the error does not name the file: %v", err)
+		}
+	})
+}
+
+func TestConvert(t *testing.T) {
+	ts := time.Date(2030, 1, 2, 3, 4, 5, 123456789, time.UTC)
+	for _, tc := range []struct {
+		in   any
+		k    kind
+		want any
+	}{
+		{"2030-01-02T03:04:05.123456789Z", kindTime, ts},
+		{ts, kindText, "2030-01-02T03:04:05.123456789Z"},
+		{int64(1), kindBool, true},
+		{int64(0), kindBool, false},
+		{true, kindInt, int64(1)},
+		{int32(7), kindInt, int64(7)},
+		{nil, kindTime, nil},
+		{[]byte("x"), kindText, "x"},
+	} {
+		got, err := convert(tc.in, tc.k)
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("convert(%#v, %d) = %#v, %v; want %#v", tc.in, tc.k, got, err, tc.want)
+		}
+	}
+	if _, err := convert("not a time", kindTime); err == nil {
+		t.Error("a bad time converted")
+	}
+}
