@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"slices"
 	"strings"
@@ -475,4 +476,54 @@ func TestPostgresDBCopy(t *testing.T) {
 	if got := listConversations(t, p, "all"); len(got) != 2 {
 		t.Errorf("the refused copy changed the target: %d conversations", len(got))
 	}
+}
+
+// While PostgreSQL cannot be reached at all, serve answers a call with 503
+// (Vonage retries, then tries the fallback answer URL) rather than "not in
+// service", and once it is back the same process connects calls again.
+func TestPostgresOutageAnswers503(t *testing.T) {
+	t.Parallel()
+	e := newPostgresEnv(t)
+	runOK(t, e, "numbers", "provision", "--country", "GB", "--count", "1")
+	c := createConversation(t, e, "+447700900301", "+447700900302")
+	a, b := c.Participants[0], c.Participants[1]
+	srv := startServe(t, e)
+	if !strings.Contains(srv.stderr.String(), "Fallback answer URL") {
+		t.Errorf("serve does not say to set a fallback answer URL:\n%s", srv.stderr.String())
+	}
+	assertConnected(t, srv.call(t, e, a.Number, a.ProxyNumber, http.MethodGet), b.Number, b.ProxyNumber)
+
+	// The outage: this test's database refuses new sessions and its
+	// sessions are ended (the shared server itself keeps running).
+	u, err := url.Parse(e.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	server := pgtest.ServerURL(t)
+	pgtest.Exec(t, server, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS false`)
+	allowed := false
+	allow := func() {
+		if !allowed {
+			pgtest.Exec(t, server, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS true`)
+			allowed = true
+		}
+	}
+	defer allow()
+	pgtest.Exec(t, server, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, name)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := e.SB.SimulateCall(ctx, sandbox.CallRequest{From: digits(a.Number), To: digits(a.ProxyNumber),
+		AnswerURL: srv.URL + "/webhooks/answer", EventURL: srv.URL + "/webhooks/event"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.AnswerStatus != http.StatusServiceUnavailable || res.Connected || len(res.NCCO) != 0 {
+		t.Fatalf("answer during the outage: HTTP %d, connected %v, NCCO %s; want an empty 503\n%s",
+			res.AnswerStatus, res.Connected, res.NCCO, tail(srv.stderr.String(), 10))
+	}
+
+	allow()
+	assertConnected(t, srv.call(t, e, b.Number, b.ProxyNumber, http.MethodPost), a.Number, a.ProxyNumber)
 }

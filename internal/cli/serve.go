@@ -244,6 +244,7 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 	opts.IO.Statusf("Set these on the Vonage application (Voice capability):")
 	opts.IO.Statusf("  Answer URL: %s/webhooks/answer  (GET or POST)", base)
 	opts.IO.Statusf("  Event URL:  %s/webhooks/event   (POST)", base)
+	opts.IO.Statusf("  Fallback answer URL: another replica's answer URL (Vonage tries it when this one replies 5xx)")
 	opts.IO.Statusf("Inbound SMS URL of each number (numbers configure sets it): %s%s", base, webhook.InboundSMSPath)
 	switch {
 	case apiSrv != nil:

@@ -500,7 +500,17 @@ func formatError(err error) error {
 	if errors.As(err, &me) {
 		return err
 	}
+	var ce *pgconn.ConnectError
 	var pe *pgconn.PgError
+	if errors.As(err, &ce) {
+		// No session: the server is down, starting, shutting down, full or
+		// refusing this database for now. A refused login or a database
+		// that does not exist is a setting to fix, not an outage.
+		if errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "28") || pe.Code == "3D000") {
+			return err
+		}
+		return unavailable(err)
+	}
 	if errors.As(err, &pe) {
 		switch pe.Code {
 		case codeUniqueViolation:
@@ -527,9 +537,8 @@ func formatError(err error) error {
 	}
 	// Anything else from the driver below the protocol level (refused,
 	// reset, closed, timed out dialling) means the server is not there.
-	var ce *pgconn.ConnectError
 	var ne net.Error
-	if errors.As(err, &ce) || errors.As(err, &ne) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) ||
+	if errors.As(err, &ne) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) ||
 		strings.Contains(err.Error(), "conn closed") || strings.Contains(err.Error(), "unexpected EOF") {
 		return unavailable(err)
 	}

@@ -55,6 +55,7 @@ func isEventOnlyField(k string) bool {
 const (
 	decisionConnect      = "connect"
 	decisionNotInService = "not_in_service"
+	decisionUnavailable  = "unavailable" // 503: Vonage retries elsewhere
 )
 
 // handleAnswer serves the answer webhook, behind the verify middleware.
@@ -70,6 +71,15 @@ func (h *Handler) handleAnswer(w http.ResponseWriter, r *http.Request, in inboun
 		out = h.route(r, in.body, in.start)
 	}
 	hd := w.Header()
+	if out == nil {
+		// The store is unreachable (ESTORE): a 5xx makes Vonage retry and
+		// then try the application's fallback answer URL (another
+		// replica), where "not in service" would tell a legitimate caller
+		// a lie.
+		hd["Cache-Control"] = noStore
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
 	hd["Content-Type"] = jsonContentType
 	hd["Cache-Control"] = noStore
 	w.WriteHeader(http.StatusOK)
@@ -82,7 +92,8 @@ var (
 )
 
 // route decides an authentic answer request and returns the NCCO. It never
-// fails: errors and panics give the not-in-service NCCO.
+// fails: errors and panics give the not-in-service NCCO, except a store that
+// cannot be reached (ESTORE), for which it returns nil (503).
 func (h *Handler) route(r *http.Request, body []byte, start time.Time) (ncco []byte) {
 	var in answerRequest
 	var from, to string // E.164 once parsed
@@ -146,6 +157,10 @@ func (h *Handler) route(r *http.Request, body []byte, start time.Time) (ncco []b
 	rt, queued, err := h.Router.AnswerCall(ctx, maskcall.InboundCall{UUID: in.UUID, ConversationUUID: in.ConversationUUID, From: from, To: to})
 	if err != nil {
 		reason, callErr = "store error", err
+		if maskcall.ErrorCode(err) == maskcall.ESTORE {
+			decision, reason = decisionUnavailable, "store unavailable"
+			return nil
+		}
 		return h.ncco.notInService
 	}
 	if rt == nil {

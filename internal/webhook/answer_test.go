@@ -245,6 +245,31 @@ func TestAnswerNotInService(t *testing.T) {
 	}
 }
 
+// A store that cannot be reached (PostgreSQL restarting) gets 503, so
+// Vonage retries and then uses the fallback answer URL: never "not in
+// service" for a caller who may be legitimate, never a connect.
+func TestAnswerStoreUnavailable(t *testing.T) {
+	for _, method := range []string{"GET", "POST"} {
+		t.Run(method, func(t *testing.T) {
+			e := newTestEnv(t, Config{})
+			e.store.err = &maskcall.Error{Code: maskcall.ESTORE, Message: "The database could not be reached."}
+			var req *http.Request
+			if method == "GET" {
+				req = httptest.NewRequest("GET", "/webhooks/answer?"+answerQuery("447700900001", "447700900101", "U"), nil)
+			} else {
+				req = httptest.NewRequest("POST", "/webhooks/answer", strings.NewReader(answerJSON("447700900001", "447700900101", "U")))
+			}
+			rec := e.do(req)
+			if rec.Code != http.StatusServiceUnavailable || rec.Body.Len() != 0 {
+				t.Fatalf("answer with the store unreachable: HTTP %d %q, want an empty 503", rec.Code, rec.Body.String())
+			}
+			if !e.store.reached() {
+				t.Error("the store was never asked")
+			}
+		})
+	}
+}
+
 func TestAnswerHugeBodyOfUnknownLength(t *testing.T) {
 	e := newTestEnv(t, Config{})
 	body := unknownLengthBody{strings.NewReader(strings.Repeat(" ", 2*MaxBodyBytes) + answerJSON("447700900001", "447700900101", "U"))}

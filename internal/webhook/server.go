@@ -61,7 +61,11 @@
 // status, direction or timestamp, which an answer request never has —,
 // oversized body, store error, even a panic) an NCCO that only says
 // Config.NotInServiceText, after which Vonage hangs up. It never replies
-// 4xx/5xx for those and never connects them. An oversized or unreadable
+// 4xx for those and never connects them. The one exception is a store that
+// cannot be reached (maskcall.ESTORE: PostgreSQL restarting or failing over,
+// after the store's own retries): that gets an empty 503, so Vonage retries
+// and then tries the application's fallback answer URL, rather than telling
+// a legitimate caller the number is not in service. An oversized or unreadable
 // body gets that NCCO without being verified (there is nothing to hash).
 //
 // The connect is sent as soon as the route is found: the call's record is
