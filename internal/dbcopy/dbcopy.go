@@ -29,8 +29,12 @@ import (
 	"github.com/maskcall/maskcall/internal/sqlite"
 )
 
-// Tables are copied in this order, parents before children.
-var Tables = []string{"numbers", "conversations", "participants", "pairings", "interactions", "interaction_events"}
+// Tables are copied in this order, parents before children. A table only
+// one side has (PostgreSQL has no SMS relay tables yet) is skipped when it
+// is empty and refused when it has rows; a table maskcall does not know is
+// refused.
+var Tables = []string{"numbers", "conversations", "participants", "pairings", "interactions", "interaction_events",
+	"messages", "message_parts", "relay_jobs", "sms_auto_replies"}
 
 // Summary is what a copy did.
 type Summary struct {
@@ -78,23 +82,55 @@ func Copy(ctx context.Context, from, to string, progress Progress) (*Summary, er
 	defer dst.close()
 
 	sum := &Summary{From: src.name, To: dst.name}
+	// Rolled back before the stores close (a pool waits for its
+	// connections); after a commit a rollback does nothing.
+	defer src.rollback()
+	defer dst.rollback()
 	if err := dst.begin(ctx); err != nil {
 		return nil, err
 	}
-	defer dst.rollback()
 	if err := src.beginRead(ctx); err != nil {
 		return nil, err
 	}
-	defer src.rollback()
 
 	// Refuse before writing anything.
-	for _, t := range Tables {
-		n, err := dst.count(ctx, t)
-		if err != nil {
-			return nil, err
+	srcTables, err := src.tables(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dstTables, err := dst.tables(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range srcTables {
+		if !slices.Contains(Tables, t) {
+			return nil, maskcall.Errorf(maskcall.ECONFLICT, "The source %s has a table %s this maskcall does not know; copy it with the maskcall that wrote it.", src.name, t)
 		}
-		if n > 0 {
-			return nil, maskcall.Errorf(maskcall.ECONFLICT, "The target %s is not empty: its table %s has %d rows.", dst.name, t, n)
+	}
+	var copying []string
+	for _, t := range Tables {
+		inSrc, inDst := slices.Contains(srcTables, t), slices.Contains(dstTables, t)
+		if inDst {
+			n, err := dst.count(ctx, t)
+			if err != nil {
+				return nil, err
+			}
+			if n > 0 {
+				return nil, maskcall.Errorf(maskcall.ECONFLICT, "The target %s is not empty: its table %s has %d rows.", dst.name, t, n)
+			}
+		}
+		if !inSrc {
+			continue
+		}
+		if !inDst {
+			n, err := src.count(ctx, t)
+			if err != nil {
+				return nil, err
+			}
+			if n > 0 {
+				return nil, maskcall.Errorf(maskcall.ECONFLICT, "The source's table %s has %d rows, and the target %s cannot store them (it has no such table).", t, n, dst.name)
+			}
+			continue
 		}
 		sc, err := src.columns(ctx, t)
 		if err != nil {
@@ -108,9 +144,10 @@ func Copy(ctx context.Context, from, to string, progress Progress) (*Summary, er
 			return nil, maskcall.Errorf(maskcall.ECONFLICT, "The table %s has columns %s in %s but %s in %s; the copy would not be faithful.",
 				t, strings.Join(sortedNames(sc), ","), src.name, strings.Join(sortedNames(dc), ","), dst.name)
 		}
+		copying = append(copying, t)
 	}
 
-	for _, t := range Tables {
+	for _, t := range copying {
 		cols, err := src.columns(ctx, t)
 		if err != nil {
 			return nil, err
@@ -259,6 +296,7 @@ func sqliteTime(t time.Time) string { return t.UTC().Format(sqliteTimeLayout) }
 
 // endpoint is one side of a copy.
 type endpoint interface {
+	tables(ctx context.Context) ([]string, error) // maskcall's tables, migrations aside
 	columns(ctx context.Context, table string) ([]column, error)
 	count(ctx context.Context, table string) (int, error)
 	read(ctx context.Context, table string, cols []column) ([][]any, error)
@@ -330,7 +368,14 @@ func (e *pgEndpoint) begin(ctx context.Context) (err error) {
 	}
 	// Nobody else writes the target while it fills: a second copy, or a
 	// CLI, waits, then finds it not empty.
+	have, err := e.tables(ctx)
+	if err != nil {
+		return err
+	}
 	for _, t := range Tables {
+		if !slices.Contains(have, t) {
+			continue
+		}
 		if _, err := e.tx.Exec(ctx, `LOCK TABLE `+t+` IN EXCLUSIVE MODE`); err != nil {
 			return storeErr(err)
 		}
@@ -344,6 +389,16 @@ func (e *pgEndpoint) rollback() {
 	if e.tx != nil {
 		e.tx.Rollback(context.Background())
 	}
+}
+
+func (e *pgEndpoint) tables(ctx context.Context) ([]string, error) {
+	rows, err := e.tx.Query(ctx, `SELECT table_name FROM information_schema.tables
+		WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND table_name <> 'migrations'`)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	ts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return ts, storeErr(err)
 }
 
 func (e *pgEndpoint) columns(ctx context.Context, table string) ([]column, error) {
@@ -432,6 +487,24 @@ func (e *sqliteEndpoint) rollback() {
 	if e.tx != nil {
 		e.tx.Rollback()
 	}
+}
+
+func (e *sqliteEndpoint) tables(ctx context.Context) ([]string, error) {
+	rows, err := e.tx.QueryContext(ctx, `SELECT name FROM sqlite_schema
+		WHERE type = 'table' AND name <> 'migrations' AND name NOT LIKE 'sqlite_%'`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
 }
 
 func (e *sqliteEndpoint) columns(ctx context.Context, table string) ([]column, error) {

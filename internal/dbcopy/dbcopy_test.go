@@ -2,6 +2,7 @@ package dbcopy
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -162,7 +163,7 @@ func TestCopy_RoundTrip(t *testing.T) {
 	if got := strings.Join(progress, " "); got != wantCounts {
 		t.Errorf("progress %s, want %s", got, wantCounts)
 	}
-	if sum.Rows != 5+12+24+24+12+36 || len(sum.Tables) != len(Tables) || strings.Contains(sum.To, "password") {
+	if sum.Rows != 5+12+24+24+12+36 || len(sum.Tables) != 6 || strings.Contains(sum.To, "password") {
 		t.Errorf("summary %+v", sum)
 	}
 	p := openStore(t, pg)
@@ -237,6 +238,33 @@ func TestCopy_Refuses(t *testing.T) {
 		if _, err := Copy(ctx, src, other, nil); maskcall.ErrorCode(err) != maskcall.ECONFLICT {
 			t.Fatalf("copy into a non-empty SQLite file: %v", err)
 		}
+	})
+	t.Run("RowsTheTargetCannotHold", func(t *testing.T) {
+		// Texts of the SMS relay, which PostgreSQL does not store yet: the
+		// copy refuses rather than leave them behind.
+		withSMS := filepath.Join(dir, "sms.db")
+		o := openStore(t, withSMS)
+		fill(t, o)
+		o.Close()
+		raw, err := sql.Open("sqlite", withSMS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := raw.Exec(`INSERT INTO messages (id, from_number, to_number, status, received_at)
+			VALUES ('msg_1', '+447700900999', '+447000000000', 'blocked', '2030-01-02T03:04:05.000000000Z')`); err != nil {
+			t.Fatal(err)
+		}
+		raw.Close()
+		pg := pgtest.Schema(t)
+		_, err = Copy(ctx, withSMS, pg, nil)
+		if maskcall.ErrorCode(err) != maskcall.ECONFLICT || !strings.Contains(err.Error(), "messages") {
+			t.Fatalf("copy of texts PostgreSQL cannot hold: %v", err)
+		}
+		p := openStore(t, pg)
+		if got := snap(t, p); len(got.Numbers) != 0 || len(got.Conversations) != 0 {
+			t.Errorf("the refused copy wrote %d numbers, %d conversations", len(got.Numbers), len(got.Conversations))
+		}
+		p.Close()
 	})
 	t.Run("Same", func(t *testing.T) {
 		if _, err := Copy(ctx, src, src, nil); maskcall.ErrorCode(err) != maskcall.EINVALID {
