@@ -191,7 +191,7 @@ func Copy(ctx context.Context, from, to string, progress Progress) (*Summary, er
 			progress(t, got)
 		}
 	}
-	if err := dst.finish(ctx); err != nil {
+	if err := dst.finish(ctx, copying); err != nil {
 		return nil, err
 	}
 	if err := dst.commit(); err != nil {
@@ -208,6 +208,7 @@ const (
 	kindInt
 	kindBool
 	kindTime
+	kindDate // a calendar day: PostgreSQL's date, SQLite's 'YYYY-MM-DD'
 )
 
 type column struct {
@@ -241,6 +242,17 @@ func convert(v any, k kind) (any, error) {
 		return nil, nil
 	}
 	switch k {
+	case kindDate:
+		switch x := v.(type) {
+		case time.Time:
+			return x, nil
+		case string:
+			t, err := time.Parse(time.DateOnly, x)
+			if err != nil {
+				return nil, fmt.Errorf("stored day %q: %w", x, err)
+			}
+			return t, nil
+		}
 	case kindTime:
 		switch x := v.(type) {
 		case time.Time:
@@ -303,7 +315,7 @@ type endpoint interface {
 	write(ctx context.Context, table string, cols []column, rows [][]any) error
 	beginRead(ctx context.Context) error
 	begin(ctx context.Context) error
-	finish(ctx context.Context) error // after every table is written
+	finish(ctx context.Context, copied []string) error // after every table is written
 	commit() error
 	rollback()
 	close()
@@ -416,6 +428,8 @@ func (e *pgEndpoint) columns(ctx context.Context, table string) ([]column, error
 		switch {
 		case strings.HasPrefix(typ, "timestamp"):
 			c.kind = kindTime
+		case typ == "date":
+			c.kind = kindDate
 		case typ == "boolean":
 			c.kind = kindBool
 		case typ == "integer" || typ == "smallint" || typ == "bigint":
@@ -437,7 +451,21 @@ func (e *pgEndpoint) read(ctx context.Context, table string, cols []column) ([][
 		return nil, storeErr(err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([]any, error) { return r.Values() })
-	return out, storeErr(err)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	// A day is a day, not an instant: carried as YYYY-MM-DD.
+	for i, c := range cols {
+		if c.kind != kindDate {
+			continue
+		}
+		for _, r := range out {
+			if t, ok := r[i].(time.Time); ok {
+				r[i] = t.Format(time.DateOnly)
+			}
+		}
+	}
+	return out, nil
 }
 
 func (e *pgEndpoint) write(ctx context.Context, table string, cols []column, rows [][]any) error {
@@ -451,8 +479,11 @@ func (e *pgEndpoint) write(ctx context.Context, table string, cols []column, row
 
 // finish moves the identity columns' sequences past the copied ids, so the
 // next call or event gets a fresh one.
-func (e *pgEndpoint) finish(ctx context.Context) error {
-	for _, t := range []string{"interactions", "interaction_events"} {
+func (e *pgEndpoint) finish(ctx context.Context, copied []string) error {
+	for _, t := range []string{"interactions", "interaction_events", "relay_jobs"} {
+		if !slices.Contains(copied, t) {
+			continue
+		}
 		if _, err := e.tx.Exec(ctx, `SELECT setval(pg_get_serial_sequence($1, 'id'), COALESCE((SELECT max(id) FROM `+t+`), 0) + 1, false)`, t); err != nil {
 			return storeErr(err)
 		}
@@ -576,7 +607,7 @@ func (e *sqliteEndpoint) write(ctx context.Context, table string, cols []column,
 	return nil
 }
 
-func (e *sqliteEndpoint) finish(context.Context) error { return nil }
+func (e *sqliteEndpoint) finish(context.Context, []string) error { return nil }
 
 func names(cols []column) string {
 	ns := make([]string, len(cols))

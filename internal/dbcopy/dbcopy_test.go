@@ -98,7 +98,31 @@ func fill(tb testing.TB, s maskcall.Store) {
 	if _, err := s.ExpireConversations(ctx, t0.Add(5*time.Minute)); err != nil {
 		tb.Fatal(err)
 	}
+	// Texts: one relayed within a conversation (a relay job), one from a
+	// stranger (an auto-reply job and its day), one long text still
+	// missing a part.
+	ms, ok := s.(maskcall.MessageStore)
+	if !ok {
+		tb.Fatalf("%T keeps no messages", s)
+	}
+	cs, err := s.FindConversations(ctx, maskcall.ConversationFilter{Status: ptr(maskcall.ConversationActive)})
+	if err != nil || len(cs) == 0 {
+		tb.Fatalf("no active conversation for texts: %v", err)
+	}
+	p := cs[0].Participants[0]
+	pol := maskcall.InboundPolicy{StoreText: true, AutoReply: true}
+	for _, in := range []*maskcall.InboundSMS{
+		{MessageID: "m-1", From: p.Number, To: p.ProxyNumber, Text: "on my way"},
+		{MessageID: "m-2", From: "+447700900999", To: p.ProxyNumber, Text: "who is this"},
+		{MessageID: "m-3", From: p.Number, To: p.ProxyNumber, Text: "part one ", ConcatRef: "ref", ConcatTotal: 2, ConcatPart: 1},
+	} {
+		if _, err := ms.RecordInboundSMS(ctx, in, pol, t0.Add(time.Minute)); err != nil {
+			tb.Fatal(err)
+		}
+	}
 }
+
+func ptr[T any](v T) *T { return &v }
 
 // snapshot is everything a store tells about its state.
 type snapshot struct {
@@ -107,6 +131,9 @@ type snapshot struct {
 	Calls         map[string][]*maskcall.Call
 	// Routes are the conversations each participant's key routes to.
 	Routes map[string]string
+	// Messages per conversation, and the relay jobs due by a day later.
+	Messages  map[string][]*maskcall.Message
+	NextRelay *time.Time
 }
 
 func snap(tb testing.TB, s maskcall.Store) snapshot {
@@ -120,7 +147,9 @@ func snap(tb testing.TB, s maskcall.Store) snapshot {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	out := snapshot{Numbers: ns, Conversations: cs, Calls: map[string][]*maskcall.Call{}, Routes: map[string]string{}}
+	out := snapshot{Numbers: ns, Conversations: cs, Calls: map[string][]*maskcall.Call{}, Routes: map[string]string{},
+		Messages: map[string][]*maskcall.Message{}}
+	ms := s.(maskcall.MessageStore)
 	for _, c := range cs {
 		if out.Calls[c.ID], err = s.FindCalls(ctx, c.ID); err != nil {
 			tb.Fatal(err)
@@ -134,6 +163,12 @@ func snap(tb testing.TB, s maskcall.Store) snapshot {
 			}
 			out.Routes[p.Number+" "+p.ProxyNumber] = r.ConversationID
 		}
+		if out.Messages[c.ID], err = ms.FindMessages(ctx, c.ID); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if out.NextRelay, err = ms.NextRelayAt(ctx); err != nil {
+		tb.Fatal(err)
 	}
 	return out
 }
@@ -159,12 +194,20 @@ func TestCopy_RoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantCounts := "numbers=5 conversations=12 participants=24 pairings=24 interactions=12 interaction_events=36"
-	if got := strings.Join(progress, " "); got != wantCounts {
-		t.Errorf("progress %s, want %s", got, wantCounts)
+	wantCounts := "numbers=5 conversations=12 participants=24 pairings=24 interactions=12 interaction_events=36 messages=3 message_parts=3 "
+	if got := strings.Join(progress, " "); !strings.HasPrefix(got, wantCounts) ||
+		!strings.Contains(got, "relay_jobs=") || !strings.Contains(got, "sms_auto_replies=1") {
+		t.Errorf("progress %s, want %s, relay_jobs and sms_auto_replies=1", got, wantCounts)
 	}
-	if sum.Rows != 5+12+24+24+12+36 || len(sum.Tables) != 6 || strings.Contains(sum.To, "password") {
+	if len(sum.Tables) != len(Tables) || sum.Rows < 5+12+24+24+12+36+3+3+1 {
 		t.Errorf("summary %+v", sum)
+	}
+	texts := 0
+	for _, m := range want.Messages {
+		texts += len(m)
+	}
+	if want.NextRelay == nil || texts == 0 {
+		t.Fatalf("the source has no relay queue or messages: %+v", want)
 	}
 	p := openStore(t, pg)
 	if got := snap(t, p); !reflect.DeepEqual(got, want) {
@@ -239,26 +282,25 @@ func TestCopy_Refuses(t *testing.T) {
 			t.Fatalf("copy into a non-empty SQLite file: %v", err)
 		}
 	})
-	t.Run("RowsTheTargetCannotHold", func(t *testing.T) {
-		// Texts of the SMS relay, which PostgreSQL does not store yet: the
-		// copy refuses rather than leave them behind.
-		withSMS := filepath.Join(dir, "sms.db")
-		o := openStore(t, withSMS)
+	t.Run("UnknownTable", func(t *testing.T) {
+		// A table this maskcall does not know (a newer one wrote it): the
+		// copy refuses rather than leave it behind.
+		newer := filepath.Join(dir, "newer.db")
+		o := openStore(t, newer)
 		fill(t, o)
 		o.Close()
-		raw, err := sql.Open("sqlite", withSMS)
+		raw, err := sql.Open("sqlite", newer)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := raw.Exec(`INSERT INTO messages (id, from_number, to_number, status, received_at)
-			VALUES ('msg_1', '+447700900999', '+447000000000', 'blocked', '2030-01-02T03:04:05.000000000Z')`); err != nil {
+		if _, err := raw.Exec(`CREATE TABLE future_things (x TEXT)`); err != nil {
 			t.Fatal(err)
 		}
 		raw.Close()
 		pg := pgtest.Schema(t)
-		_, err = Copy(ctx, withSMS, pg, nil)
-		if maskcall.ErrorCode(err) != maskcall.ECONFLICT || !strings.Contains(err.Error(), "messages") {
-			t.Fatalf("copy of texts PostgreSQL cannot hold: %v", err)
+		_, err = Copy(ctx, newer, pg, nil)
+		if maskcall.ErrorCode(err) != maskcall.ECONFLICT || !strings.Contains(err.Error(), "future_things") {
+			t.Fatalf("copy of a table this maskcall does not know: %v", err)
 		}
 		p := openStore(t, pg)
 		if got := snap(t, p); len(got.Numbers) != 0 || len(got.Conversations) != 0 {
