@@ -31,14 +31,12 @@ func openStore(tb testing.TB, dsn string) store {
 	var s store
 	if postgres.IsURL(dsn) {
 		db := postgres.NewDB(dsn)
-		db.Now = func() time.Time { return t0 }
 		if err := db.Open(); err != nil {
 			tb.Fatal(err)
 		}
 		s = db
 	} else {
 		db := sqlite.NewDB(dsn)
-		db.Now = func() time.Time { return t0 }
 		if err := db.Open(); err != nil {
 			tb.Fatal(err)
 		}
@@ -61,11 +59,11 @@ func fill(tb testing.TB, s maskcall.Store) {
 	}
 	for i, st := range []maskcall.NumberStatus{maskcall.NumberActive, maskcall.NumberActive, maskcall.NumberActive, maskcall.NumberUnconfigured} {
 		must(s.CreateNumber(ctx, &maskcall.Number{Number: fmt.Sprintf("+44700000000%d", i), Country: "GB", Type: "mobile-lvn",
-			Features: []string{"VOICE", "SMS"}, Cost: "1.25", Status: st, AppID: "app"}))
+			Features: []string{"VOICE", "SMS"}, Cost: "1.25", Status: st, AppID: "app"}, t0))
 	}
-	must(s.CreateNumber(ctx, &maskcall.Number{Number: "+12000000001", Country: "US", Type: "landline", Features: []string{"VOICE"}, Status: maskcall.NumberActive}))
+	must(s.CreateNumber(ctx, &maskcall.Number{Number: "+12000000001", Country: "US", Type: "landline", Features: []string{"VOICE"}, Status: maskcall.NumberActive}, t0))
 	rel := maskcall.NumberReleased
-	if _, err := s.UpdateNumber(ctx, "+447000000003", maskcall.NumberUpdate{Status: &rel}); err != nil {
+	if _, err := s.UpdateNumber(ctx, "+447000000003", maskcall.NumberUpdate{Status: &rel}, t0); err != nil {
 		tb.Fatal(err)
 	}
 	for i := range 12 {
@@ -78,14 +76,14 @@ func fill(tb testing.TB, s maskcall.Store) {
 			c.ExpiresAt = &exp
 		}
 		at := t0.Add(time.Duration(i) * time.Second)
-		must(s.CreateConversation(ctx, c, at))
+		must(s.CreateConversation(ctx, c, nil, at))
 		call := &maskcall.Call{UUID: fmt.Sprintf("leg-%d", i), ConversationUUID: fmt.Sprintf("CON-%d", i), ConversationID: c.ID,
 			From: c.Participants[0].Number, To: c.Participants[0].ProxyNumber, Status: "started", StartedAt: &at}
-		must(s.CreateCall(ctx, call))
+		must(s.CreateCall(ctx, call, at))
 		for j, status := range []string{"ringing", "answered", "completed"} {
 			ev := maskcall.CallEvent{UUID: call.UUID, ConversationUUID: call.ConversationUUID, Status: status, Direction: "inbound",
 				Timestamp: at.Add(time.Duration(j+1) * time.Second), Duration: 30}
-			if ok, err := s.RecordCallEvent(ctx, ev); err != nil || !ok {
+			if ok, err := s.RecordCallEvent(ctx, ev, ev.Timestamp); err != nil || !ok {
 				tb.Fatalf("event: %v %v", ok, err)
 			}
 		}
@@ -105,11 +103,11 @@ func fill(tb testing.TB, s maskcall.Store) {
 	if !ok {
 		tb.Fatalf("%T keeps no messages", s)
 	}
-	cs, err := s.FindConversations(ctx, maskcall.ConversationFilter{Status: ptr(maskcall.ConversationActive)})
-	if err != nil || len(cs) == 0 {
+	page, err := s.FindConversations(ctx, maskcall.ConversationFilter{Status: ptr(maskcall.ConversationActive)}, t0.Add(5*time.Minute))
+	if err != nil || len(page.Conversations) == 0 {
 		tb.Fatalf("no active conversation for texts: %v", err)
 	}
-	p := cs[0].Participants[0]
+	p := page.Conversations[0].Participants[0]
 	pol := maskcall.InboundPolicy{StoreText: true, AutoReply: true}
 	for _, in := range []*maskcall.InboundSMS{
 		{MessageID: "m-1", From: p.Number, To: p.ProxyNumber, Text: "on my way"},
@@ -139,14 +137,15 @@ type snapshot struct {
 func snap(tb testing.TB, s maskcall.Store) snapshot {
 	tb.Helper()
 	ctx := context.Background()
-	ns, err := s.FindNumbers(ctx, maskcall.NumberFilter{IncludeReleased: true})
+	ns, err := s.FindNumbers(ctx, maskcall.NumberFilter{IncludeReleased: true}, t0)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cs, err := s.FindConversations(ctx, maskcall.ConversationFilter{})
+	page, err := s.FindConversations(ctx, maskcall.ConversationFilter{}, t0.Add(5*time.Minute))
 	if err != nil {
 		tb.Fatal(err)
 	}
+	cs := page.Conversations
 	out := snapshot{Numbers: ns, Conversations: cs, Calls: map[string][]*maskcall.Call{}, Routes: map[string]string{},
 		Messages: map[string][]*maskcall.Message{}}
 	ms := s.(maskcall.MessageStore)
@@ -215,12 +214,12 @@ func TestCopy_RoundTrip(t *testing.T) {
 	}
 	// The copy works as a store: a new call gets a fresh id after the
 	// copied ones, and the sticky pairing of a copied pair still applies.
-	cs, _ := p.FindConversations(ctx, maskcall.ConversationFilter{})
-	last := cs[0]
-	if err := p.CreateCall(ctx, &maskcall.Call{UUID: "leg-new", ConversationID: last.ID, Status: "started"}); err != nil {
+	page, _ := p.FindConversations(ctx, maskcall.ConversationFilter{}, t0)
+	last := page.Conversations[0]
+	if err := p.CreateCall(ctx, &maskcall.Call{UUID: "leg-new", ConversationID: last.ID, Status: "started"}, t0); err != nil {
 		t.Fatalf("a call after the copy: %v", err)
 	}
-	if ok, err := p.RecordCallEvent(ctx, maskcall.CallEvent{UUID: "leg-new", Status: "ringing", Timestamp: t0}); err != nil || !ok {
+	if ok, err := p.RecordCallEvent(ctx, maskcall.CallEvent{UUID: "leg-new", Status: "ringing", Timestamp: t0}, t0); err != nil || !ok {
 		t.Fatalf("an event after the copy: %v %v", ok, err)
 	}
 	p.Close()
@@ -260,7 +259,7 @@ func TestCopy_Refuses(t *testing.T) {
 	t.Run("NonEmptyTarget", func(t *testing.T) {
 		pg := pgtest.Schema(t)
 		p := openStore(t, pg)
-		if err := p.CreateNumber(ctx, &maskcall.Number{Number: "+447999999999", Status: maskcall.NumberActive}); err != nil {
+		if err := p.CreateNumber(ctx, &maskcall.Number{Number: "+447999999999", Status: maskcall.NumberActive}, t0); err != nil {
 			t.Fatal(err)
 		}
 		before := snap(t, p)
