@@ -233,7 +233,7 @@ func TestPostgresReplicas(t *testing.T) {
 	t.Parallel()
 	e := newPostgresEnv(t)
 	runOK(t, e, "numbers", "provision", "--country", "GB", "--count", "3")
-	x := createConversation(t, e, "+447700900001", "+447700900002", "--label-a", "driver", "--label-b", "rider")
+	x := createConversation(t, e, "+447700900901", "+447700900902", "--label-a", "driver", "--label-b", "rider")
 	xa, xb := x.Participants[0], x.Participants[1]
 
 	r1, r2 := startServe(t, e), startServe(t, e)
