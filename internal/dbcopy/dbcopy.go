@@ -34,7 +34,7 @@ import (
 // is empty and refused when it has rows; a table maskcall does not know is
 // refused.
 var Tables = []string{"numbers", "conversations", "participants", "pairings", "interactions", "interaction_events",
-	"messages", "message_parts", "relay_jobs", "sms_auto_replies"}
+	"messages", "message_parts", "relay_jobs", "sms_auto_replies", "api_keys", "idempotency_keys"}
 
 // Summary is what a copy did.
 type Summary struct {
@@ -208,7 +208,8 @@ const (
 	kindInt
 	kindBool
 	kindTime
-	kindDate // a calendar day: PostgreSQL's date, SQLite's 'YYYY-MM-DD'
+	kindDate  // a calendar day: PostgreSQL's date, SQLite's 'YYYY-MM-DD'
+	kindBytes // PostgreSQL's bytea, SQLite's BLOB
 )
 
 type column struct {
@@ -242,6 +243,13 @@ func convert(v any, k kind) (any, error) {
 		return nil, nil
 	}
 	switch k {
+	case kindBytes:
+		switch x := v.(type) {
+		case []byte:
+			return x, nil
+		case string:
+			return []byte(x), nil
+		}
 	case kindDate:
 		switch x := v.(type) {
 		case time.Time:
@@ -430,6 +438,8 @@ func (e *pgEndpoint) columns(ctx context.Context, table string) ([]column, error
 			c.kind = kindTime
 		case typ == "date":
 			c.kind = kindDate
+		case typ == "bytea":
+			c.kind = kindBytes
 		case typ == "boolean":
 			c.kind = kindBool
 		case typ == "integer" || typ == "smallint" || typ == "bigint":
@@ -554,6 +564,8 @@ func (e *sqliteEndpoint) columns(ctx context.Context, table string) ([]column, e
 		switch strings.ToUpper(typ) {
 		case "INTEGER":
 			c.kind = kindInt
+		case "BLOB":
+			c.kind = kindBytes
 		default:
 			c.kind = kindText
 		}

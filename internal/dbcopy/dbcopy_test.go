@@ -186,6 +186,16 @@ func TestCopy_RoundTrip(t *testing.T) {
 		t.Fatalf("filled %d conversations, %d numbers", len(want.Conversations), len(want.Numbers))
 	}
 	s.Close()
+	// An API key and an idempotent reply (binary columns).
+	raw, err := sql.Open("sqlite", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`INSERT INTO api_keys (id, name, prefix, hash, read_only, created_at) VALUES ('key_1', 'backend', 'mk_ab', x'00ff10', 1, '2030-01-02T03:04:05.000000000Z');
+		INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, created_at) VALUES ('key_1', 'k1', x'0102', 201, x'7b7d', '2030-01-02T03:04:05.000000000Z')`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
 
 	pg := pgtest.Schema(t)
 	var progress []string
@@ -195,7 +205,8 @@ func TestCopy_RoundTrip(t *testing.T) {
 	}
 	wantCounts := "numbers=5 conversations=12 participants=24 pairings=24 interactions=12 interaction_events=36 messages=3 message_parts=3 "
 	if got := strings.Join(progress, " "); !strings.HasPrefix(got, wantCounts) ||
-		!strings.Contains(got, "relay_jobs=") || !strings.Contains(got, "sms_auto_replies=1") {
+		!strings.Contains(got, "relay_jobs=") || !strings.Contains(got, "sms_auto_replies=1") ||
+		!strings.Contains(got, "api_keys=1 idempotency_keys=1") {
 		t.Errorf("progress %s, want %s, relay_jobs and sms_auto_replies=1", got, wantCounts)
 	}
 	if len(sum.Tables) != len(Tables) || sum.Rows < 5+12+24+24+12+36+3+3+1 {
@@ -242,6 +253,19 @@ func TestCopy_RoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want2) {
 		t.Errorf("SQLite copy of the PostgreSQL copy differs:\n got %+v\nwant %+v", got, want2)
+	}
+	rb, err := sql.Open("sqlite", back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hash, body []byte
+	var readOnly int
+	if err := rb.QueryRow(`SELECT k.hash, k.read_only, i.body FROM api_keys k JOIN idempotency_keys i ON i.scope = k.id`).Scan(&hash, &readOnly, &body); err != nil {
+		t.Fatal(err)
+	}
+	rb.Close()
+	if string(hash) != "\x00\xff\x10" || readOnly != 1 || string(body) != "{}" {
+		t.Errorf("API key after two copies: hash %x, read_only %d, body %q", hash, readOnly, body)
 	}
 	if calls, err := b.FindCalls(ctx, last.ID); err != nil || len(calls) != 2 {
 		t.Errorf("calls of %s after the copy back: %d, %v (want the copied one and the new one)", last.ID, len(calls), err)
