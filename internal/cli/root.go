@@ -135,7 +135,7 @@ It manages the number pool, pairs numbers into conversations, and answers Vonage
 	})
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.ConfigFile, "config", "", "config file (default ./maskcall.yaml if present, else "+displayConfigDir()+")")
-	pf.String("db", "", "SQLite state file, shared by the CLI and serve (default "+defaultDBPath()+")")
+	pf.String("db", "", "state: a SQLite file or a postgres:// URL, shared by the CLI and serve (default "+defaultDBPath()+")")
 	f.Flags = pf
 
 	cmd.AddCommand(
