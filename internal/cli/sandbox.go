@@ -387,25 +387,10 @@ then sends realistic event webhooks (started, ringing, answered, completed) to t
 }
 
 func sandboxCallRun(ctx context.Context, opts *SandboxCallOptions) error {
-	body, _ := json.Marshal(opts.Request)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(opts.Sandbox, "/")+"/_sandbox/calls", bytes.NewReader(body))
-	if err != nil {
-		return flagErrorf("--sandbox %q is not a URL", opts.Sandbox)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := opts.HTTP().Do(req)
-	if err != nil {
-		return maskcall.Errorf(maskcall.EUNAVAILABLE, "Could not reach the sandbox at %s: %v.", opts.Sandbox, err).
-			WithHint("Start it with `maskcall sandbox`, or pass --sandbox.")
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode/100 != 2 {
-		return maskcall.Errorf(maskcall.EUPSTREAM, "The sandbox could not place the call (HTTP %d): %s", resp.StatusCode, strings.TrimSpace(string(raw)))
-	}
 	var res sandbox.CallResult
-	if err := json.Unmarshal(raw, &res); err != nil {
-		return maskcall.Errorf(maskcall.EUPSTREAM, "The sandbox's reply was not understood: %v.", err)
+	raw, err := postSandbox(ctx, opts.HTTP(), opts.Sandbox, "/_sandbox/calls", opts.Request, &res, "place the call")
+	if err != nil {
+		return err
 	}
 	if opts.Output == outputJSON {
 		if _, err := opts.IO.Out.Write(raw); err != nil {
@@ -479,4 +464,30 @@ func printCall(io *IOStreams, res *sandbox.CallResult) {
 	for _, e := range res.Events {
 		fmt.Fprintf(io.Out, "  event %-8s %-10s -> HTTP %d\n", e.Direction, e.Status, e.HTTPStatus)
 	}
+}
+
+// postSandbox sends body as JSON to a running sandbox's inspection endpoint
+// path and decodes its reply into out; what says, in an error, what the
+// sandbox could not do. It returns the raw reply for -o json.
+func postSandbox(ctx context.Context, client *http.Client, base, path string, body, out any, what string) ([]byte, error) {
+	payload, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+path, bytes.NewReader(payload))
+	if err != nil {
+		return nil, flagErrorf("--sandbox %q is not a URL", base)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, maskcall.Errorf(maskcall.EUNAVAILABLE, "Could not reach the sandbox at %s: %v.", base, err).
+			WithHint("Start it with `maskcall sandbox`, or pass --sandbox.")
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode/100 != 2 {
+		return nil, maskcall.Errorf(maskcall.EUPSTREAM, "The sandbox could not %s (HTTP %d): %s", what, resp.StatusCode, strings.TrimSpace(string(raw)))
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return nil, maskcall.Errorf(maskcall.EUPSTREAM, "The sandbox's reply was not understood: %v.", err)
+	}
+	return raw, nil
 }

@@ -1,11 +1,8 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -99,25 +96,10 @@ What maskcall relays appears in the sandbox's /_sandbox/sms.`,
 }
 
 func sandboxSMSRun(ctx context.Context, opts *SandboxSMSOptions) error {
-	body, _ := json.Marshal(opts.Request)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(opts.Sandbox, "/")+"/_sandbox/inbound-sms", bytes.NewReader(body))
-	if err != nil {
-		return flagErrorf("--sandbox %q is not a URL", opts.Sandbox)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := opts.HTTP().Do(req)
-	if err != nil {
-		return maskcall.Errorf(maskcall.EUNAVAILABLE, "Could not reach the sandbox at %s: %v.", opts.Sandbox, err).
-			WithHint("Start it with `maskcall sandbox`, or pass --sandbox.")
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode/100 != 2 {
-		return maskcall.Errorf(maskcall.EUPSTREAM, "The sandbox could not deliver the text (HTTP %d): %s", resp.StatusCode, strings.TrimSpace(string(raw)))
-	}
 	var res sandbox.InboundSMSResult
-	if err := json.Unmarshal(raw, &res); err != nil {
-		return maskcall.Errorf(maskcall.EUPSTREAM, "The sandbox's reply was not understood: %v.", err)
+	raw, err := postSandbox(ctx, opts.HTTP(), opts.Sandbox, "/_sandbox/inbound-sms", opts.Request, &res, "deliver the text")
+	if err != nil {
+		return err
 	}
 	if opts.Output == outputJSON {
 		if _, err := opts.IO.Out.Write(raw); err != nil {
