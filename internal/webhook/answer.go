@@ -55,6 +55,7 @@ func isEventOnlyField(k string) bool {
 const (
 	decisionConnect      = "connect"
 	decisionNotInService = "not_in_service"
+	decisionForward      = "forward"     // out of session, to Config.OutOfSessionForward
 	decisionUnavailable  = "unavailable" // 503: Vonage retries elsewhere
 )
 
@@ -165,6 +166,12 @@ func (h *Handler) route(r *http.Request, body []byte, start time.Time) (ncco []b
 	}
 	if rt == nil {
 		reason = "no active conversation"
+		if h.ncco.forwardDigits != "" {
+			if proxy, ok := msisdn(to); ok {
+				decision = decisionForward
+				return h.ncco.connectNCCO(proxy, h.ncco.forwardDigits)
+			}
+		}
 		return h.ncco.notInService
 	}
 	proxy, ok1 := msisdn(rt.Callee.ProxyNumber)

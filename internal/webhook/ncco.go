@@ -80,6 +80,9 @@ type nccoTemplates struct {
 	connectHead  []byte // [{talk},{"action":"connect","from":"
 	connectMid   []byte // ","endpoint":[{"type":"phone","number":"
 	connectTail  []byte // "}],"eventUrl":["…"],"limit":N}]
+	// forwardDigits is Config.OutOfSessionForward in Vonage's form, ""
+	// when calls outside a conversation are not forwarded.
+	forwardDigits string
 }
 
 // hole marks where a number goes while the templates are cut out of a
@@ -105,11 +108,13 @@ func newNCCOTemplates(cfg Config) (nccoTemplates, error) {
 		return nccoTemplates{}, fmt.Errorf("connect template has %d holes", len(parts)-1)
 	}
 	head := append(append([]byte("["), talk...), ',')
+	fwd, _ := msisdn(cfg.OutOfSessionForward) // Check refused a bad one
 	return nccoTemplates{
-		notInService: nis,
-		connectHead:  append(head, parts[0]...),
-		connectMid:   parts[1],
-		connectTail:  append(parts[2], ']'),
+		forwardDigits: fwd,
+		notInService:  nis,
+		connectHead:   append(head, parts[0]...),
+		connectMid:    parts[1],
+		connectTail:   append(parts[2], ']'),
 	}, nil
 }
 

@@ -156,6 +156,11 @@ type Config struct {
 	// AllowUnsigned must be set to run without SignatureSecret; New
 	// refuses otherwise.
 	AllowUnsigned bool
+	// OutOfSessionForward, when set (E.164), is where a call that belongs
+	// to no active conversation is connected, with the dialled proxy
+	// number as caller ID, instead of hearing NotInServiceText: a support
+	// line, say.
+	OutOfSessionForward string
 	// ReplayCacheSize bounds the token ids remembered (replay.go); 0 is
 	// DefaultReplayCacheSize.
 	ReplayCacheSize int
@@ -264,6 +269,11 @@ func (cfg *Config) Check() error {
 	}
 	if cfg.MaxCallLength < time.Second || cfg.MaxCallLength > MaxCallLengthLimit {
 		return fieldErrorf("MaxCallLength", "The maximum call length must be between 1s and 2h, got %s.", cfg.MaxCallLength)
+	}
+	if cfg.OutOfSessionForward != "" {
+		if _, ok := msisdn(cfg.OutOfSessionForward); !ok || !strings.HasPrefix(cfg.OutOfSessionForward, "+") {
+			return fieldErrorf("OutOfSessionForward", "Calls outside a conversation can only be forwarded to a number in E.164 form such as +442079460321, got %q.", cfg.OutOfSessionForward)
+		}
 	}
 	if cfg.ReplayCacheSize < 0 {
 		return fieldErrorf("ReplayCacheSize", "The replay cache size must be 0 (the default) or more, got %d.", cfg.ReplayCacheSize)
