@@ -62,6 +62,7 @@ var configKeys = []configKey{
 	{Key: "voice.language", Default: "en-GB", Help: "language of spoken text: a Vonage text-to-speech language code"},
 	{Key: "voice.allow_unknown_language", Default: "false", Help: "let serve speak a voice.language this release does not know (one Vonage added since)"},
 	{Key: "voice.style", Default: "0", Help: "voice style of spoken text"},
+	{Key: "voice.out_of_session", Default: "not_in_service", Help: "what a caller with no active conversation gets: not_in_service, or forward:+NUMBER (a support line, shown the dialled proxy number)"},
 	{Key: "voice.max_call_length", Default: "1h", Help: "longest a connected call may last (at most 2h)"},
 }
 

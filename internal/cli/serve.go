@@ -120,19 +120,24 @@ func webhookConfig(cfg *Config, opts *ServeOptions, publicURL string, logger *sl
 			return webhook.Config{}, maskcall.Errorf(maskcall.ECONFIG, "voice.style must be a whole number, got %q.", s)
 		}
 	}
+	forward, err := outOfSessionForward(cfg.String("voice.out_of_session"))
+	if err != nil {
+		return webhook.Config{}, err
+	}
 	w := webhook.Config{
-		PublicURL:        publicURL,
-		ConnectText:      cfg.String("voice.connect_text"),
-		NotInServiceText: cfg.String("voice.not_in_service_text"),
-		Language:         cfg.String("voice.language"),
-		Style:            style,
-		MaxCallLength:    maxLen,
-		SignatureSecret:  cfg.String("vonage.signature_secret"),
-		APIKey:           cfg.String("vonage.api_key"),
-		ApplicationID:    cfg.String("vonage.application_id"),
-		AllowUnsigned:    opts.AllowUnsigned,
-		Logger:           logger,
-		LogPII:           opts.LogPII,
+		OutOfSessionForward: forward,
+		PublicURL:           publicURL,
+		ConnectText:         cfg.String("voice.connect_text"),
+		NotInServiceText:    cfg.String("voice.not_in_service_text"),
+		Language:            cfg.String("voice.language"),
+		Style:               style,
+		MaxCallLength:       maxLen,
+		SignatureSecret:     cfg.String("vonage.signature_secret"),
+		APIKey:              cfg.String("vonage.api_key"),
+		ApplicationID:       cfg.String("vonage.application_id"),
+		AllowUnsigned:       opts.AllowUnsigned,
+		Logger:              logger,
+		LogPII:              opts.LogPII,
 	}
 	if err := w.Check(); err != nil {
 		return w, settingError(err)
@@ -142,12 +147,13 @@ func webhookConfig(cfg *Config, opts *ServeOptions, publicURL string, logger *sl
 
 // settingKeys name the config key behind each webhook.Config field.
 var settingKeys = map[string]string{
-	"PublicURL":        "serve.public_url (--public-url)",
-	"ConnectText":      "voice.connect_text",
-	"NotInServiceText": "voice.not_in_service_text",
-	"Language":         "voice.language",
-	"Style":            "voice.style",
-	"MaxCallLength":    "voice.max_call_length",
+	"PublicURL":           "serve.public_url (--public-url)",
+	"ConnectText":         "voice.connect_text",
+	"NotInServiceText":    "voice.not_in_service_text",
+	"Language":            "voice.language",
+	"Style":               "voice.style",
+	"MaxCallLength":       "voice.max_call_length",
+	"OutOfSessionForward": "voice.out_of_session",
 }
 
 // settingError words a refusal of webhook.Config in config keys.
@@ -245,6 +251,9 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 	opts.IO.Statusf("  Answer URL: %s/webhooks/answer  (GET or POST)", base)
 	opts.IO.Statusf("  Event URL:  %s/webhooks/event   (POST)", base)
 	opts.IO.Statusf("  Fallback answer URL: another replica's answer URL (Vonage tries it when this one replies 5xx)")
+	if wcfg.OutOfSessionForward != "" {
+		opts.IO.Statusf("Callers with no active conversation are forwarded to %s (voice.out_of_session).", maskcall.MaskNumber(wcfg.OutOfSessionForward))
+	}
 	opts.IO.Statusf("Inbound SMS URL of each number (numbers configure sets it): %s%s", base, webhook.InboundSMSPath)
 	switch {
 	case apiSrv != nil:
