@@ -38,6 +38,7 @@ type Config struct {
 	AllocRuns      int           `json:"alloc_runs"`
 	StartupRuns    int           `json:"startup_runs"`
 	Phases         string        `json:"phases"`
+	APIClients     int           `json:"api_clients"` // concurrent API clients of the api phase
 	// ServeEnv is added to serve's environment (GOGC=400, say), for
 	// experiments; empty in the documented runs.
 	ServeEnv []string  `json:"serve_env,omitempty"`
@@ -60,7 +61,8 @@ func DefaultConfig() Config {
 		EventCalls:     50_000,
 		AllocRuns:      31,
 		StartupRuns:    21,
-		Phases:         "answer,event,alloc,fresh,startup",
+		APIClients:     16,
+		Phases:         "answer,event,api,alloc,fresh,startup",
 	}
 }
 
@@ -108,6 +110,9 @@ type SizeReport struct {
 	// the store's CreateConversation alone.
 	AllocCLI   *Timing `json:"alloc_cli,omitempty"`
 	AllocStore *Timing `json:"alloc_store,omitempty"`
+
+	// API is the api phase: creates through /v1 with answers meanwhile.
+	API *APIResult `json:"api,omitempty"`
 
 	// Fresh is "ok" when a conversation created, then ended, by the CLI
 	// took effect on the very next call; otherwise what went wrong.
@@ -244,7 +249,15 @@ func runSize(ctx context.Context, cfg *Config, env *environment, dir string, sr 
 		return err
 	}
 	serveURL := "http://" + serveAddr
+	var apiKey string
+	if cfg.phase("api") {
+		if apiKey, err = apiKeyFor(ctx, env, dir, dbPath); err != nil {
+			return err
+		}
+	}
 	scmd := env.command(ctx, dir, "serve", "--listen", serveAddr, "--public-url", serveURL, "--db", dbPath)
+	// No per-key rate limit: the api phase measures what serve can take.
+	scmd.Env = append(scmd.Env, "MASKCALL_API_RATE_LIMIT=0")
 	scmd.Env = append(scmd.Env, cfg.ServeEnv...)
 	serve, err := startProcess("serve", scmd, serveAddr, filepath.Join(dir, "serve.log"))
 	if err != nil {
@@ -349,6 +362,14 @@ func runSize(ctx context.Context, cfg *Config, env *environment, dir string, sr 
 		sr.EventRepeats = max(cursor.Load()-int64(len(evReqs)), 0)
 		sr.ServeMemory = maxMemory(sr.ServeMemory, readMemory(serve.pid()))
 		cfg.logf("N=%d: events %.0f/s p99 %v", n, sr.Events.Throughput, sr.Events.P99)
+	}
+
+	if cfg.phase("api") && cfg.APIClients > 0 {
+		answers := apiAnswers(calls[min(int(served.Load()), len(calls)):], rng, n, cfg.AnswerRequests, pool, serveURL)
+		if sr.API, err = runAPI(ctx, cfg, serveURL, serve.pid(), apiKey, answers, n); err != nil {
+			return err
+		}
+		sr.ServeMemory = maxMemory(sr.ServeMemory, readMemory(serve.pid()))
 	}
 
 	if cfg.phase("alloc") && cfg.AllocRuns > 0 {

@@ -58,7 +58,8 @@ func main() {
 	flag.IntVar(&cfg.EventCalls, "event-calls", cfg.EventCalls, "calls whose four events the event phase sends")
 	flag.IntVar(&cfg.AllocRuns, "alloc-runs", cfg.AllocRuns, "`conversation create` runs timed per size")
 	flag.IntVar(&cfg.StartupRuns, "startup-runs", cfg.StartupRuns, "runs of each start-up command timed")
-	flag.StringVar(&cfg.Phases, "phases", cfg.Phases, "phases to run: answer,event,alloc,fresh,startup")
+	flag.IntVar(&cfg.APIClients, "api-clients", cfg.APIClients, "concurrent clients of the api phase (POST /v1/conversations)")
+	flag.StringVar(&cfg.Phases, "phases", cfg.Phases, "phases to run: answer,event,api,alloc,fresh,startup")
 	flag.StringVar(&cfg.WorkDir, "workdir", "", "directory for the databases, the binary and logs (default: a new temporary directory, removed after)")
 	flag.StringVar(&cfg.Binary, "bin", "", "maskcall binary to test (default: go build ./cmd/maskcall)")
 	flag.Func("serve-env", "KEY=VALUE added to serve's environment, e.g. GOGC=400 (repeatable; for experiments)", func(v string) error {

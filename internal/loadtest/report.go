@@ -87,6 +87,12 @@ func evaluate(rep *Report) []Target {
 		add("maskcall conversation list, empty database", "< 50 ms", fmtDur(st.List.Median), st.List.Median < 50*time.Millisecond, true,
 			fmtDur(st.List.Median-50*time.Millisecond)+" over")
 	}
+	if a := large.API; a != nil && a.Creates != nil {
+		c := a.Creates
+		add(fmt.Sprintf("API creates, %d clients", a.Clients)+at, "≥ 500/s, p99 < 50 ms",
+			fmt.Sprintf("%.0f/s, p99 %s (answers meanwhile %.0f/s)", c.Throughput, fmtDur(c.P99), a.Answers.Throughput),
+			c.Throughput >= 500 && c.P99 < 50*time.Millisecond && c.Errors == 0, c.Requests > 0, apiGap(c))
+	}
 	for _, s := range rep.Sizes {
 		if s.Fresh != "" {
 			add(fmt.Sprintf("CLI create/end effective on the next call (N=%d)", s.N), "always", s.Fresh, s.Fresh == "ok", true, "")
@@ -123,6 +129,10 @@ func (rep *Report) Print(w io.Writer) {
 		row("answer: serve", s.Serve, s.ServeMemory)
 		row("answer: baseline", s.Baseline, s.BaselineMemory)
 		row("event: serve", s.Events, memory{})
+		if s.API != nil {
+			row("api: POST /v1/conversations", s.API.Creates, memory{})
+			row("api: answers meanwhile", s.API.Answers, memory{})
+		}
 	}
 	tw.Flush()
 
@@ -154,12 +164,34 @@ func (rep *Report) Print(w io.Writer) {
 		for _, r := range []struct {
 			name string
 			res  *loadResult
-		}{{"serve answers", s.Serve}, {"baseline", s.Baseline}, {"events", s.Events}} {
+		}{{"serve answers", s.Serve}, {"baseline", s.Baseline}, {"events", s.Events}, {"api creates", apiCreates(s)}} {
 			if r.res != nil && r.res.FirstError != "" {
 				fmt.Fprintf(w, "N=%d %s: first error: %s\n", s.N, r.name, r.res.FirstError)
 			}
 		}
 	}
+}
+
+// apiGap says what the API create target missed by.
+func apiGap(c *loadResult) string {
+	var gaps []string
+	if c.Throughput < 500 {
+		gaps = append(gaps, fmt.Sprintf("%.0f/s short", 500-c.Throughput))
+	}
+	if c.P99 >= 50*time.Millisecond {
+		gaps = append(gaps, "p99 "+fmtDur(c.P99-50*time.Millisecond)+" over")
+	}
+	if c.Errors > 0 {
+		gaps = append(gaps, fmt.Sprintf("%d errors", c.Errors))
+	}
+	return strings.Join(gaps, ", ")
+}
+
+func apiCreates(s *SizeReport) *loadResult {
+	if s.API == nil {
+		return nil
+	}
+	return s.API.Creates
 }
 
 // fmtDur prints a duration with three significant digits.

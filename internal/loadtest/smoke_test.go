@@ -24,6 +24,7 @@ func TestSmoke(t *testing.T) {
 	cfg.Concurrency = 4
 	cfg.AnswerRequests = 5_000
 	cfg.EventCalls = 500
+	cfg.APIClients = 4
 	cfg.AllocRuns = 3
 	cfg.StartupRuns = 3
 	cfg.WorkDir = t.TempDir()
@@ -44,7 +45,12 @@ func TestSmoke(t *testing.T) {
 		t.Fatalf("%d sizes reported", len(rep.Sizes))
 	}
 	for _, s := range rep.Sizes {
-		for name, r := range map[string]*loadResult{"serve": s.Serve, "baseline": s.Baseline, "events": s.Events} {
+		if s.API == nil {
+			t.Errorf("N=%d: the api phase reported nothing", s.N)
+			s.API = &APIResult{}
+		}
+		for name, r := range map[string]*loadResult{"serve": s.Serve, "baseline": s.Baseline, "events": s.Events,
+			"api creates": s.API.Creates, "api answers": s.API.Answers} {
 			if r == nil || r.Requests == 0 || r.Throughput <= 0 || r.P50 <= 0 || r.P99 < r.P50 {
 				t.Errorf("N=%d %s: no figures: %+v", s.N, name, r)
 				continue
