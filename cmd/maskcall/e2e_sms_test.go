@@ -444,3 +444,36 @@ func TestSMSConversationMode(t *testing.T) {
 		t.Errorf("error line %q", line)
 	}
 }
+
+// An sms conversation relays texts but connects no calls: to a caller its
+// proxy is not in service, and no call is recorded against it. A
+// voice-and-sms conversation on the same pool still connects.
+func TestSMSOnlyConversationRefusesCalls(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w := newSMSWorld(t, e)
+	sms := runJSON[smsConversation](t, e, "conversation", "create", "+447700900777", "+447700900888",
+		"--no-sms", "--insight", "none", "--mode", "sms", "-o", "json")
+	if sms.Mode != "sms" {
+		t.Fatalf("mode %q, want sms", sms.Mode)
+	}
+	a, b := sms.Participants[0], sms.Participants[1]
+
+	assertNotInService(t, w.srv.call(t, e, a.Number, a.ProxyNumber, http.MethodGet))
+	assertNotInService(t, w.srv.call(t, e, b.Number, b.ProxyNumber, http.MethodPost))
+	assertConnected(t, w.srv.call(t, e, w.a.Number, w.a.Proxy, http.MethodGet), w.b.Number, w.b.Proxy)
+
+	w.text(t, a.Number, a.ProxyNumber, "texts still go through")
+	sent := w.waitSent(t, 1)
+	if len(sent) != 1 || sent[0].Text != "texts still go through" || sent[0].From != digits(b.ProxyNumber) || sent[0].To != digits(b.Number) {
+		t.Fatalf("sent %+v, want the text from %s to %s", sent, b.ProxyNumber, b.Number)
+	}
+	shown := runJSON[smsConversation](t, e, "conversation", "show", sms.ID, "-o", "json")
+	if len(shown.Calls) != 0 {
+		t.Errorf("calls recorded against the sms conversation: %+v", shown.Calls)
+	}
+	eventually(t, 30*time.Second, "the text recorded as relayed", func() bool {
+		shown = runJSON[smsConversation](t, e, "conversation", "show", sms.ID, "-o", "json")
+		return len(shown.Messages) == 1 && shown.Messages[0].Status == "relayed"
+	})
+}

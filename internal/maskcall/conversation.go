@@ -220,9 +220,12 @@ type ConversationStore interface {
 }
 
 // Route is what an inbound call from Caller.Number to Caller.ProxyNumber
-// resolves to: connect to Callee.Number showing Callee.ProxyNumber.
+// resolves to: connect to Callee.Number showing Callee.ProxyNumber. Mode is
+// the conversation's: the Router connects calls only for modes that route
+// them (a route of an sms conversation is no route for a call).
 type Route struct {
 	ConversationID string
+	Mode           ConversationMode
 	Caller         Participant
 	Callee         Participant
 }
@@ -230,7 +233,7 @@ type Route struct {
 // RouteStore answers the webhook's one question.
 type RouteStore interface {
 	// FindRoute returns the route of the conversation, active at now, whose
-	// participant has number from and proxy number to; ENOTFOUND if none.
-	// It is one indexed lookup.
+	// participant has number from and proxy number to, with the
+	// conversation's mode; ENOTFOUND if none. It is one indexed lookup.
 	FindRoute(ctx context.Context, from, to string, now time.Time) (*Route, error)
 }

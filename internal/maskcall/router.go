@@ -50,8 +50,9 @@ type InboundCall struct {
 }
 
 // Answer returns the route for an inbound call and records the call against
-// its conversation, or nil if the call belongs to no active conversation (a
-// stranger, or a conversation that ended or expired).
+// its conversation, or nil if the call belongs to no active conversation that
+// routes calls (a stranger, a conversation that ended or expired, or one
+// whose mode is sms only).
 func (r *Router) Answer(ctx context.Context, in InboundCall) (*Route, error) {
 	route, _, err := r.AnswerCall(ctx, in)
 	return route, err
@@ -69,6 +70,11 @@ func (r *Router) AnswerCall(ctx context.Context, in InboundCall) (route *Route, 
 			return nil, false, nil
 		}
 		return nil, false, err
+	}
+	if !route.Mode.RoutesCalls() {
+		// An sms-only conversation: to a caller it is not in service, and
+		// its call is not recorded against it.
+		return nil, false, nil
 	}
 	if in.UUID == "" {
 		return route, false, nil

@@ -86,3 +86,60 @@ func TestRouter_AnswerCallQueued(t *testing.T) {
 		t.Errorf("stranger: %v, %v", got, err)
 	}
 }
+
+// countingCalls is a CallStore that counts the calls recorded.
+type countingCalls struct{ created []string }
+
+func (c *countingCalls) CreateCall(_ context.Context, call *maskcall.Call, _ time.Time) error {
+	c.created = append(c.created, call.UUID)
+	return nil
+}
+func (c *countingCalls) RecordCallEvent(context.Context, maskcall.CallEvent, time.Time) (bool, error) {
+	return false, nil
+}
+func (c *countingCalls) FindCalls(context.Context, string) ([]*maskcall.Call, error) { return nil, nil }
+func (c *countingCalls) FindActiveCalls(context.Context, string) ([]*maskcall.Call, error) {
+	return nil, nil
+}
+
+// A conversation connects calls only in a mode that routes them: an
+// sms-only one is no route (not in service) and records no call, through
+// the plain store and the queue alike.
+func TestRouter_AnswerCallMode(t *testing.T) {
+	for _, tc := range []struct {
+		mode    maskcall.ConversationMode
+		connect bool
+	}{
+		{maskcall.ModeVoice, true},
+		{maskcall.ModeVoiceAndSMS, true},
+		{"", true}, // recorded before modes: voice-and-sms
+		{maskcall.ModeSMS, false},
+	} {
+		t.Run(string(tc.mode), func(t *testing.T) {
+			rt := &maskcall.Route{ConversationID: "cv_1", Mode: tc.mode,
+				Caller: maskcall.Participant{Number: "+447700900001", ProxyNumber: "+447700900101"},
+				Callee: maskcall.Participant{Number: "+447700900002", ProxyNumber: "+447700900102"}}
+			in := maskcall.InboundCall{UUID: "u-1", From: rt.Caller.Number, To: rt.Caller.ProxyNumber}
+
+			calls := &countingCalls{}
+			r := &maskcall.Router{Routes: oneRoute{rt}, Calls: calls}
+			got, err := r.Answer(t.Context(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (got != nil) != tc.connect {
+				t.Fatalf("route = %+v, want connected %v", got, tc.connect)
+			}
+			if want := map[bool]int{true: 1, false: 0}[tc.connect]; len(calls.created) != want {
+				t.Errorf("calls recorded %q, want %d", calls.created, want)
+			}
+
+			q := &slowQueue{}
+			r = &maskcall.Router{Routes: oneRoute{rt}, Calls: q, RecordWait: time.Millisecond}
+			got, queued, err := r.AnswerCall(t.Context(), in)
+			if err != nil || (got != nil) != tc.connect || queued != tc.connect || (q.waited != 0) != tc.connect {
+				t.Errorf("queued: route %+v, queued %v, waited %s, err %v; want connected %v", got, queued, q.waited, err, tc.connect)
+			}
+		})
+	}
+}

@@ -32,14 +32,16 @@ const (
 		WHERE number = $1 AND other_number = $2`
 
 	// routeQuery resolves a call from number to proxy_number: the caller's
-	// participant by its active key, then the other participant by primary
-	// key. Expiry is checked on the participant row, so a conversation stops
-	// routing at the instant it expires, before any sweep ends it.
-	routeQuery = `SELECT p.conversation_id,
+	// participant by its active key, then the other participant and the
+	// conversation's mode by primary key. Expiry is checked on the
+	// participant row, so a conversation stops routing at the instant it
+	// expires, before any sweep ends it.
+	routeQuery = `SELECT p.conversation_id, c.mode,
 			p.number, p.country, p.proxy_number, p.label,
 			q.number, q.country, q.proxy_number, q.label
 		FROM participants AS p
 		JOIN participants AS q ON q.conversation_id = p.conversation_id AND q.position = 1 - p.position
+		JOIN conversations AS c ON c.id = p.conversation_id
 		WHERE p.number = $1 AND p.proxy_number = $2 AND p.active
 			AND (p.expires_at IS NULL OR p.expires_at > $3)`
 
@@ -212,7 +214,7 @@ const routeRetryFor = 3 * time.Second
 
 func (db *DB) findRoute(ctx context.Context, from, to string, now time.Time) (*maskcall.Route, error) {
 	var r maskcall.Route
-	err := db.pool.QueryRow(ctx, routeQuery, from, to, ts(now)).Scan(&r.ConversationID,
+	err := db.pool.QueryRow(ctx, routeQuery, from, to, ts(now)).Scan(&r.ConversationID, &r.Mode,
 		&r.Caller.Number, &r.Caller.Country, &r.Caller.ProxyNumber, &r.Caller.Label,
 		&r.Callee.Number, &r.Callee.Country, &r.Callee.ProxyNumber, &r.Callee.Label)
 	if errors.Is(err, pgx.ErrNoRows) {

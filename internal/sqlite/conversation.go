@@ -40,14 +40,15 @@ const (
 
 	// routeQuery resolves a call from number to proxy_number: the caller's
 	// participant by its active key (participants_key_idx), then the other
-	// participant by primary key. Expiry is checked on the participant row,
+	// participant and the conversation's mode by primary key. Expiry is checked on the participant row,
 	// so a conversation stops routing at the instant it expires, before any
 	// sweep ends it.
-	routeQuery = `SELECT p.conversation_id,
+	routeQuery = `SELECT p.conversation_id, c.mode,
 			p.number, p.country, p.proxy_number, p.label,
 			q.number, q.country, q.proxy_number, q.label
 		FROM participants AS p
 		JOIN participants AS q ON q.conversation_id = p.conversation_id AND q.position = 1 - p.position
+		JOIN conversations AS c ON c.id = p.conversation_id
 		WHERE p.number = ? AND p.proxy_number = ? AND p.active = 1
 			AND (p.expires_at IS NULL OR p.expires_at > ?)`
 
@@ -191,7 +192,7 @@ func (db *DB) FindRoute(ctx context.Context, from, to string, now time.Time) (*m
 		return nil, err
 	}
 	var r maskcall.Route
-	err := db.routeStmt.QueryRowContext(context.WithoutCancel(ctx), from, to, formatTime(now)).Scan(&r.ConversationID,
+	err := db.routeStmt.QueryRowContext(context.WithoutCancel(ctx), from, to, formatTime(now)).Scan(&r.ConversationID, &r.Mode,
 		&r.Caller.Number, &r.Caller.Country, &r.Caller.ProxyNumber, &r.Caller.Label,
 		&r.Callee.Number, &r.Callee.Country, &r.Callee.ProxyNumber, &r.Callee.Label)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -700,9 +700,37 @@ func (h *harness) testFindRoute(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := &maskcall.Route{ConversationID: c.ID, Caller: tc.caller, Callee: tc.callee}
+			want := &maskcall.Route{ConversationID: c.ID, Mode: maskcall.ModeVoiceAndSMS, Caller: tc.caller, Callee: tc.callee}
 			if !reflect.DeepEqual(r, want) {
 				t.Errorf("route = %+v, want %+v", r, want)
+			}
+		}
+	})
+
+	// The conversation's mode is kept and comes with its route: the
+	// Router refuses calls to an sms-only conversation by it.
+	t.Run("Mode", func(t *testing.T) {
+		for i, mode := range []maskcall.ConversationMode{maskcall.ModeVoice, maskcall.ModeSMS, maskcall.ModeVoiceAndSMS} {
+			a, b := gb(fmt.Sprintf("+4477009002%02d", i), "A"), us(fmt.Sprintf("+120255502%02d", i), "B")
+			c := &maskcall.Conversation{Ref: "ref", Mode: mode, Participants: []maskcall.Participant{a, b}}
+			if err := db.CreateConversation(ctx, c, nil, t0); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range c.Participants {
+				r, err := db.FindRoute(ctx, p.Number, p.ProxyNumber, t0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.ConversationID != c.ID || r.Mode != mode {
+					t.Errorf("%s: route of %s, mode %q", mode, r.ConversationID, r.Mode)
+				}
+			}
+			got, err := db.FindConversationByID(ctx, c.ID, t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Mode != mode {
+				t.Errorf("stored mode %q, want %q", got.Mode, mode)
 			}
 		}
 	})

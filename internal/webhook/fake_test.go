@@ -71,7 +71,7 @@ func (f *fakeStore) FindRoute(ctx context.Context, from, to string, now time.Tim
 		}
 		for i, p := range c.Participants {
 			if p.Number == from && p.ProxyNumber == to {
-				return &maskcall.Route{ConversationID: c.ID, Caller: p, Callee: c.Participants[1-i]}, nil
+				return &maskcall.Route{ConversationID: c.ID, Mode: c.Mode, Caller: p, Callee: c.Participants[1-i]}, nil
 			}
 		}
 	}
