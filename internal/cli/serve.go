@@ -229,6 +229,7 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 	}
 	defer stopSMS()
 	srv.Handle("GET /healthz", httpserver.Health())
+	mountReady(srv, store, logger)
 	apiSrv, err := mountAPI(cfg, opts, store, logger, srv)
 	if err != nil {
 		return err

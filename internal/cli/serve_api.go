@@ -58,6 +58,7 @@ func mountAPI(cfg *Config, opts *ServeOptions, store maskcall.Store, logger *slo
 	srv.Name, srv.Logger = "API", logger
 	srv.Handle("/v1/", h)
 	srv.Handle("GET /healthz", httpserver.Health())
+	mountReady(srv, store, logger)
 	if err := srv.Listen(); err != nil {
 		return nil, withHint(err, "Pick another address with --api-listen, or stop what uses the port.")
 	}
