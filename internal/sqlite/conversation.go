@@ -434,7 +434,18 @@ func conversationsWhere(filter maskcall.ConversationFilter, now time.Time) ([]st
 	if filter.Status != nil {
 		switch *filter.Status {
 		case maskcall.ConversationActive:
-			where = append(where, "status = 'active'", "(expires_at IS NULL OR expires_at > ?)")
+			status := "status = 'active'"
+			if filter.Participant != nil {
+				// A participant's active conversations are a handful,
+				// found through the key index below; walking
+				// conversations_status_idx instead (which the planner
+				// prefers, for the order) visits every active
+				// conversation: 34 ms a create at 100,000. The unary +
+				// keeps the planner off that index; the few rows are
+				// sorted.
+				status = "+status = 'active'"
+			}
+			where = append(where, status, "(expires_at IS NULL OR expires_at > ?)")
 			args = append(args, formatTime(now))
 		case maskcall.ConversationExpired:
 			where = append(where, "status = 'active'", "expires_at IS NOT NULL", "expires_at <= ?")
