@@ -63,7 +63,7 @@ func createRequests(key string, base, count int) []request {
 
 // runAPI runs the API phase against serve (pid) with answer requests
 // answers for the concurrent webhook load.
-func runAPI(ctx context.Context, cfg *Config, serveURL string, pid int, key string, answers []request, n int) (*APIResult, error) {
+func runAPI(ctx context.Context, cfg *Config, serveURLs []string, pids []int, key string, answers []request, n int) (*APIResult, error) {
 	// Enough distinct creates for 5,000/s over the window: a repeat would
 	// create a conversation between the same two numbers again.
 	count := int(5000 * (cfg.Warmup + cfg.Duration).Seconds())
@@ -74,9 +74,9 @@ func runAPI(ctx context.Context, cfg *Config, serveURL string, pid int, key stri
 	connects := func(r *request, status int, body []byte) bool {
 		return status == http.StatusOK && bytes.Contains(body, r.expect)
 	}
-	gAPI := newGenerator(serveURL, cfg.APIClients)
+	gAPI := newGenerator(serveURLs, cfg.APIClients)
 	defer gAPI.close()
-	gAns := newGenerator(serveURL, cfg.Concurrency)
+	gAns := newGenerator(serveURLs, cfg.Concurrency)
 	defer gAns.close()
 
 	res := &APIResult{Clients: cfg.APIClients}
@@ -90,11 +90,11 @@ func runAPI(ctx context.Context, cfg *Config, serveURL string, pid int, key stri
 		defer wg.Done()
 		// The server's CPU is counted once, on the creates' side: the two
 		// loads share the process.
-		res.Creates = gAPI.run(ctx, reqs, &createCursor, cfg.Warmup, cfg.Duration, created, pid)
+		res.Creates = gAPI.run(ctx, reqs, &createCursor, cfg.Warmup, cfg.Duration, created, pids...)
 	}()
 	go func() {
 		defer wg.Done()
-		res.Answers = gAns.run(ctx, answers, &answerCursor, cfg.Warmup, cfg.Duration, connects, 0)
+		res.Answers = gAns.run(ctx, answers, &answerCursor, cfg.Warmup, cfg.Duration, connects)
 	}()
 	wg.Wait()
 	if int(createCursor.Load()) > len(reqs) {

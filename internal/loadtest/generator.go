@@ -40,7 +40,12 @@ type loadResult struct {
 	// over the window, the same for every target if the generator is fair.
 	ClientCPUSeconds    float64       `json:"client_cpu_seconds"`
 	ClientCPUPerRequest time.Duration `json:"client_cpu_per_request_ns"`
-	FirstError          string        `json:"first_error,omitempty"`
+	// DBCPUSeconds is the CPU time of the database server's processes
+	// serving the target (PostgreSQL backends of its database) over the
+	// window; 0 for SQLite, which runs inside serve.
+	DBCPUSeconds    float64       `json:"db_cpu_seconds,omitempty"`
+	DBCPUPerRequest time.Duration `json:"db_cpu_per_request_ns,omitempty"`
+	FirstError      string        `json:"first_error,omitempty"`
 
 	hist histogram
 }
@@ -51,6 +56,7 @@ func (r *loadResult) add(o *loadResult) {
 	r.Seconds += o.Seconds
 	r.CPUSeconds += o.CPUSeconds
 	r.ClientCPUSeconds += o.ClientCPUSeconds
+	r.DBCPUSeconds += o.DBCPUSeconds
 	r.hist.merge(&o.hist)
 	if r.FirstError == "" {
 		r.FirstError = o.FirstError
@@ -65,20 +71,26 @@ func (r *loadResult) finish() {
 	if r.Requests > 0 {
 		r.CPUPerRequest = time.Duration(r.CPUSeconds / float64(r.Requests) * 1e9)
 		r.ClientCPUPerRequest = time.Duration(r.ClientCPUSeconds / float64(r.Requests) * 1e9)
+		r.DBCPUPerRequest = time.Duration(r.DBCPUSeconds / float64(r.Requests) * 1e9)
 	}
 	r.P50, r.P99, r.Max, r.Mean = r.hist.quantile(0.50), r.hist.quantile(0.99), time.Duration(r.hist.max), r.hist.mean()
 }
 
 // generator loads one HTTP target with a fixed number of concurrent
 // keep-alive connections, each sending its next request as soon as the
-// previous reply is read (a closed loop).
+// previous reply is read (a closed loop). A target of several replicas
+// (bases) gets the connections spread evenly over them: connection w
+// talks to bases[w % len(bases)], as a load balancer would.
 type generator struct {
-	base        string // http://host:port
+	bases       []string // http://host:port of each replica
 	concurrency int
 	client      *http.Client
+	// dbPIDs, if set, lists the database server's processes serving the
+	// target (read when the timed window opens), whose CPU is measured too.
+	dbPIDs func() []int
 }
 
-func newGenerator(base string, concurrency int) *generator {
+func newGenerator(bases []string, concurrency int) *generator {
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        concurrency,
@@ -87,7 +99,7 @@ func newGenerator(base string, concurrency int) *generator {
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
-	return &generator{base: base, concurrency: concurrency,
+	return &generator{bases: bases, concurrency: concurrency,
 		client: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
 }
 
@@ -98,22 +110,25 @@ type check func(r *request, status int, body []byte) bool
 
 // run sends requests from reqs, in order from *cursor (wrapping around),
 // for warmup plus duration, and measures the replies completed in the timed
-// window after the warm-up. pid, if not 0, is the server process whose CPU
-// time is measured over the window.
-func (g *generator) run(ctx context.Context, reqs []request, cursor *atomic.Int64, warmup, duration time.Duration, ok check, pid int) *loadResult {
+// window after the warm-up. pids are the server processes whose CPU time
+// (summed) is measured over the window.
+func (g *generator) run(ctx context.Context, reqs []request, cursor *atomic.Int64, warmup, duration time.Duration, ok check, pids ...int) *loadResult {
 	start := time.Now()
 	measureFrom, stopAt := start.Add(warmup), start.Add(warmup+duration)
 	ctx, cancel := context.WithDeadline(ctx, stopAt.Add(2*time.Second))
 	defer cancel()
 
-	var cpu0, self0 float64
+	var cpu0, self0, db0 float64
+	var dbPIDs []int
 	var cpuOnce sync.Once
 	markStart := func() {
 		cpuOnce.Do(func() {
-			self0 = selfCPU()
-			if pid != 0 {
-				cpu0 = processCPU(pid)
+			if g.dbPIDs != nil {
+				dbPIDs = g.dbPIDs()
+				db0 = processesCPU(dbPIDs)
 			}
+			self0 = selfCPU()
+			cpu0 = processesCPU(pids)
 		})
 	}
 	if warmup == 0 {
@@ -134,7 +149,7 @@ func (g *generator) run(ctx context.Context, reqs []request, cursor *atomic.Int6
 	var wg sync.WaitGroup
 	for w := range g.concurrency {
 		wg.Add(1)
-		go func(res *loadResult) {
+		go func(res *loadResult, base string) {
 			defer wg.Done()
 			var buf bytes.Buffer
 			for {
@@ -149,7 +164,7 @@ func (g *generator) run(ctx context.Context, reqs []request, cursor *atomic.Int6
 					// twice (serve refuses replays), so it gets a new one.
 					r = r.resigned()
 				}
-				status, err := g.do(ctx, r, &buf)
+				status, err := g.do(ctx, base, r, &buf)
 				done := time.Now()
 				if sent.Before(measureFrom) || done.After(stopAt) {
 					continue // warm-up, or past the window
@@ -168,13 +183,11 @@ func (g *generator) run(ctx context.Context, reqs []request, cursor *atomic.Int6
 				res.Requests++
 				res.hist.record(done.Sub(sent))
 			}
-		}(&results[w])
+		}(&results[w], g.bases[w%len(g.bases)])
 	}
 	wg.Wait()
-	var cpu1 float64
-	if pid != 0 {
-		cpu1 = processCPU(pid)
-	}
+	cpu1 := processesCPU(pids)
+	db1 := processesCPU(dbPIDs)
 	self1 := selfCPU()
 	total := &loadResult{}
 	for i := range results {
@@ -183,6 +196,7 @@ func (g *generator) run(ctx context.Context, reqs []request, cursor *atomic.Int6
 	total.Seconds = duration.Seconds()
 	total.CPUSeconds = max(cpu1-cpu0, 0)
 	total.ClientCPUSeconds = max(self1-self0, 0)
+	total.DBCPUSeconds = max(db1-db0, 0)
 	total.finish()
 	return total
 }
@@ -195,8 +209,9 @@ func (g *generator) sendAll(ctx context.Context, reqs []request, ok check) (int,
 	var firstErr error
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for range g.concurrency {
+	for w := range g.concurrency {
 		wg.Add(1)
+		base := g.bases[w%len(g.bases)]
 		go func() {
 			defer wg.Done()
 			var buf bytes.Buffer
@@ -205,7 +220,7 @@ func (g *generator) sendAll(ctx context.Context, reqs []request, ok check) (int,
 				if i >= len(reqs) || ctx.Err() != nil {
 					return
 				}
-				status, err := g.do(ctx, &reqs[i], &buf)
+				status, err := g.do(ctx, base, &reqs[i], &buf)
 				if err == nil && ok(&reqs[i], status, buf.Bytes()) {
 					good.Add(1)
 				} else if err != nil {
@@ -222,13 +237,25 @@ func (g *generator) sendAll(ctx context.Context, reqs []request, ok check) (int,
 	return int(good.Load()), firstErr
 }
 
-// do sends r and reads the whole reply into buf.
-func (g *generator) do(ctx context.Context, r *request, buf *bytes.Buffer) (int, error) {
+// processesCPU is the CPU seconds the processes pids (0s skipped) used.
+func processesCPU(pids []int) float64 {
+	var sum float64
+	for _, pid := range pids {
+		if pid != 0 {
+			sum += processCPU(pid)
+		}
+	}
+	return sum
+}
+
+// do sends r to base (one of g's replicas) and reads the whole reply into
+// buf.
+func (g *generator) do(ctx context.Context, base string, r *request, buf *bytes.Buffer) (int, error) {
 	var body io.Reader
 	if r.body != nil {
 		body = bytes.NewReader(r.body)
 	}
-	req, err := http.NewRequestWithContext(ctx, r.method, g.base+r.path, body)
+	req, err := http.NewRequestWithContext(ctx, r.method, base+r.path, body)
 	if err != nil {
 		return 0, err
 	}

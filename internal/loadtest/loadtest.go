@@ -39,6 +39,12 @@ type Config struct {
 	StartupRuns    int           `json:"startup_runs"`
 	Phases         string        `json:"phases"`
 	APIClients     int           `json:"api_clients"` // concurrent API clients of the api phase
+	// Store is "sqlite" (a file per size) or "postgres" (a database per
+	// size on PostgresURL's server); Replicas is how many serve processes
+	// share it, the generator's connections spread over them.
+	Store       string `json:"store"`
+	PostgresURL string `json:"-"`
+	Replicas    int    `json:"replicas"`
 	// ServeEnv is added to serve's environment (GOGC=400, say), for
 	// experiments; empty in the documented runs.
 	ServeEnv []string  `json:"serve_env,omitempty"`
@@ -63,6 +69,8 @@ func DefaultConfig() Config {
 		StartupRuns:    21,
 		APIClients:     16,
 		Phases:         "answer,event,api,alloc,fresh,startup",
+		Store:          storeSQLite,
+		Replicas:       1,
 	}
 }
 
@@ -147,6 +155,12 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		cfg.AnswerRequests < 1 || cfg.Duration <= 0 {
 		return nil, errors.New("rounds, concurrency, client-procs, pool, answer-requests and duration must be positive")
 	}
+	if cfg.Store != storeSQLite && cfg.Store != storePostgres {
+		return nil, fmt.Errorf("store %q: want %s or %s", cfg.Store, storeSQLite, storePostgres)
+	}
+	if cfg.Replicas < 1 || (cfg.Replicas > 1 && cfg.Store != storePostgres) {
+		return nil, errors.New("replicas must be 1, or more on postgres (replicas of serve share one PostgreSQL database)")
+	}
 	rep = &Report{Machine: describeMachine(), Config: cfg}
 	defer func() {
 		rep.Machine.LoadEnd = loadAvg()
@@ -228,47 +242,75 @@ func runSize(ctx context.Context, cfg *Config, env *environment, dir string, sr 
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	dbPath := filepath.Join(dir, "maskcall.db")
 	pool := poolNumbers(cfg.Pool)
 	n := sr.N
 	rng := rand.New(rand.NewPCG(uint64(n), 42))
 
-	cfg.logf("N=%d: seeding", n)
+	cfg.logf("N=%d: seeding %s", n, cfg.Store)
 	start := time.Now()
-	if err := seed(ctx, dbPath, n, pool); err != nil {
-		return err
-	}
-	sr.SeedSeconds = time.Since(start).Seconds()
-	if fi, err := os.Stat(dbPath); err == nil {
-		sr.DBBytes = fi.Size()
-	}
-	cfg.logf("N=%d: seeded in %.1fs (%d MB)", n, sr.SeedSeconds, sr.DBBytes>>20)
-
-	serveAddr, err := freeAddr()
+	st, err := newSeededStore(ctx, cfg, dir, n, pool)
 	if err != nil {
 		return err
 	}
-	serveURL := "http://" + serveAddr
+	if st.drop != nil {
+		defer st.drop()
+	}
+	dbPath := st.db
+	sr.SeedSeconds = time.Since(start).Seconds()
+	sr.DBBytes = st.bytes
+	cfg.logf("N=%d: seeded in %.1fs (%d MB)", n, sr.SeedSeconds, sr.DBBytes>>20)
+
 	var apiKey string
 	if cfg.phase("api") {
 		if apiKey, err = apiKeyFor(ctx, env, dir, dbPath); err != nil {
 			return err
 		}
 	}
-	scmd := env.command(ctx, dir, "serve", "--listen", serveAddr, "--public-url", serveURL, "--db", dbPath)
-	// No per-key rate limit: the api phase measures what serve can take.
-	scmd.Env = append(scmd.Env, "MASKCALL_API_RATE_LIMIT=0")
-	scmd.Env = append(scmd.Env, cfg.ServeEnv...)
-	serve, err := startProcess("serve", scmd, serveAddr, filepath.Join(dir, "serve.log"))
-	if err != nil {
-		return err
-	}
+	// serve's replicas, all on the one store.
+	var serves []*process
+	var serveURLs []string
 	defer func() {
-		if serve != nil {
-			serve.stop()
+		for _, p := range serves {
+			p.stop()
 		}
 	}()
-	gServe := newGenerator(serveURL, cfg.Concurrency)
+	for k := range cfg.Replicas {
+		serveAddr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		serveURL := "http://" + serveAddr
+		scmd := env.command(ctx, dir, "serve", "--listen", serveAddr, "--public-url", serveURL, "--db", dbPath)
+		// No per-key rate limit: the api phase measures what serve can take.
+		scmd.Env = append(scmd.Env, "MASKCALL_API_RATE_LIMIT=0")
+		scmd.Env = append(scmd.Env, cfg.ServeEnv...)
+		logName := "serve.log"
+		if cfg.Replicas > 1 {
+			logName = fmt.Sprintf("serve-%d.log", k+1)
+		}
+		p, err := startProcess("serve", scmd, serveAddr, filepath.Join(dir, logName))
+		if err != nil {
+			return err
+		}
+		serves = append(serves, p)
+		serveURLs = append(serveURLs, serveURL)
+	}
+	servePIDs := func() []int {
+		pids := make([]int, len(serves))
+		for i, p := range serves {
+			pids[i] = p.pid()
+		}
+		return pids
+	}
+	serveMemory := func(m memory) memory {
+		for _, p := range serves {
+			m = maxMemory(m, readMemory(p.pid()))
+		}
+		return m
+	}
+	serveURL := serveURLs[0]
+	gServe := newGenerator(serveURLs, cfg.Concurrency)
+	gServe.dbPIDs = st.backends
 	defer gServe.close()
 
 	var calls []call
@@ -289,7 +331,7 @@ func runSize(ctx context.Context, cfg *Config, env *environment, dir string, sr 
 			return err
 		}
 		defer base.stop()
-		gBase := newGenerator("http://"+baseAddr, cfg.Concurrency)
+		gBase := newGenerator([]string{"http://" + baseAddr}, cfg.Concurrency)
 		defer gBase.close()
 
 		cfg.logf("N=%d: signing %d answer webhooks", n, cfg.AnswerRequests)
@@ -316,8 +358,8 @@ func runSize(ctx context.Context, cfg *Config, env *environment, dir string, sr 
 					sr.BaselineMemory = maxMemory(sr.BaselineMemory, readMemory(base.pid()))
 				} else {
 					cfg.logf("N=%d: answer round %d: serve", n, round+1)
-					sr.Serve.add(gServe.run(ctx, reqs, &served, cfg.Warmup, per, connects, serve.pid()))
-					sr.ServeMemory = maxMemory(sr.ServeMemory, readMemory(serve.pid()))
+					sr.Serve.add(gServe.run(ctx, reqs, &served, cfg.Warmup, per, connects, servePIDs()...))
+					sr.ServeMemory = serveMemory(sr.ServeMemory)
 				}
 				if err := ctx.Err(); err != nil {
 					runtime.GOMAXPROCS(restore)
@@ -357,19 +399,19 @@ func runSize(ctx context.Context, cfg *Config, env *environment, dir string, sr 
 		var cursor atomic.Int64
 		cfg.logf("N=%d: events", n)
 		restore := runtime.GOMAXPROCS(cfg.ClientProcs)
-		sr.Events = gServe.run(ctx, evReqs, &cursor, cfg.Warmup, cfg.Duration, noContent, serve.pid())
+		sr.Events = gServe.run(ctx, evReqs, &cursor, cfg.Warmup, cfg.Duration, noContent, servePIDs()...)
 		runtime.GOMAXPROCS(restore)
 		sr.EventRepeats = max(cursor.Load()-int64(len(evReqs)), 0)
-		sr.ServeMemory = maxMemory(sr.ServeMemory, readMemory(serve.pid()))
+		sr.ServeMemory = serveMemory(sr.ServeMemory)
 		cfg.logf("N=%d: events %.0f/s p99 %v", n, sr.Events.Throughput, sr.Events.P99)
 	}
 
 	if cfg.phase("api") && cfg.APIClients > 0 {
 		answers := apiAnswers(calls[min(int(served.Load()), len(calls)):], rng, n, cfg.AnswerRequests, pool, serveURL)
-		if sr.API, err = runAPI(ctx, cfg, serveURL, serve.pid(), apiKey, answers, n); err != nil {
+		if sr.API, err = runAPI(ctx, cfg, serveURLs, servePIDs(), apiKey, answers, n); err != nil {
 			return err
 		}
-		sr.ServeMemory = maxMemory(sr.ServeMemory, readMemory(serve.pid()))
+		sr.ServeMemory = serveMemory(sr.ServeMemory)
 	}
 
 	if cfg.phase("alloc") && cfg.AllocRuns > 0 {
@@ -393,11 +435,13 @@ func runSize(ctx context.Context, cfg *Config, env *environment, dir string, sr 
 		sr.Fresh = fresh(ctx, env, dir, dbPath, gServe, serveURL)
 	}
 
-	sr.ServeMemory = maxMemory(sr.ServeMemory, readMemory(serve.pid()))
-	err = serve.stop()
-	serve = nil
-	if err != nil {
-		return fmt.Errorf("serve: %w (see %s)", err, filepath.Join(dir, "serve.log"))
+	sr.ServeMemory = serveMemory(sr.ServeMemory)
+	ps := serves
+	serves = nil
+	for _, p := range ps {
+		if err := p.stop(); err != nil {
+			return fmt.Errorf("serve: %w (see %s)", err, p.log.Name())
+		}
 	}
 	return nil
 }
@@ -435,8 +479,8 @@ func seed(ctx context.Context, path string, n int, pool []string) error {
 // serve has open, for runs new conversations between a seeded participant
 // and a new number.
 func allocStore(ctx context.Context, path string, n, runs int, rng *rand.Rand) (*Timing, error) {
-	db := sqlite.NewDB(path)
-	if err := db.Open(); err != nil {
+	db, err := openStore(path)
+	if err != nil {
 		return nil, err
 	}
 	defer db.Close()
@@ -471,21 +515,30 @@ func fresh(ctx context.Context, env *environment, dir, dbPath string, g *generat
 	}
 	s := signer{now: time.Now()}
 	rng := rand.New(rand.NewPCG(1, 2))
+	// The call goes to every replica in turn: each must see the change.
 	answer := func() (string, error) {
-		r := s.answerRequest(call{from: x[1:], to: c.Participants[0].ProxyNumber[1:], callee: y[1:],
-			uuid: uuid(rng), convUUID: "CON-" + uuid(rng)}, serveURL)
-		var buf bytes.Buffer
-		status, err := g.do(ctx, &r, &buf)
-		if err != nil {
-			return "", err
+		got := ""
+		for _, base := range g.bases {
+			r := s.answerRequest(call{from: x[1:], to: c.Participants[0].ProxyNumber[1:], callee: y[1:],
+				uuid: uuid(rng), convUUID: "CON-" + uuid(rng)}, serveURL)
+			var buf bytes.Buffer
+			status, err := g.do(ctx, base, &r, &buf)
+			if err != nil {
+				return "", err
+			}
+			if status != http.StatusOK {
+				return "", fmt.Errorf("answer webhook replied %d", status)
+			}
+			this := "not in service"
+			if bytes.Contains(buf.Bytes(), r.expect) {
+				this = "connect"
+			}
+			if got != "" && this != got {
+				return got + " on one replica, " + this + " on another", nil
+			}
+			got = this
 		}
-		if status != http.StatusOK {
-			return "", fmt.Errorf("answer webhook replied %d", status)
-		}
-		if bytes.Contains(buf.Bytes(), r.expect) {
-			return "connect", nil
-		}
-		return "not in service", nil
+		return got, nil
 	}
 	if got, err := answer(); err != nil || got != "connect" {
 		return fmt.Sprintf("the call right after `conversation create` got %q (%v), want connect", got, err)

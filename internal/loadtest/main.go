@@ -60,6 +60,9 @@ func main() {
 	flag.IntVar(&cfg.StartupRuns, "startup-runs", cfg.StartupRuns, "runs of each start-up command timed")
 	flag.IntVar(&cfg.APIClients, "api-clients", cfg.APIClients, "concurrent clients of the api phase (POST /v1/conversations)")
 	flag.StringVar(&cfg.Phases, "phases", cfg.Phases, "phases to run: answer,event,api,alloc,fresh,startup")
+	flag.StringVar(&cfg.Store, "store", cfg.Store, "store under test: sqlite (a file per size) or postgres (a database per size, created and dropped on -postgres's server)")
+	flag.StringVar(&cfg.PostgresURL, "postgres", "", "PostgreSQL server for -store postgres (default $MASKCALL_TEST_POSTGRES, else "+defaultPostgresURL+")")
+	flag.IntVar(&cfg.Replicas, "replicas", cfg.Replicas, "serve processes on the one store (postgres only), the generator's connections spread over them")
 	flag.StringVar(&cfg.WorkDir, "workdir", "", "directory for the databases, the binary and logs (default: a new temporary directory, removed after)")
 	flag.StringVar(&cfg.Binary, "bin", "", "maskcall binary to test (default: go build ./cmd/maskcall)")
 	flag.Func("serve-env", "KEY=VALUE added to serve's environment, e.g. GOGC=400 (repeatable; for experiments)", func(v string) error {

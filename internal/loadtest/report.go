@@ -107,11 +107,11 @@ func (rep *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "\nmachine: %d CPUs, %s, %d MB, %s, Linux %s; load average %.2f at start, %.2f at end\n",
 		m.CPUs, m.CPUModel, m.MemoryMB, m.Go, m.Kernel, m.LoadStart, m.LoadEnd)
 	c := rep.Config
-	fmt.Fprintf(w, "load: %d connections, generator GOMAXPROCS=%d, %s timed per target in %d rounds after %s warm-up each\n\n",
-		c.Concurrency, c.ClientProcs, c.Duration, c.Rounds, c.Warmup)
+	fmt.Fprintf(w, "store: %s, %d serve replica(s); load: %d connections, generator GOMAXPROCS=%d, %s timed per target in %d rounds after %s warm-up each\n\n",
+		c.Store, c.Replicas, c.Concurrency, c.ClientProcs, c.Duration, c.Rounds, c.Warmup)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "N\tseed\tdb\ttarget\treq/s\tp50\tp99\tmax\tCPU/req\tclient CPU/req\terrors\tRSS\tpeak RSS\t")
+	fmt.Fprintln(tw, "N\tseed\tdb\ttarget\treq/s\tp50\tp99\tmax\tCPU/req\tdb CPU/req\tclient CPU/req\terrors\tRSS\tpeak RSS\t")
 	for _, s := range rep.Sizes {
 		lead := fmt.Sprintf("%d\t%.1fs\t%d MB", s.N, s.SeedSeconds, s.DBBytes>>20)
 		row := func(name string, r *loadResult, mem memory) {
@@ -122,8 +122,12 @@ func (rep *Report) Print(w io.Writer) {
 			if mem.Peak > 0 {
 				rss, peak = fmt.Sprintf("%.0f MB", float64(mem.RSS)/mb), fmt.Sprintf("%.0f MB", float64(mem.Peak)/mb)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t\n", lead, name, r.Throughput,
-				fmtDur(r.P50), fmtDur(r.P99), fmtDur(r.Max), fmtDur(r.CPUPerRequest), fmtDur(r.ClientCPUPerRequest), r.Errors, rss, peak)
+			dbCPU := "-"
+			if r.DBCPUSeconds > 0 {
+				dbCPU = fmtDur(r.DBCPUPerRequest)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t\n", lead, name, r.Throughput,
+				fmtDur(r.P50), fmtDur(r.P99), fmtDur(r.Max), fmtDur(r.CPUPerRequest), dbCPU, fmtDur(r.ClientCPUPerRequest), r.Errors, rss, peak)
 			lead = "\t\t"
 		}
 		row("answer: serve", s.Serve, s.ServeMemory)

@@ -83,3 +83,63 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 }
+
+// TestSmokePostgres is TestSmoke on PostgreSQL with two serve replicas on
+// one database, the generator's connections spread over both: every phase
+// produces figures (the database server's CPU too), and a conversation
+// created and ended by the CLI takes effect on the next call on each
+// replica.
+func TestSmokePostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the load test smoke run builds maskcall and loads it for a few seconds; skipped with -short")
+	}
+	pg := os.Getenv("MASKCALL_TEST_POSTGRES")
+	if pg == "" {
+		t.Skip("PostgreSQL load test smoke run skipped: set MASKCALL_TEST_POSTGRES to a server URL, e.g. " +
+			"postgres://postgres@127.0.0.1:5432/test?sslmode=disable (.ci/run sets it)")
+	}
+	cfg := DefaultConfig()
+	cfg.Store, cfg.PostgresURL, cfg.Replicas = storePostgres, pg, 2
+	cfg.Sizes = []int{300}
+	cfg.Duration = time.Second
+	cfg.Warmup = 200 * time.Millisecond
+	cfg.Rounds = 1
+	cfg.Concurrency = 4
+	cfg.AnswerRequests = 3_000
+	cfg.EventCalls = 300
+	cfg.AllocRuns = 2
+	cfg.Phases = "answer,event,alloc,fresh"
+	cfg.WorkDir = t.TempDir()
+	cfg.Log = io.Discard
+	if testing.Verbose() {
+		cfg.Log = os.Stderr
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if testing.Verbose() {
+		rep.Print(os.Stderr)
+	}
+	s := rep.Sizes[0]
+	for name, r := range map[string]*loadResult{"serve": s.Serve, "baseline": s.Baseline, "events": s.Events} {
+		if r == nil || r.Requests == 0 || r.Throughput <= 0 || r.P50 <= 0 || r.P99 < r.P50 {
+			t.Errorf("%s: no figures: %+v", name, r)
+			continue
+		}
+		if r.Errors > 0 {
+			t.Errorf("%s: %d errors, first: %s", name, r.Errors, r.FirstError)
+		}
+	}
+	if s.Serve != nil && s.Serve.DBCPUSeconds <= 0 {
+		t.Errorf("no PostgreSQL CPU measured: %+v", s.Serve)
+	}
+	if s.Ratio <= 0 || s.ServeMemory.Peak <= 0 || s.DBBytes <= 0 || s.AllocStore == nil || s.AllocCLI == nil {
+		t.Errorf("ratio %v, memory %+v, db %d bytes, allocation %+v / %+v", s.Ratio, s.ServeMemory, s.DBBytes, s.AllocCLI, s.AllocStore)
+	}
+	if s.Fresh != "ok" {
+		t.Error(s.Fresh)
+	}
+}
