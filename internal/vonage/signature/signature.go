@@ -8,7 +8,9 @@
 // (PayloadHash) of the payload. The payload of a POST is its raw body; that
 // of a GET is QueryPayload of its raw query.
 //
-// The package depends only on the standard library and golang-jwt.
+// The package depends only on the standard library and golang-jwt. Parse
+// reads the usual shape of token without golang-jwt (fast.go), and every
+// other token with it.
 package signature
 
 import (
@@ -123,6 +125,15 @@ func Parse(token, secret string, payload []byte, now time.Time) (Token, error) {
 	if secret == "" {
 		return Token{}, refused("no secret")
 	}
+	if tok, ok := parseFast(token, secret, payload, now); ok {
+		return tok, nil
+	}
+	return parseJWT(token, secret, payload, now)
+}
+
+// parseJWT is Parse through golang-jwt's parser: every token the fast path
+// does not take, and the reason a token is refused.
+func parseJWT(token, secret string, payload []byte, now time.Time) (Token, error) {
 	p := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithIssuedAt(),
