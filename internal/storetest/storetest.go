@@ -37,6 +37,10 @@ type Harness struct {
 	// suite can check a retried event is stored once (the interface only
 	// shows its effect on the call).
 	CountEvents func(t *testing.T, s maskcall.Store) int
+	// Routes, if set, is what answers calls on s's data in place of s's
+	// own FindRoute (an index or cache in front of the store); the route
+	// property test checks it agrees with the store.
+	Routes func(t *testing.T, s maskcall.Store) maskcall.RouteStore
 }
 
 // Run runs the suite on the stores newStore returns.
@@ -73,6 +77,7 @@ func RunHarness(t *testing.T, h Harness) {
 		{"CreateCall", s.testCreateCall},
 		{"RecordCallEvent", s.testRecordCallEvent},
 		{"FindCalls", s.testFindCalls},
+		{"RouteProperty", s.testRouteProperty},
 	} {
 		t.Run(tc.name, tc.f)
 	}
