@@ -71,6 +71,22 @@ func TestDB_DurableWritesWithFastCommits(t *testing.T) {
 		}
 	}
 
+	// A durable operation in the group commit (a create) runs its batch at
+	// FULL, and the group commit is back at NORMAL after it.
+	var level int
+	if err := db.w.writeDurable(ctx, func(ctx context.Context, tx *Tx) error {
+		level = synchronousIn(t, tx)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if level != 2 {
+		t.Fatalf("grouped durable write synchronous = %d, want 2 (FULL)", level)
+	}
+	if got := grouped(); got != 1 {
+		t.Fatalf("after a grouped durable write the group commit runs at synchronous %d, want 1", got)
+	}
+
 	// The store's own writes take the durable path: an API key created
 	// while the group commit is busy is committed at FULL.
 	_, k, _ := maskcall.NewAPIKey("ci", false, t0)

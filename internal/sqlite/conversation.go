@@ -86,15 +86,39 @@ func (db *DB) CreateConversation(ctx context.Context, c *maskcall.Conversation, 
 	if err := c.Validate(now); err != nil {
 		return err
 	}
-	tx, err := db.beginWrite(ctx, now)
+	if !db.FastCommits {
+		// The CLI: one create, fsynced, no group to join.
+		tx, err := db.beginWrite(ctx, now)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		if err := createConversation(ctx, tx, c, needs); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}
+	if db.w == nil {
+		return errNotOpen
+	}
+	// serve: in the group commit, fsynced, so concurrent creates (the
+	// API's) share one fsync (writer.go). c is filled only once committed.
+	// fn may run twice (a batch that failed is run again one operation at
+	// a time), so it works on a copy of c each time.
+	in := *c
+	in.Participants = append([]maskcall.Participant(nil), c.Participants...)
+	var out maskcall.Conversation
+	err := db.w.writeDurable(ctx, func(ctx context.Context, tx *Tx) error {
+		tx.now = now.UTC()
+		out = in
+		out.Participants = append([]maskcall.Participant(nil), in.Participants...)
+		return createConversation(ctx, tx, &out, needs)
+	})
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback()
-	if err := createConversation(ctx, tx, c, needs); err != nil {
-		return err
-	}
-	return tx.Commit()
+	*c = out
+	return nil
 }
 
 // FindConversationByID returns a conversation with its participants in
@@ -115,14 +139,40 @@ func (db *DB) FindConversations(ctx context.Context, filter maskcall.Conversatio
 // expiry, like the sweep would. Ending an ended conversation changes
 // nothing and returns it as it is. ENOTFOUND if absent.
 func (db *DB) EndConversation(ctx context.Context, id, reason string, now time.Time) (*maskcall.Conversation, error) {
-	tx, err := db.beginWrite(ctx, now)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
 	if reason == "" {
 		reason = maskcall.EndReasonEnded
 	}
+	if !db.FastCommits {
+		tx, err := db.beginWrite(ctx, now)
+		if err != nil {
+			return nil, err
+		}
+		defer tx.Rollback()
+		c, err := endConversationNow(ctx, tx, id, reason)
+		if err != nil {
+			return nil, err
+		}
+		return c, tx.Commit()
+	}
+	if db.w == nil {
+		return nil, errNotOpen
+	}
+	// serve: in the group commit, fsynced, as a create (writer.go).
+	var c *maskcall.Conversation
+	err := db.w.writeDurable(ctx, func(ctx context.Context, tx *Tx) error {
+		tx.now = now.UTC()
+		var err error
+		c, err = endConversationNow(ctx, tx, id, reason)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// endConversationNow is EndConversation in tx, at tx.now.
+func endConversationNow(ctx context.Context, tx *Tx, id, reason string) (*maskcall.Conversation, error) {
 	c, err := findConversationByID(ctx, tx, id)
 	if err != nil {
 		return nil, err
@@ -134,10 +184,7 @@ func (db *DB) EndConversation(ctx context.Context, id, reason string, now time.T
 	if _, err := endConversation(ctx, tx, id, reason, at); err != nil {
 		return nil, err
 	}
-	if c, err = findConversationByID(ctx, tx, id); err != nil {
-		return nil, err
-	}
-	return c, tx.Commit()
+	return findConversationByID(ctx, tx, id)
 }
 
 // ExpireConversations ends, with reason expired, every active conversation

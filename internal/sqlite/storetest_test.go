@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"path/filepath"
 	"testing"
 
 	"github.com/maskcall/maskcall/internal/maskcall"
@@ -21,6 +22,30 @@ func TestStore(t *testing.T) {
 				t.Fatal(err)
 			}
 			return n
+		},
+	})
+}
+
+// ... and as serve opens it (FastCommits: creates and ends in the group
+// commit, fsynced), with the CLI's handle beside it.
+func TestStoreFastCommits(t *testing.T) {
+	open := func(t *testing.T, path string) *DB {
+		db := NewDB(path)
+		db.FastCommits = true
+		if err := db.Open(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := db.Close(); err != nil {
+				t.Error(err)
+			}
+		})
+		return db
+	}
+	storetest.RunHarness(t, storetest.Harness{
+		New: func(t *testing.T) maskcall.Store { return open(t, filepath.Join(t.TempDir(), "maskcall.db")) },
+		Reopen: func(t *testing.T, s maskcall.Store) maskcall.Store {
+			return MustOpenDBAt(t, s.(*DB).Path())
 		},
 	})
 }

@@ -82,6 +82,9 @@ type writeOp struct {
 	// queued: a QueueCall record, retried until written or cleanly
 	// refused; clean: err wrote nothing and a retry would not change it.
 	queued, clean bool
+	// durable: acknowledged only once fsynced (a conversation created or
+	// ended, writeDurable); its batch commits with synchronous=FULL.
+	durable bool
 	// state of a queued op's caller: opWaiting, opGaveUp (later reports
 	// the outcome), opFinished.
 	state atomic.Int32
@@ -235,6 +238,39 @@ func (c *committer) write(ctx context.Context, fn func(ctx context.Context, tx *
 	case <-c.done:
 		// The committer stopped (Close) after taking its last operations;
 		// one queued later is never run.
+		select {
+		case <-op.done:
+			return op.err
+		default:
+			return errNotOpen
+		}
+	}
+}
+
+// writeDurable runs fn in the group commit like write, and reports only
+// once the transaction holding it is fsynced: one fsync for every create
+// and end that queued meanwhile, where each used to pay its own, one after
+// the other. fn runs in a savepoint of its own when it shares the
+// transaction, so whatever it fails with leaves nothing of it behind and
+// the others commit.
+//
+// Unlike write, it does not return when ctx ends once fn is queued: fn
+// then either never starts (the committer skips an operation whose caller
+// has gone) or runs to its end, and the caller learns which. A create
+// reported as failed never exists.
+func (c *committer) writeDurable(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
+	op := &writeOp{ctx: ctx, fn: fn, done: make(chan struct{}), durable: true}
+	select {
+	case c.ops <- op:
+	case <-c.quit:
+		return errNotOpen
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-op.done:
+		return op.err
+	case <-c.done:
 		select {
 		case <-op.done:
 			return op.err
@@ -410,6 +446,22 @@ func (c *committer) run1(ops []*writeOp) bool {
 	// must not interrupt the others' transaction (and the driver would
 	// start a goroutine per statement to watch for it).
 	ctx := context.Background()
+	durable := false
+	for _, op := range ops {
+		durable = durable || op.durable
+	}
+	if durable && c.db.FastCommits {
+		// The write pool is the one connection: this commit, and so every
+		// grouped commit before it in the WAL, is fsynced.
+		if _, err := c.db.wdb.ExecContext(ctx, `PRAGMA synchronous = FULL`); err != nil {
+			for _, op := range ops {
+				op.err, op.clean = formatError(err), false
+			}
+			return true
+		}
+		// Should this fail the connection stays at FULL: slower, never less safe.
+		defer c.db.wdb.ExecContext(ctx, `PRAGMA synchronous = NORMAL`)
+	}
 	tx, err := c.db.beginGroupWrite(ctx, time.Time{})
 	if err != nil {
 		for _, op := range ops {
@@ -423,7 +475,12 @@ func (c *committer) run1(ops []*writeOp) bool {
 	tx.w = &c.stmts
 	ok := 0
 	for _, op := range ops {
-		err := op.fn(ctx, tx)
+		var err error
+		if op.durable && len(ops) > 1 {
+			err = runInSavepoint(ctx, tx, op.fn)
+		} else {
+			err = op.fn(ctx, tx)
+		}
 		op.clean = false
 		var ce *cleanError
 		switch {
@@ -448,6 +505,33 @@ func (c *committer) run1(ops []*writeOp) bool {
 		}
 	}
 	return true
+}
+
+// runInSavepoint runs fn inside a savepoint of tx: on failure what fn
+// wrote is undone and the error is clean, unless undoing it failed too (an
+// I/O error that ended the transaction), when it is returned as it is.
+func runInSavepoint(ctx context.Context, tx *Tx, fn func(ctx context.Context, tx *Tx) error) error {
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT op`); err != nil {
+		return formatError(err)
+	}
+	err := fn(ctx, tx)
+	if err == nil {
+		if _, err := tx.ExecContext(ctx, `RELEASE op`); err != nil {
+			return formatError(err)
+		}
+		return nil
+	}
+	var ce *cleanError
+	if errors.As(err, &ce) {
+		err = ce.err
+	}
+	if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO op`); rerr != nil {
+		return err
+	}
+	if _, rerr := tx.ExecContext(ctx, `RELEASE op`); rerr != nil {
+		return err
+	}
+	return &cleanError{err}
 }
 
 // cleanError marks an operation's error that left nothing written: the

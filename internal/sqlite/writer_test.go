@@ -313,3 +313,103 @@ func TestClean(t *testing.T) {
 		t.Error("an unknown error is clean")
 	}
 }
+
+// A durable operation (a create) that writes and then fails is undone by
+// its savepoint alone: the batch is not run again, and the operations
+// around it are committed in the one transaction.
+func TestGroupCommit_DurableFailureUndoneBySavepoint(t *testing.T) {
+	db := MustOpenDB(t)
+	conv, _ := MustCreateCall(t, db)
+	before := countCalls(t, db)
+	boom := errors.New("boom")
+	failing := op(func(ctx context.Context, tx *Tx) error {
+		if err := createCall(ctx, tx, &maskcall.Call{UUID: "u-failed", ConversationID: conv.ID, Status: "started"}, t0); err != nil {
+			return err
+		}
+		return boom
+	})
+	failing.durable = true
+	batch := []*writeOp{
+		callOp(&maskcall.Call{UUID: "u1", ConversationID: conv.ID, Status: "started"}),
+		failing,
+		callOp(&maskcall.Call{UUID: "u3", ConversationID: conv.ID, Status: "started"}),
+	}
+	tx0, _ := db.GroupCommitStats()
+	db.w.commit(batch)
+	if tx, _ := db.GroupCommitStats(); tx-tx0 != 1 {
+		t.Errorf("%d transactions, want the batch's only", tx-tx0)
+	}
+	if batch[0].err != nil || batch[2].err != nil || !errors.Is(failing.err, boom) {
+		t.Fatalf("outcomes: %v, %v, %v", batch[0].err, failing.err, batch[2].err)
+	}
+	if n := countCalls(t, db); n != before+2 {
+		t.Errorf("%d calls, want %d: the failed operation's write survived or a good one was lost", n, before+2)
+	}
+}
+
+// Concurrent creates through the group commit on a store opened as serve
+// opens it: each acknowledged one is there with its own proxies, the
+// losers on a pool too small get pool_exhausted and leave nothing behind,
+// and a create whose caller gave up before it ran does not exist.
+func TestCreateConversation_GroupedDurable(t *testing.T) {
+	path := t.TempDir() + "/maskcall.db"
+	db := NewDB(path)
+	db.FastCommits = true
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	MustCreateNumber(t, db, "+447700900101", "GB")
+	MustCreateNumber(t, db, "+447700900102", "GB")
+	const n = 24
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	convs := make([]*maskcall.Conversation, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// One participant for all: only two proxies exist for them.
+			c := &maskcall.Conversation{Participants: []maskcall.Participant{
+				{Number: "+447700900001", Country: "GB"}, {Number: fmt.Sprintf("+3361%07d", i), Country: "FR"}}}
+			convs[i], errs[i] = c, db.CreateConversation(ctx, c, nil, t0)
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for i, err := range errs {
+		switch maskcall.ErrorCode(err) {
+		case "":
+			ok++
+			got, ferr := db.FindConversationByID(ctx, convs[i].ID, t0)
+			if ferr != nil || got.Participants[0].ProxyNumber != convs[i].Participants[0].ProxyNumber {
+				t.Errorf("acknowledged create %d: %v %+v", i, ferr, got)
+			}
+		case maskcall.EEXHAUSTED:
+			if convs[i].ID != "" || convs[i].Participants[0].ProxyNumber != "" {
+				t.Errorf("a refused create was filled in: %+v", convs[i])
+			}
+		default:
+			t.Errorf("create %d: %v", i, err)
+		}
+	}
+	if ok != 2 {
+		t.Errorf("%d creates succeeded, want 2 (one per proxy)", ok)
+	}
+	page, err := db.FindConversations(ctx, maskcall.ConversationFilter{}, t0)
+	if err != nil || len(page.Conversations) != 2 {
+		t.Errorf("%d conversations stored (%v), want 2", len(page.Conversations), err)
+	}
+
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	c := &maskcall.Conversation{Participants: []maskcall.Participant{
+		{Number: "+447700900002", Country: "GB"}, {Number: "+33612345678", Country: "FR"}}}
+	if err := db.CreateConversation(gone, c, nil, t0); err == nil {
+		t.Errorf("a create with its context ended succeeded")
+	}
+	if page, _ := db.FindConversations(ctx, maskcall.ConversationFilter{}, t0); len(page.Conversations) != 2 {
+		t.Errorf("the canceled create was stored")
+	}
+}
