@@ -23,8 +23,8 @@ func TestOutOfSessionForward(t *testing.T) {
 	}
 
 	srv := startServe(t, e.with("MASKCALL_VOICE_OUT_OF_SESSION", "forward:+44 20 7946 0999"))
-	if s := srv.stderr.String(); !strings.Contains(s, "forwarded to") || strings.Contains(s, digits(support)) {
-		t.Errorf("serve does not say, masked, where out-of-session calls go:\n%s", s)
+	if !srv.stderrHas("forwarded to") || strings.Contains(srv.stderr.String(), digits(support)) {
+		t.Errorf("serve does not say, masked, where out-of-session calls go:\n%s", srv.stderr.String())
 	}
 	assertConnected(t, srv.call(t, e, a, proxyA, "GET"), b, conv.Participants[1].ProxyNumber)
 	assertConnected(t, srv.call(t, e, stranger, proxyA, "GET"), support, proxyA)

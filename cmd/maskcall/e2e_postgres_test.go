@@ -488,7 +488,7 @@ func TestPostgresOutageAnswers503(t *testing.T) {
 	c := createConversation(t, e, "+447700900301", "+447700900302")
 	a, b := c.Participants[0], c.Participants[1]
 	srv := startServe(t, e)
-	if !strings.Contains(srv.stderr.String(), "Fallback answer URL") {
+	if !srv.stderrHas("Fallback answer URL") {
 		t.Errorf("serve does not say to set a fallback answer URL:\n%s", srv.stderr.String())
 	}
 	assertConnected(t, srv.call(t, e, a.Number, a.ProxyNumber, http.MethodGet), b.Number, b.ProxyNumber)

@@ -508,6 +508,20 @@ func startServe(t *testing.T, e *testEnv, extra ...string) *serveProc {
 	return p
 }
 
+// stderrHas reports whether serve's stderr says s within a few seconds:
+// startServe returns once serve listens, and the lines it prints after
+// that (the URLs to configure) may still be on their way.
+func (p *serveProc) stderrHas(s string) bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(p.stderr.String(), s) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
 // stop sends SIGTERM and requires a graceful exit with status 0.
 func (p *serveProc) stop() {
 	p.t.Helper()
