@@ -142,6 +142,8 @@ type writeStmts struct {
 	insertCall                 *sql.Stmt
 	callByUUID, callByConvUUID *sql.Stmt
 	insertEvent, updateCall    *sql.Stmt
+	// msg: the SMS relay's (message.go).
+	msg messageStmts
 }
 
 func (s *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
@@ -161,6 +163,13 @@ func (s *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 		}
 		*p.dst = st
 	}
+	for _, p := range s.msg.all() {
+		st, err := db.PrepareContext(ctx, p.query)
+		if err != nil {
+			return err
+		}
+		*p.dst = st
+	}
 	return nil
 }
 
@@ -168,6 +177,11 @@ func (s *writeStmts) close() {
 	for _, st := range []*sql.Stmt{s.insertCall, s.callByUUID, s.callByConvUUID, s.insertEvent, s.updateCall} {
 		if st != nil {
 			st.Close()
+		}
+	}
+	for _, p := range s.msg.all() {
+		if *p.dst != nil {
+			(*p.dst).Close()
 		}
 	}
 }
