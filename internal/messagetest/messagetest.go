@@ -281,17 +281,37 @@ func testConcurrent(t *testing.T, f *Fixture) {
 	s := f.Store
 	a := f.Conv.Participants[0]
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	// Per delivered id: the messages reported, and how many deliveries
+	// were not reported as duplicates (exactly one each).
+	msgs, firsts := map[string]map[string]bool{}, map[string]int{}
 	for i := 0; i < 40; i++ {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			if _, err := s.RecordInboundSMS(context.Background(), inbound(fmt.Sprint("m", i%5), a.Number, a.ProxyNumber, "x"), maskcall.InboundPolicy{}, T0); err != nil {
+			id := fmt.Sprint("m", i%5)
+			res, err := s.RecordInboundSMS(context.Background(), inbound(id, a.Number, a.ProxyNumber, "x"), maskcall.InboundPolicy{}, T0)
+			if err != nil {
 				t.Error(err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if msgs[id] == nil {
+				msgs[id] = map[string]bool{}
+			}
+			msgs[id][res.Message.ID] = true
+			if !res.Duplicate {
+				firsts[id]++
 			}
 		}(i)
 	}
 	wg.Wait()
-	var mu sync.Mutex
+	for id, ms := range msgs {
+		if len(ms) != 1 || firsts[id] != 1 {
+			t.Errorf("%s: reported as messages %v, %d times not as a duplicate; want one message, once", id, ms, firsts[id])
+		}
+	}
 	seen := map[int64]int{}
 	for i := 0; i < 8; i++ {
 		wg.Add(1)

@@ -59,6 +59,9 @@ func (db *DB) RecordInboundSMS(ctx context.Context, in *maskcall.InboundSMS, p m
 }
 
 func recordInboundSMS(ctx context.Context, tx *Tx, in *maskcall.InboundSMS, p maskcall.InboundPolicy, now time.Time) (*maskcall.InboundResult, error) {
+	if !in.Concatenated() {
+		return recordSingleSMS(ctx, tx, in, p, now)
+	}
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('sms:' || $1, 0))`, in.MessageID); err != nil {
 		return nil, formatError(err)
 	}
@@ -186,6 +189,108 @@ func recordInboundSMS(ctx context.Context, tx *Tx, in *maskcall.InboundSMS, p ma
 		return nil, err
 	}
 	return &maskcall.InboundResult{Message: m}, nil
+}
+
+// recordSingleText is the statement that records a new single-part text:
+// its part (unique by Vonage's id: a part already recorded, or being
+// recorded by another replica, makes it insert nothing at all), its
+// message, its relay job when it is relayed, and a stranger's auto-reply
+// with its job when one is due today. It returns whether it recorded the
+// text and whether it queued the auto-reply. The part is inserted before
+// its message: foreign keys are checked at the end of the statement.
+const recordSingleText = `WITH part AS (
+		INSERT INTO message_parts (vonage_id, message_id, part, text, received_at)
+		VALUES ($1, $2, 1, $3, $4) ON CONFLICT (vonage_id) DO NOTHING
+		RETURNING message_id),
+	msg AS (
+		INSERT INTO messages (id, conversation_id, sender, from_number, to_number, concat_ref, parts_total, parts,
+			status, reason, keep_text, received_at)
+		SELECT message_id, $5, $6, $7, $8, '', 1, 1, $9, $10, $11, $4 FROM part
+		RETURNING id),
+	job AS (
+		INSERT INTO relay_jobs (message_id, kind, from_number, to_number, state, next_attempt_at, updated_at)
+		SELECT id, 'relay', $12, $13, 'pending', $4, $4 FROM msg WHERE $14
+		RETURNING id),
+	reply AS (
+		INSERT INTO sms_auto_replies (sender, day) SELECT $7, $15 FROM msg WHERE $16
+		ON CONFLICT DO NOTHING
+		RETURNING sender),
+	reply_job AS (
+		INSERT INTO relay_jobs (message_id, kind, from_number, to_number, state, next_attempt_at, updated_at)
+		SELECT msg.id, 'auto_reply', $8, $7, 'pending', $4, $4 FROM msg, reply
+		RETURNING id)
+	SELECT (SELECT count(*) FROM msg), (SELECT count(*) FROM reply_job)`
+
+// recordSingleSMS records a single-part text in two round trips (its
+// transaction's aside): the route, then one statement (recordSingleText)
+// that records it with its relay. The part's primary key, not a lookup
+// under an advisory lock, keeps a part delivered again, or to two replicas
+// at once, to one message: a second delivery waits for the first's commit,
+// then inserts nothing and reports the first's message.
+func recordSingleSMS(ctx context.Context, tx *Tx, in *maskcall.InboundSMS, p maskcall.InboundPolicy, now time.Time) (*maskcall.InboundResult, error) {
+	var route *maskcall.Route
+	var mode maskcall.ConversationMode
+	sender := -1
+	r := maskcall.Route{}
+	var modeS string
+	err := tx.QueryRow(ctx, messageRouteQuery, in.From, in.To, now).Scan(&r.ConversationID, &sender, &modeS,
+		&r.Caller.Number, &r.Caller.Country, &r.Caller.ProxyNumber, &r.Caller.Label,
+		&r.Callee.Number, &r.Callee.Country, &r.Callee.ProxyNumber, &r.Callee.Label)
+	switch {
+	case err == nil:
+		route, mode = &r, maskcall.ConversationMode(modeS)
+		r.Mode = mode
+	case errors.Is(err, pgx.ErrNoRows):
+		sender = -1
+	default:
+		return nil, formatError(err)
+	}
+	d := maskcall.DecideInbound(route, mode, in.Text, false)
+
+	id := newMessageID()
+	var convID, calleeProxy, calleeNumber *string
+	if route != nil {
+		convID, calleeProxy, calleeNumber = &route.ConversationID, &route.Callee.ProxyNumber, &route.Callee.Number
+	}
+	var text *string
+	if d.Relay || p.StoreText {
+		text = &in.Text
+	}
+	var recorded, replies int
+	if err := tx.QueryRow(ctx, recordSingleText, in.MessageID, id, text, now,
+		convID, sender, in.From, in.To, string(d.Status), d.Reason, p.StoreText,
+		calleeProxy, calleeNumber, d.Relay,
+		now.UTC().Format(time.DateOnly), d.AutoReply && p.AutoReply).Scan(&recorded, &replies); err != nil {
+		return nil, formatError(err)
+	}
+	if recorded == 0 {
+		// Recorded before, or meanwhile by another replica (committed,
+		// so now seen).
+		var existing string
+		if err := tx.QueryRow(ctx, `SELECT message_id FROM message_parts WHERE vonage_id = $1`, in.MessageID).Scan(&existing); err != nil {
+			return nil, formatError(err)
+		}
+		return duplicateSMS(ctx, tx, existing)
+	}
+	// The new message as stored, without reading it back.
+	m := &maskcall.Message{ID: id, Sender: sender, From: in.From, To: in.To, Parts: 1, PartsTotal: 1,
+		Status: d.Status, Reason: d.Reason, ReceivedAt: now}
+	if route != nil {
+		m.ConversationID = route.ConversationID
+	}
+	if p.StoreText {
+		t := in.Text
+		m.Text = &t
+	}
+	return &maskcall.InboundResult{Message: m}, nil
+}
+
+func duplicateSMS(ctx context.Context, tx *Tx, messageID string) (*maskcall.InboundResult, error) {
+	m, err := findMessage(ctx, tx, messageID)
+	if err != nil {
+		return nil, err
+	}
+	return &maskcall.InboundResult{Message: m, Duplicate: true}, nil
 }
 
 func insertRelayJob(ctx context.Context, tx *Tx, messageID string, kind maskcall.RelayKind, from, to string, due, now time.Time) error {
