@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
+	"encoding/binary"
 	"errors"
 	"strings"
 	"time"
@@ -144,7 +145,7 @@ func recordInboundSMS(ctx context.Context, tx *Tx, in *maskcall.InboundSMS, p ma
 	}
 	d := maskcall.DecideInbound(route, mode, in.Text, in.Concatenated())
 
-	id := newMessageID()
+	id := newMessageID(now)
 	var convID *string
 	if route != nil {
 		convID = &route.ConversationID
@@ -247,7 +248,7 @@ func recordSingleSMS(ctx context.Context, tx *Tx, in *maskcall.InboundSMS, p mas
 	}
 	d := maskcall.DecideInbound(route, mode, in.Text, false)
 
-	id := newMessageID()
+	id := newMessageID(now)
 	var convID, calleeProxy, calleeNumber *string
 	if route != nil {
 		convID, calleeProxy, calleeNumber = &route.ConversationID, &route.Callee.ProxyNumber, &route.Callee.Number
@@ -573,8 +574,17 @@ func (db *DB) PurgeMessages(ctx context.Context, before time.Time) (int, error) 
 	return n, err
 }
 
-func newMessageID() string {
+// newMessageID returns "msg_" and 16 base32 characters (80 bits): the
+// millisecond of now (48 bits), then 32 random bits, in the
+// order-preserving alphabet (0-9, a-v). Ids of texts received together are
+// neighbours in every index keyed by message id (the messages', its parts'
+// and its relay jobs'), so recording a text writes the pages the previous
+// one wrote instead of three random ones: fewer pages per commit.
+func newMessageID(now time.Time) string {
 	var b [10]byte
-	rand.Read(b[:])
-	return "msg_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16)
+	rand.Read(b[6:])
+	return "msg_" + strings.ToLower(messageIDEncoding.EncodeToString(b[:]))
 }
+
+var messageIDEncoding = base32.HexEncoding.WithPadding(base32.NoPadding)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/base32"
+	"encoding/binary"
 	"errors"
 	"strings"
 	"time"
@@ -186,7 +187,7 @@ func recordInboundSMS(ctx context.Context, tx *Tx, in *maskcall.InboundSMS, p ma
 	}
 	d := maskcall.DecideInbound(route, mode, in.Text, in.Concatenated())
 
-	id := newMessageID()
+	id := newMessageID(now)
 	var convID any
 	if route != nil {
 		convID = route.ConversationID
@@ -522,9 +523,17 @@ func (db *DB) PurgeMessages(ctx context.Context, before time.Time) (int, error) 
 	return int(n), tx.Commit()
 }
 
-// newMessageID returns "msg_" and 16 random base32 characters (80 bits).
-func newMessageID() string {
+// newMessageID returns "msg_" and 16 base32 characters (80 bits): the
+// millisecond of now (48 bits), then 32 random bits, in the
+// order-preserving alphabet (0-9, a-v). Ids of texts received together are
+// neighbours in every index keyed by message id (the messages', its parts'
+// and its relay jobs'), so recording a text writes the pages the previous
+// one wrote instead of three random ones: fewer pages per commit.
+func newMessageID(now time.Time) string {
 	var b [10]byte
-	rand.Read(b[:])
-	return "msg_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16)
+	rand.Read(b[6:])
+	return "msg_" + strings.ToLower(messageIDEncoding.EncodeToString(b[:]))
 }
+
+var messageIDEncoding = base32.HexEncoding.WithPadding(base32.NoPadding)
