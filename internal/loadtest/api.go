@@ -56,7 +56,10 @@ func createRequests(key string, base, count int) []request {
 			},
 			"ref": fmt.Sprintf("job-%d", base+i), "notify": false, "insight": "none",
 		})
-		reqs[i] = request{method: "POST", path: "/v1/conversations", auth: "Bearer " + key, body: body}
+		// With an Idempotency-Key, as a backend that retries would send
+		// it: its record is two more durable writes.
+		reqs[i] = request{method: "POST", path: "/v1/conversations", auth: "Bearer " + key, body: body,
+			idem: fmt.Sprintf("job-%d", base+i)}
 	}
 	return reqs
 }

@@ -81,6 +81,9 @@ func (r *request) httpRequest() *http.Request {
 	}
 	req := httptest.NewRequest(r.method, r.path, body)
 	req.Header["Authorization"] = []string{r.auth}
+	if r.idem != "" {
+		req.Header["Idempotency-Key"] = []string{r.idem}
+	}
 	return req
 }
 

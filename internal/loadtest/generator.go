@@ -20,6 +20,7 @@ type request struct {
 	auth   string // "Bearer <JWT>"
 	body   []byte // POST body, nil for GET
 	expect []byte // what serve's reply must contain, nil for anything
+	idem   string // Idempotency-Key header, "" for none (the API phase)
 }
 
 // loadResult is what one target did under load.
@@ -262,6 +263,9 @@ func (g *generator) do(ctx context.Context, base string, r *request, buf *bytes.
 	req.Header["Authorization"] = []string{r.auth}
 	if r.body != nil {
 		req.Header["Content-Type"] = []string{"application/json"}
+	}
+	if r.idem != "" {
+		req.Header["Idempotency-Key"] = []string{r.idem}
 	}
 	resp, err := g.client.Do(req)
 	if err != nil {

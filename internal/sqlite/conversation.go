@@ -86,30 +86,12 @@ func (db *DB) CreateConversation(ctx context.Context, c *maskcall.Conversation, 
 	if err := c.Validate(now); err != nil {
 		return err
 	}
-	if !db.FastCommits {
-		// The CLI: one create, fsynced, no group to join.
-		tx, err := db.beginWrite(ctx, now)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback()
-		if err := createConversation(ctx, tx, c, needs); err != nil {
-			return err
-		}
-		return tx.Commit()
-	}
-	if db.w == nil {
-		return errNotOpen
-	}
-	// serve: in the group commit, fsynced, so concurrent creates (the
-	// API's) share one fsync (writer.go). c is filled only once committed.
-	// fn may run twice (a batch that failed is run again one operation at
-	// a time), so it works on a copy of c each time.
+	// fn may run twice (see writeDurably), so it works on a copy of c
+	// each time; c is filled only once the create is committed.
 	in := *c
 	in.Participants = append([]maskcall.Participant(nil), c.Participants...)
 	var out maskcall.Conversation
-	err := db.w.writeDurable(ctx, func(ctx context.Context, tx *Tx) error {
-		tx.now = now.UTC()
+	err := db.writeDurably(ctx, now, func(ctx context.Context, tx *Tx) error {
 		out = in
 		out.Participants = append([]maskcall.Participant(nil), in.Participants...)
 		return createConversation(ctx, tx, &out, needs)
@@ -142,25 +124,8 @@ func (db *DB) EndConversation(ctx context.Context, id, reason string, now time.T
 	if reason == "" {
 		reason = maskcall.EndReasonEnded
 	}
-	if !db.FastCommits {
-		tx, err := db.beginWrite(ctx, now)
-		if err != nil {
-			return nil, err
-		}
-		defer tx.Rollback()
-		c, err := endConversationNow(ctx, tx, id, reason)
-		if err != nil {
-			return nil, err
-		}
-		return c, tx.Commit()
-	}
-	if db.w == nil {
-		return nil, errNotOpen
-	}
-	// serve: in the group commit, fsynced, as a create (writer.go).
 	var c *maskcall.Conversation
-	err := db.w.writeDurable(ctx, func(ctx context.Context, tx *Tx) error {
-		tx.now = now.UTC()
+	err := db.writeDurably(ctx, now, func(ctx context.Context, tx *Tx) error {
 		var err error
 		c, err = endConversationNow(ctx, tx, id, reason)
 		return err

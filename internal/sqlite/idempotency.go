@@ -15,63 +15,57 @@ var _ maskcall.IdempotencyStore = (*DB)(nil)
 // returns. Records older than since are replaced here and swept a batch
 // at a time, so the table holds about a window's worth.
 func (db *DB) BeginIdempotent(ctx context.Context, r *maskcall.IdempotencyRecord, since time.Time) (*maskcall.IdempotencyRecord, error) {
-	tx, err := db.beginWrite(ctx, r.CreatedAt)
+	var found *maskcall.IdempotencyRecord
+	err := db.writeDurably(ctx, r.CreatedAt, func(ctx context.Context, tx *Tx) error {
+		found = nil
+		var got maskcall.IdempotencyRecord
+		var created string
+		err := tx.QueryRowContext(ctx, `SELECT fingerprint, status, body, created_at FROM idempotency_keys
+			WHERE scope = ? AND key = ?`, r.Scope, r.Key).Scan(&got.Fingerprint, &got.Status, &got.Body, &created)
+		switch {
+		case err == nil:
+			if got.CreatedAt, err = parseTime(created); err != nil {
+				return err
+			}
+			if !got.CreatedAt.Before(since) {
+				got.Scope, got.Key = r.Scope, r.Key
+				found = &got
+				return nil
+			}
+		case !errors.Is(err, sql.ErrNoRows):
+			return formatError(err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE (scope, key) IN
+			(SELECT scope, key FROM idempotency_keys WHERE created_at < ? LIMIT 100)`, formatTime(since)); err != nil {
+			return formatError(err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, created_at)
+			VALUES (?, ?, ?, 0, NULL, ?)
+			ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint, status = 0, body = NULL, created_at = excluded.created_at`,
+			r.Scope, r.Key, r.Fingerprint, formatTime(r.CreatedAt)); err != nil {
+			return formatError(err)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback()
-	var got maskcall.IdempotencyRecord
-	var created string
-	err = tx.QueryRowContext(ctx, `SELECT fingerprint, status, body, created_at FROM idempotency_keys
-		WHERE scope = ? AND key = ?`, r.Scope, r.Key).Scan(&got.Fingerprint, &got.Status, &got.Body, &created)
-	switch {
-	case err == nil:
-		if got.CreatedAt, err = parseTime(created); err != nil {
-			return nil, err
-		}
-		if !got.CreatedAt.Before(since) {
-			got.Scope, got.Key = r.Scope, r.Key
-			return &got, nil
-		}
-	case !errors.Is(err, sql.ErrNoRows):
-		return nil, formatError(err)
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE (scope, key) IN
-		(SELECT scope, key FROM idempotency_keys WHERE created_at < ? LIMIT 100)`, formatTime(since)); err != nil {
-		return nil, formatError(err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, created_at)
-		VALUES (?, ?, ?, 0, NULL, ?)
-		ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint, status = 0, body = NULL, created_at = excluded.created_at`,
-		r.Scope, r.Key, r.Fingerprint, formatTime(r.CreatedAt)); err != nil {
-		return nil, formatError(err)
-	}
-	return nil, tx.Commit()
+	return found, nil
 }
 
 // CompleteIdempotent stores a reserved request's response.
 func (db *DB) CompleteIdempotent(ctx context.Context, scope, key string, status int, body []byte) error {
-	tx, err := db.beginWrite(ctx, time.Time{})
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `UPDATE idempotency_keys SET status = ?, body = ? WHERE scope = ? AND key = ?`,
-		status, body, scope, key); err != nil {
+	return db.writeDurably(ctx, time.Time{}, func(ctx context.Context, tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE idempotency_keys SET status = ?, body = ? WHERE scope = ? AND key = ?`,
+			status, body, scope, key)
 		return formatError(err)
-	}
-	return tx.Commit()
+	})
 }
 
 // AbandonIdempotent drops a reservation still in progress.
 func (db *DB) AbandonIdempotent(ctx context.Context, scope, key string) error {
-	tx, err := db.beginWrite(ctx, time.Time{})
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND status = 0`, scope, key); err != nil {
+	return db.writeDurably(ctx, time.Time{}, func(ctx context.Context, tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND status = 0`, scope, key)
 		return formatError(err)
-	}
-	return tx.Commit()
+	})
 }

@@ -475,6 +475,34 @@ func (db *DB) beginWrite(ctx context.Context, now time.Time) (*Tx, error) {
 	return &Tx{Tx: tx, db: db, now: now.UTC(), w: &noStmts, durable: conn}, nil
 }
 
+// writeDurably runs fn in a write transaction stamped now whose commit is
+// fsynced before it returns. With FastCommits (serve) fn joins the group
+// commit, and every durable write queued meanwhile (concurrent API
+// creates, ends, idempotency records) shares the one fsync (writer.go);
+// fn may then run more than once (a failed batch is run again one
+// operation at a time), so it must start from its inputs each time.
+// Otherwise (the CLI) it is a transaction of its own.
+func (db *DB) writeDurably(ctx context.Context, now time.Time, fn func(ctx context.Context, tx *Tx) error) error {
+	if !db.FastCommits {
+		tx, err := db.beginWrite(ctx, now)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		if err := fn(ctx, tx); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}
+	if db.w == nil {
+		return errNotOpen
+	}
+	return db.w.writeDurable(ctx, func(ctx context.Context, tx *Tx) error {
+		tx.now = now.UTC()
+		return fn(ctx, tx)
+	})
+}
+
 // beginGroupWrite starts an immediate write transaction whose commit
 // follows the connection's synchronous setting: NORMAL, not fsynced by
 // itself, with FastCommits (the group commit's, writer.go).
