@@ -40,8 +40,15 @@ func TestMain(m *testing.M) {
 type benchEnv struct {
 	db      *sqlite.DB
 	handler http.Handler
+	// noWait is the same handler with a Router that does not wait for the
+	// call's record (RecordWait 1 ns): an experiment, measuring what
+	// answering before the record commits would change. serve never runs
+	// so (see BENCHMARKS.md, Durability).
+	noWait  http.Handler
 	answers []request
-	events  []request
+	// answers2 are other calls, for noWait (a call uuid is recorded once).
+	answers2 []request
+	events   []request
 }
 
 func newBenchEnv(b *testing.B, n int) *benchEnv {
@@ -57,20 +64,25 @@ func newBenchEnv(b *testing.B, n int) *benchEnv {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
-	router := &maskcall.Router{Routes: db, Calls: db}
-	// Logged as serve logs (a text line per webhook), to nowhere.
-	srv, err := webhook.New(router, webhook.Config{
-		SignatureSecret: signatureSecret, APIKey: apiKey, ApplicationID: applicationID, PublicURL: "https://maskcall.example",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		b.Fatal(err)
+	handler := func(router *maskcall.Router) http.Handler {
+		// Logged as serve logs (a text line per webhook), to nowhere.
+		srv, err := webhook.New(router, webhook.Config{
+			SignatureSecret: signatureSecret, APIKey: apiKey, ApplicationID: applicationID, PublicURL: "https://maskcall.example",
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return srv
 	}
+	srv := handler(&maskcall.Router{Routes: db, Calls: db})
+	noWait := handler(&maskcall.Router{Routes: db, Calls: db, RecordWait: time.Nanosecond})
 	rng := rand.New(rand.NewPCG(1, 2))
 	calls := makeCalls(rng, n, 50_000, pool)
 	s := signer{now: time.Now()}
-	e := &benchEnv{db: db, handler: srv, answers: answerRequests(s, calls, "https://region.example")}
+	e := &benchEnv{db: db, handler: srv, noWait: noWait, answers: answerRequests(s, calls, "https://region.example")}
 	e.events = eventRequests(s, calls[:10_000])
+	e.answers2 = answerRequests(s, makeCalls(rand.New(rand.NewPCG(3, 4)), n, 50_000, pool), "https://region.example")
 	return e
 }
 
@@ -111,6 +123,7 @@ func BenchmarkHandler(b *testing.B) {
 		strict bool
 	}{
 		{"Answer", e.handler, e.answers, http.StatusOK, true},
+		{"AnswerNoWait", e.noWait, e.answers2, http.StatusOK, true},
 		{"Event", e.handler, e.events, http.StatusNoContent, true},
 		{"Baseline", base, e.answers, http.StatusOK, false},
 	} {

@@ -95,7 +95,10 @@ type Report struct {
 
 // SizeReport is what was measured at one number of conversations.
 type SizeReport struct {
-	N           int     `json:"n"`
+	N int `json:"n"`
+	// LoadAvg is the machine's 1-minute load average when this size's
+	// load began (the machine is shared: it says how much else ran).
+	LoadAvg     float64 `json:"loadavg_1m"`
 	SeedSeconds float64 `json:"seed_seconds"`
 	DBBytes     int64   `json:"db_bytes"`
 
@@ -334,6 +337,7 @@ func runSize(ctx context.Context, cfg *Config, env *environment, dir string, sr 
 		gBase := newGenerator([]string{"http://" + baseAddr}, cfg.Concurrency)
 		defer gBase.close()
 
+		sr.LoadAvg = loadAvg()
 		cfg.logf("N=%d: signing %d answer webhooks", n, cfg.AnswerRequests)
 		calls = makeCalls(rng, n, cfg.AnswerRequests, pool)
 		reqs := answerRequests(signer{now: time.Now()}, calls, serveURL)

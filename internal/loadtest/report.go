@@ -142,14 +142,14 @@ func (rep *Report) Print(w io.Writer) {
 
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "N\tserve/baseline\tanswer repeats\tevent repeats\tcreate (CLI)\tcreate (store)\tfresh\t")
+	fmt.Fprintln(tw, "N\tserve/baseline\tload avg\tanswer repeats\tevent repeats\tcreate (CLI)\tcreate (store)\tfresh\t")
 	for _, s := range rep.Sizes {
 		cli, store := "", ""
 		if s.AllocCLI != nil {
 			cli = fmt.Sprintf("%s [%s–%s]", fmtDur(s.AllocCLI.Median), fmtDur(s.AllocCLI.Min), fmtDur(s.AllocCLI.Max))
 			store = fmt.Sprintf("%s [%s–%s]", fmtDur(s.AllocStore.Median), fmtDur(s.AllocStore.Min), fmtDur(s.AllocStore.Max))
 		}
-		fmt.Fprintf(tw, "%d\t%.0f%%\t%d\t%d\t%s\t%s\t%s\t\n", s.N, 100*s.Ratio, s.AnswerRepeats, s.EventRepeats, cli, store, s.Fresh)
+		fmt.Fprintf(tw, "%d\t%.0f%%\t%.1f\t%d\t%d\t%s\t%s\t%s\t\n", s.N, 100*s.Ratio, s.LoadAvg, s.AnswerRepeats, s.EventRepeats, cli, store, s.Fresh)
 	}
 	tw.Flush()
 	if st := rep.Startup; st != nil {

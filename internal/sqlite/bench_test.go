@@ -152,3 +152,61 @@ func BenchmarkDB_CreateConversation(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDB_ChangeCheck measures what a route cache in serve would pay
+// per call just to know it may answer from memory, beside the lookup it
+// would save, on the same 100,000 conversations: the cheapest statement
+// there is on the read pool (PRAGMA data_version, which reads no page)
+// and the route lookup, each right after a write committed by the store's
+// own writer (as under call traffic, where every lookup follows a call
+// record: SQLite then drops the reader's page cache).
+func BenchmarkDB_ChangeCheck(b *testing.B) {
+	db := MustOpenDB(b)
+	s := MustSeedConversations(b, db, 100_000, 1000)
+	ctx := context.Background()
+	now := t0.Add(time.Hour)
+	dv, err := db.rdb.PrepareContext(ctx, `PRAGMA data_version`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer dv.Close()
+	k := 0
+	write := func(b *testing.B) {
+		b.StopTimer()
+		k++
+		c := &maskcall.Call{UUID: fmt.Sprintf("change-%d", k), ConversationID: fmt.Sprintf("cv_seed%08d", k%s.n), Status: "started"}
+		if err := db.CreateCall(ctx, c, now); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	for _, withWrites := range []bool{false, true} {
+		suffix := ""
+		if withWrites {
+			suffix = "AfterWrite"
+		}
+		b.Run("DataVersion"+suffix, func(b *testing.B) {
+			var v int64
+			for b.Loop() {
+				if withWrites {
+					write(b)
+				}
+				if err := dv.QueryRowContext(context.WithoutCancel(ctx)).Scan(&v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("FindRoute"+suffix, func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				if withWrites {
+					write(b)
+				}
+				i = (i + 7919) % s.n
+				if _, err := db.FindRoute(ctx, seedA(i), seedPool(i%s.poolSize), now); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
