@@ -181,6 +181,14 @@ func displayDB(dsn string) string {
 	return dsn
 }
 
+// servePoolSize is serve's PostgreSQL pool. Its answers wait on a commit
+// (the call record), which waits on the server's WAL flush: with the
+// CLI's few connections, 32 webhooks at once queued behind 4 flushes in
+// turn. PostgreSQL flushes the commits waiting together at once (group
+// commit), so more of them in flight cost no more flushes. pool_max_conns
+// in the URL overrides it.
+const servePoolSize = 16
+
 func (f *Factory) openDB(fast bool) (maskcall.Store, error) {
 	if f.db != nil {
 		return f.db, nil
@@ -192,6 +200,9 @@ func (f *Factory) openDB(fast bool) (maskcall.Store, error) {
 	if dsn := cfg.String("db"); postgres.IsURL(dsn) {
 		db := postgres.NewDB(dsn)
 		db.Now = f.Now
+		if fast {
+			db.MaxConns = servePoolSize
+		}
 		if err := db.Open(); err != nil {
 			if maskcall.ErrorCode(err) == maskcall.ESTORE {
 				return nil, withHint(err, "Check that PostgreSQL runs and the URL given by --db, MASKCALL_DB or db in maskcall.yaml.")

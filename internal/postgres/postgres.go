@@ -74,7 +74,8 @@ type DB struct {
 	// explicit time (numbers, calls, migrations). Tests replace it.
 	Now func() time.Time
 
-	// MaxConns is the pool's size; 0 means max(4, GOMAXPROCS).
+	// MaxConns is the pool's size; 0 means max(4, GOMAXPROCS). A
+	// pool_max_conns in the URL overrides it.
 	MaxConns int32
 }
 
@@ -127,9 +128,13 @@ func (db *DB) Open() error {
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = connectTimeout
 	}
-	cfg.MaxConns = db.MaxConns
-	if cfg.MaxConns <= 0 {
-		cfg.MaxConns = int32(max(4, runtime.GOMAXPROCS(0)))
+	// The URL's pool_max_conns, when given, is the operator's choice and
+	// wins; else MaxConns; else a small pool.
+	if !strings.Contains(strings.ToLower(db.url), "pool_max_conns=") {
+		cfg.MaxConns = db.MaxConns
+		if cfg.MaxConns <= 0 {
+			cfg.MaxConns = int32(max(4, runtime.GOMAXPROCS(0)))
+		}
 	}
 	// Every session stamps and compares in UTC; nothing depends on the
 	// server's TimeZone setting.

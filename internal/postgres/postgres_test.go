@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -457,4 +458,30 @@ func TestDB_ExpireConversations_Replicas(t *testing.T) {
 		t.Fatalf("%d ended, %v", ended, err)
 	}
 	assertCounters(t, dbs[1])
+}
+
+// TestDB_PoolSize: the pool is MaxConns (serve sets it), a small default
+// without, and the URL's pool_max_conns, the operator's, beats both.
+func TestDB_PoolSize(t *testing.T) {
+	url := MustCreateSchema(t)
+	for _, tc := range []struct {
+		url      string
+		maxConns int32
+		want     int32
+	}{
+		{url, 0, int32(max(4, runtime.GOMAXPROCS(0)))},
+		{url, 16, 16},
+		{url + "&pool_max_conns=7", 16, 7},
+		{url + "&pool_max_conns=7", 0, 7},
+	} {
+		db := NewDB(tc.url)
+		db.MaxConns = tc.maxConns
+		if err := db.Open(); err != nil {
+			t.Fatal(err)
+		}
+		if got := db.Pool().Config().MaxConns; got != tc.want {
+			t.Errorf("MaxConns %d, URL %s: pool of %d, want %d", tc.maxConns, Redact(tc.url), got, tc.want)
+		}
+		db.Close()
+	}
 }
