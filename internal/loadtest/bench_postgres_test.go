@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/maskcall/maskcall/internal/maskcall"
+	"github.com/maskcall/maskcall/internal/postgres"
+	"github.com/maskcall/maskcall/internal/postgres/pgseed"
+	"github.com/maskcall/maskcall/internal/postgres/pgtest"
+	"github.com/maskcall/maskcall/internal/webhook"
+)
+
+// BenchmarkHandlerPostgres is BenchmarkHandler's AnswerParallel on the
+// PostgreSQL store (20,000 conversations, serve's pool size), for profiling
+// serve's side of an answer on PostgreSQL:
+//
+//	MASKCALL_TEST_POSTGRES=... go test -run '^$' -bench HandlerPostgres -cpuprofile cpu.out ./internal/loadtest/
+//
+// cpu-ns/op is this process's CPU only; PostgreSQL's backends spend theirs
+// besides.
+func BenchmarkHandlerPostgres(b *testing.B) {
+	const n = 20_000
+	url := pgtest.Schema(b)
+	pool := poolNumbers(100)
+	db := postgres.NewDB(url)
+	db.MaxConns = 16 // as serve opens it (internal/cli servePoolSize)
+	if err := db.Open(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	if err := pgseed.Conversations(context.Background(), url, n, pool, time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	srv, err := webhook.New(&maskcall.Router{Routes: db, Calls: db}, webhook.Config{
+		SignatureSecret: signatureSecret, APIKey: apiKey, ApplicationID: applicationID, PublicURL: "https://maskcall.example",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	reqs := answerRequests(signer{now: time.Now()}, makeCalls(rand.New(rand.NewPCG(5, 6)), n, 50_000, pool), "https://region.example")
+	var next atomic.Int64
+	b.Run("AnswerParallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(16)
+		defer reportCPU(b)()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				serveOne(b, srv, &reqs[int(next.Add(1)-1)%len(reqs)], http.StatusOK, true)
+			}
+		})
+	})
+}
