@@ -236,29 +236,7 @@ func (c *committer) checkpointSoon() {
 // committed, returning fn's error or the commit's. If ctx ends first it
 // returns ctx's error; fn then runs only if it had already started.
 func (c *committer) write(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
-	op := &writeOp{ctx: ctx, fn: fn, done: make(chan struct{})}
-	select {
-	case c.ops <- op:
-	case <-c.quit:
-		return errNotOpen
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case <-op.done:
-		return op.err
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.done:
-		// The committer stopped (Close) after taking its last operations;
-		// one queued later is never run.
-		select {
-		case <-op.done:
-			return op.err
-		default:
-			return errNotOpen
-		}
-	}
+	return c.submit(ctx, &writeOp{ctx: ctx, fn: fn, done: make(chan struct{})})
 }
 
 // writeDurable runs fn in the group commit like write, and reports only
@@ -273,7 +251,12 @@ func (c *committer) write(ctx context.Context, fn func(ctx context.Context, tx *
 // has gone) or runs to its end, and the caller learns which. A create
 // reported as failed never exists.
 func (c *committer) writeDurable(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
-	op := &writeOp{ctx: ctx, fn: fn, done: make(chan struct{}), durable: true}
+	return c.submit(ctx, &writeOp{ctx: ctx, fn: fn, done: make(chan struct{}), durable: true})
+}
+
+// submit queues op and waits for its outcome; an op that is not durable
+// stops waiting when its ctx ends.
+func (c *committer) submit(ctx context.Context, op *writeOp) error {
 	select {
 	case c.ops <- op:
 	case <-c.quit:
@@ -281,10 +264,18 @@ func (c *committer) writeDurable(ctx context.Context, fn func(ctx context.Contex
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	gone := ctx.Done()
+	if op.durable {
+		gone = nil // a nil channel: never ready
+	}
 	select {
 	case <-op.done:
 		return op.err
+	case <-gone:
+		return ctx.Err()
 	case <-c.done:
+		// The committer stopped (Close) after taking its last operations;
+		// one queued later is never run.
 		select {
 		case <-op.done:
 			return op.err
