@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -32,6 +33,9 @@ type Factory struct {
 	// command is the command being run (nil when a test runs one
 	// without the root); it decides what may happen to the database.
 	command *cobra.Command
+	// vonageTransport, if set, wraps the Vonage client's HTTP transport
+	// (serve's metrics count its requests).
+	vonageTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // dbUse is what a command may do with the database.
@@ -265,6 +269,9 @@ func (f *Factory) Vonage() (*vonage.Client, error) {
 		IdentityInsightsURL: urls["vonage.identity_insights_url"],
 		Timeout:             timeout,
 		InboundSMSURL:       inboundSMSURL(cfg),
+	}
+	if f.vonageTransport != nil {
+		vc.HTTPClient = &http.Client{Transport: f.vonageTransport(http.DefaultTransport)}
 	}
 	if path := cfg.String("vonage.private_key"); path != "" {
 		pem, err := os.ReadFile(path)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,14 @@ type ServeOptions struct {
 	APIListen  string
 	NoAPI      bool
 	APIService func() (*maskcall.ConversationService, error)
+
+	// MetricsListen serves Prometheus metrics on this address of its own
+	// (serve_metrics.go); "" for none. VonageTransport, if set, is given
+	// the wrapper of the Vonage client's transport that counts requests.
+	MetricsListen   string
+	VonageTransport func(wrap func(http.RoundTripper) http.RoundTripper)
+	// observer gets the webhooks' outcomes (the inbound SMS webhook's too).
+	observer webhook.Observer
 }
 
 // NewCmdServe builds `serve`.
@@ -51,7 +60,8 @@ func NewCmdServe(f *Factory, runF func(context.Context, *ServeOptions) error) *c
 				return nil, err
 			}
 			return vc, nil
-		}}
+		},
+		VonageTransport: func(wrap func(http.RoundTripper) http.RoundTripper) { f.vonageTransport = wrap }}
 	opts.APIService = apiService(f, func() *slog.Logger { return slog.New(slog.NewTextHandler(f.IO.ErrOut, nil)) })
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -62,9 +72,14 @@ proxy numbers. Strangers and ended conversations hear that the number is not in 
 Run it behind ngrok or a load balancer, pass that URL as --public-url, and set the two URLs it
 prints on the Vonage application. Without --public-url it only listens on a loopback address.
 It verifies Vonage's signed webhooks with vonage.signature_secret and vonage.api_key, and refuses
-replayed ones.`,
+replayed ones.
+A load balancer checks GET /readyz (503 while the database cannot be reached or its schema is
+not this release's: take the replica out of rotation) and GET /healthz (the process is alive).
+With --metrics-listen it serves Prometheus metrics at /metrics on a listener of its own.`,
 		Example: `  maskcall serve --public-url https://example.ngrok.app
-  maskcall serve --listen 127.0.0.1:3000 --allow-unsigned   # local testing only`,
+  maskcall serve --listen 127.0.0.1:3000 --allow-unsigned   # local testing only
+  maskcall serve --public-url https://calls.example.com --metrics-listen 127.0.0.1:9090
+  MASKCALL_DB=postgres://maskcall@db.internal/maskcall maskcall serve --public-url https://calls.example.com`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := opts.Config()
@@ -84,6 +99,9 @@ replayed ones.`,
 			if !cmd.Flags().Changed("api-listen") {
 				opts.APIListen = cfg.String("serve.api_listen")
 			}
+			if !cmd.Flags().Changed("metrics-listen") {
+				opts.MetricsListen = cfg.String("serve.metrics_listen")
+			}
 			if opts.NoAPI && cmd.Flags().Changed("api-listen") {
 				return flagErrorf("--no-api and --api-listen contradict each other")
 			}
@@ -99,6 +117,7 @@ replayed ones.`,
 	cmd.Flags().BoolVar(&opts.LogPII, "log-pii", false, "log full phone numbers (default: masked)")
 	cmd.Flags().StringVar(&opts.APIListen, "api-listen", "", "serve the /v1 API on this address of its own, e.g. 127.0.0.1:3001 (serve.api_listen; default: the webhook listener)")
 	cmd.Flags().BoolVar(&opts.NoAPI, "no-api", false, "do not serve the /v1 API")
+	cmd.Flags().StringVar(&opts.MetricsListen, "metrics-listen", "", "serve Prometheus metrics at /metrics on this address of its own, e.g. 127.0.0.1:9090 (serve.metrics_listen; default: off)")
 	return cmd
 }
 
@@ -218,6 +237,12 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		RecordFailed: func(c *maskcall.Call, err error) {
 			logger.Error("call record lost", "uuid", c.UUID, "conversation", c.ConversationID, "err", err)
 		}}
+	mx, err := startMetrics(opts, store, logger)
+	if err != nil {
+		return err
+	}
+	defer mx.Close()
+	wcfg.Observer, opts.observer = mx.observer(), mx.observer()
 	hooks, err := webhook.New(router, wcfg)
 	if err != nil {
 		return settingError(err)
@@ -262,6 +287,9 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 	case !opts.NoAPI:
 		opts.IO.Statusf("API: %s/v1/", srv.URL())
 	}
+	if u := mx.URL(); u != "" {
+		opts.IO.Statusf("Metrics: %s/metrics", u)
+	}
 	if !opts.NoAPI {
 		noAPIKeysNotice(opts.IO, store)
 	}
@@ -275,6 +303,7 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 	for {
 		if n, err := svc.Expire(ctx); err != nil {
 			logger.Error("expiring conversations", "err", err)
+			mx.storeError("expire_conversations", err)
 		} else if n > 0 {
 			logger.Info("conversations expired", "count", n)
 		}

@@ -2,9 +2,13 @@ package cli
 
 import (
 	"log/slog"
+	"net/http"
 
 	"github.com/maskcall/maskcall/internal/httpserver"
 	"github.com/maskcall/maskcall/internal/maskcall"
+	"github.com/maskcall/maskcall/internal/metrics"
+	"github.com/maskcall/maskcall/internal/vonage"
+	"github.com/maskcall/maskcall/internal/webhook"
 )
 
 // mountReady mounts /readyz (the store answers and its schema is this
@@ -14,4 +18,78 @@ func mountReady(srv *httpserver.Server, store maskcall.Store, logger *slog.Logge
 	if rs, ok := store.(httpserver.ReadyStore); ok {
 		srv.Handle("GET /readyz", httpserver.Ready(rs, 0, logger))
 	}
+}
+
+// serveMetrics is serve's Prometheus metrics, on a listener of their own
+// (--metrics-listen); its zero value (metrics off) observes nothing.
+type serveMetrics struct {
+	m   *metrics.Metrics
+	srv *httpserver.Server
+}
+
+// startMetrics builds the metrics when opts.MetricsListen is set: the
+// collectors, the store's gauges, Vonage's transport, and the listener,
+// bound (a port in use fails here, before anything serves) and serving.
+func startMetrics(opts *ServeOptions, store maskcall.Store, logger *slog.Logger) (*serveMetrics, error) {
+	if opts.MetricsListen == "" {
+		return &serveMetrics{}, nil
+	}
+	m := metrics.New(metrics.Labels{
+		AnswerOutcomes:     webhook.AnswerOutcomes,
+		Webhooks:           webhook.Webhooks,
+		RefusalReasons:     webhook.RefusalReasons,
+		CallStatuses:       append(maskcall.CallStatuses(), webhook.EventStatusNone, webhook.EventStatusInvalid),
+		EventResults:       webhook.EventResults,
+		InboundSMSOutcomes: webhook.InboundSMSOutcomes,
+		StoreOperations:    webhook.StoreOperations,
+	})
+	if ss, ok := store.(maskcall.StatsStore); ok {
+		c := &metrics.StoreCollector{Stats: ss, Now: opts.Now, Metrics: m, Queues: map[string]metrics.QueueFunc{}}
+		if q, ok := store.(maskcall.RelayQueueStatser); ok {
+			c.Queues[metrics.QueueSMSRelay] = q.RelayQueueStats
+		}
+		if err := m.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	if opts.VonageTransport != nil {
+		opts.VonageTransport(func(next http.RoundTripper) http.RoundTripper { return m.Transport(next, vonage.Endpoint) })
+	}
+	srv := httpserver.New(opts.MetricsListen)
+	srv.Name, srv.Logger = "metrics", logger
+	srv.Handle("GET /metrics", m.Handler())
+	if err := srv.Open(); err != nil {
+		return nil, withHint(err, "Pick another address with --metrics-listen, or stop what uses the port.")
+	}
+	return &serveMetrics{m: m, srv: srv}, nil
+}
+
+// observer is what the webhooks tell their outcomes to; nil when off.
+func (s *serveMetrics) observer() webhook.Observer {
+	if s.m == nil {
+		return nil
+	}
+	return s.m
+}
+
+// storeError counts a failed store operation of serve's own (the sweep).
+func (s *serveMetrics) storeError(op string, err error) {
+	if s.m != nil && err != nil {
+		s.m.ObserveStoreError(op, maskcall.ErrorCode(err))
+	}
+}
+
+// URL is the metrics listener's, "" when off.
+func (s *serveMetrics) URL() string {
+	if s.srv == nil {
+		return ""
+	}
+	return s.srv.URL()
+}
+
+func (s *serveMetrics) Close() error {
+	if s.srv == nil {
+		return nil
+	}
+	return s.srv.Close()
 }

@@ -76,7 +76,8 @@ func startSMSRelay(ctx context.Context, opts *ServeOptions, cfg *Config, store m
 	}
 	w := &worker.RelayWorker{Store: ms, SMS: sms, Now: opts.Now, Rate: set.Rate, AutoReplyText: set.Reply, Logger: logger, LogPII: opts.LogPII}
 	h, err := webhook.NewInboundSMS(webhook.InboundSMSConfig{Store: ms, Policy: set.Policy, SignatureMethod: set.SignatureMethod,
-		SignatureSecret: set.SignatureSecret, Recorded: w.Wake, Now: opts.Now, Logger: logger, LogPII: opts.LogPII})
+		SignatureSecret: set.SignatureSecret, Recorded: w.Wake, Now: opts.Now, Logger: logger, LogPII: opts.LogPII,
+		Observer: opts.observer})
 	if err != nil {
 		return nil, err
 	}

@@ -45,6 +45,7 @@ func Run(t *testing.T, newFixture func(t *testing.T) *Fixture) {
 		"StaleSendingUnknown": testStaleSending,
 		"ConcurrentDuplicate": testConcurrent,
 		"PurgeConversation":   testPurge,
+		"QueueStats":          testQueueStats,
 	} {
 		t.Run(name, func(t *testing.T) { f(t, newFixture(t)) })
 	}

@@ -78,6 +78,7 @@ func RunHarness(t *testing.T, h Harness) {
 		{"RecordCallEvent", s.testRecordCallEvent},
 		{"FindCalls", s.testFindCalls},
 		{"RouteProperty", s.testRouteProperty},
+		{"Stats", s.testStats},
 	} {
 		t.Run(tc.name, tc.f)
 	}

@@ -66,6 +66,7 @@ func (h *Handler) handleAnswer(w http.ResponseWriter, r *http.Request, in inboun
 	out := h.ncco.notInService
 	if in.bodyErr != nil {
 		// Nothing to verify or route; saying "not in service" reveals nothing.
+		h.obs.ObserveAnswer(OutcomeRefused, time.Since(in.start))
 		h.log.LogAttrs(r.Context(), slog.LevelWarn, "answer", slog.String("decision", decisionNotInService),
 			slog.String("reason", "body unreadable or over 64 KiB"), slog.Duration("duration", time.Since(in.start)))
 	} else {
@@ -105,6 +106,7 @@ func (h *Handler) route(r *http.Request, body []byte, start time.Time) (ncco []b
 			ncco, decision, reason = h.ncco.notInService, decisionNotInService, "panic"
 			callErr = fmt.Errorf("panic: %v", p)
 		}
+		h.observeAnswer(decision, reason, callErr, start)
 		level := slog.LevelInfo
 		if callErr != nil {
 			level = slog.LevelError
@@ -165,7 +167,7 @@ func (h *Handler) route(r *http.Request, body []byte, start time.Time) (ncco []b
 		return h.ncco.notInService
 	}
 	if rt == nil {
-		reason = "no active conversation"
+		reason = reasonNoConversation
 		if h.ncco.forwardDigits != "" {
 			if proxy, ok := msisdn(to); ok {
 				decision = decisionForward

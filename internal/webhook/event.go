@@ -74,6 +74,7 @@ func (h *Handler) handleEvent(w http.ResponseWriter, r *http.Request, in inbound
 			status = http.StatusRequestEntityTooLarge
 		}
 		h.log.LogAttrs(r.Context(), slog.LevelWarn, "event refused", slog.Int("status", status), slog.String("reason", "body unreadable or over 64 KiB"))
+		h.obs.ObserveEvent(EventStatusInvalid, EventRefused)
 		w.WriteHeader(status)
 		return
 	}
@@ -92,6 +93,7 @@ func (h *Handler) record(r *http.Request, body []byte, start time.Time) (status 
 		if p := recover(); p != nil {
 			status, reason, callErr = http.StatusInternalServerError, "panic", fmt.Errorf("panic: %v", p)
 		}
+		h.observeEvent(&in, status, recorded, reason, callErr)
 		level := slog.LevelInfo
 		switch {
 		case status >= 500:

@@ -40,6 +40,8 @@ type InboundSMSConfig struct {
 	Now      func() time.Time
 	Logger   *slog.Logger
 	LogPII   bool
+	// Observer, if set, is told each message's outcome (metrics).
+	Observer Observer
 }
 
 // InboundSMS is the inbound SMS webhook (sms.yml's inbound-sms): GET with
@@ -58,6 +60,7 @@ type InboundSMSConfig struct {
 type InboundSMS struct {
 	cfg InboundSMSConfig
 	log *slog.Logger
+	obs Observer
 }
 
 // NewInboundSMS checks cfg and returns the handler. Errors are ECONFIG.
@@ -76,7 +79,7 @@ func NewInboundSMS(cfg InboundSMSConfig) (*InboundSMS, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	h := &InboundSMS{cfg: cfg, log: cfg.Logger}
+	h := &InboundSMS{cfg: cfg, log: cfg.Logger, obs: observerOr(cfg.Observer)}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -93,6 +96,8 @@ func (h *InboundSMS) Verified() bool { return h.cfg.SignatureMethod != "" }
 
 func (h *InboundSMS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
+	outcome := SMSInvalid // each return below that is not a 4xx says otherwise
+	defer func() { h.obs.ObserveInboundSMS(outcome) }()
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
 		w.WriteHeader(http.StatusMethodNotAllowed)
@@ -113,6 +118,8 @@ func (h *InboundSMS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err := signature.VerifySMS(h.cfg.SignatureMethod, h.cfg.SignatureSecret, params, h.cfg.Now()); err != nil {
 			h.log.Warn("inbound SMS signature refused", "reason", strings.TrimPrefix(err.Error(), signature.ErrRefused.Error()+": "),
 				"from", h.logNumber(params["msisdn"]), "to", h.logNumber(params["to"]))
+			outcome = SMSUnverified
+			h.obs.ObserveRefused(inboundSMSName, RefusalReason(err))
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
@@ -125,6 +132,7 @@ func (h *InboundSMS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if skip != "" {
 		h.log.Info("inbound SMS ignored", "message_id", params["messageId"], "reason", skip)
+		outcome = SMSIgnored
 		w.WriteHeader(http.StatusOK)
 		return
 	}
@@ -137,10 +145,16 @@ func (h *InboundSMS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.log.Error("inbound SMS not recorded; Vonage will resend it", "message_id", in.MessageID, "err", err)
+		outcome = SMSError
+		h.obs.ObserveStoreError(OpRecordInboundSMS, maskcall.ErrorCode(err))
 		w.WriteHeader(http.StatusInternalServerError)
 		return
 	}
 	m := res.Message
+	outcome = string(m.Status)
+	if res.Duplicate {
+		outcome = SMSDuplicate
+	}
 	h.log.Info("inbound SMS", "message_id", in.MessageID, "message", m.ID, "conversation", m.ConversationID,
 		"from", h.logNumber(in.From), "to", h.logNumber(in.To), "part", fmt.Sprintf("%d/%d", max(in.ConcatPart, 1), max(in.ConcatTotal, 1)),
 		"status", string(m.Status), "reason", m.Reason, "duplicate", res.Duplicate)

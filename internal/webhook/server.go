@@ -168,6 +168,8 @@ type Config struct {
 	// Phone numbers are masked with maskcall.MaskNumber unless LogPII.
 	Logger *slog.Logger
 	LogPII bool
+	// Observer, if set, is told each webhook's outcome (metrics).
+	Observer Observer
 }
 
 // eventURL is the connect action's eventUrl.
@@ -200,6 +202,7 @@ type Handler struct {
 	proxies proxyCache // E.164 of the numbers callers dial (to)
 	callers proxyCache // E.164 of the numbers they call from (from)
 	replay  *replayCache
+	obs     Observer
 	mux     *http.ServeMux // the routes alone, for ServeHTTP
 }
 
@@ -212,7 +215,7 @@ func New(router *maskcall.Router, cfg Config) (*Handler, error) {
 	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
-	h := &Handler{Router: router, Config: cfg, now: time.Now, log: cfg.Logger}
+	h := &Handler{Router: router, Config: cfg, now: time.Now, log: cfg.Logger, obs: observerOr(cfg.Observer)}
 	if h.log == nil {
 		h.log = slog.Default()
 	}

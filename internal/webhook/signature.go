@@ -59,6 +59,7 @@ func (h *Handler) verified(route string, next verifiedHandler) http.Handler {
 				err = nil
 			}
 			if err != nil {
+				h.observeRefused(route, err, in.start)
 				h.refuse(w, r, route, err)
 				return
 			}
