@@ -267,11 +267,12 @@ func TestSMSSigned(t *testing.T) {
 }
 
 // serve is SIGKILLed after acknowledging a text and before relaying it
-// (Vonage's SMS API is failing): after restart it is relayed exactly once.
+// (Vonage's SMS API is throttling: nothing sent): after restart it is
+// relayed exactly once.
 func TestSMSKillBeforeRelay(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	if err := e.SB.InjectFault(sandbox.Fault{Path: "/sms/json", Count: -1, Status: http.StatusServiceUnavailable}); err != nil {
+	if err := e.SB.InjectFault(sandbox.Fault{Path: "/sms/json", Count: -1, Status: http.StatusTooManyRequests}); err != nil {
 		t.Fatal(err)
 	}
 	w := newSMSWorld(t, e)
@@ -476,4 +477,41 @@ func TestSMSOnlyConversationRefusesCalls(t *testing.T) {
 		shown = runJSON[smsConversation](t, e, "conversation", "show", sms.ID, "-o", "json")
 		return len(shown.Messages) == 1 && shown.Messages[0].Status == "relayed"
 	})
+}
+
+// Vonage takes the relayed text but answers after serve's Vonage timeout:
+// whether it was sent is unknown, so it is never sent again. The message
+// shows unknown with the reason, serve logs it, and the sandbox counted one
+// send.
+func TestSMSSendTimeoutNotResent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t).with("MASKCALL_VONAGE_TIMEOUT", "500ms")
+	if err := e.SB.InjectFault(sandbox.Fault{Path: "/sms/json", DelayMS: 2500, AfterEffect: true}); err != nil {
+		t.Fatal(err)
+	}
+	w := newSMSWorld(t, e)
+	w.text(t, w.a.Number, w.a.Proxy, "sent once")
+	var m shownMessage
+	eventually(t, 30*time.Second, "the relay settled", func() bool {
+		ms := w.show(t).Messages
+		if len(ms) == 1 && ms[0].Status != "received" {
+			m = ms[0]
+			return true
+		}
+		return false
+	})
+	if m.Status != "unknown" || m.Attempts != 1 || m.Error == "" {
+		t.Fatalf("message %+v, want unknown after one attempt, with the reason", m)
+	}
+	// Longer than a retry's backoff: nothing more is sent.
+	time.Sleep(4 * time.Second)
+	if sent := e.SB.SentSMS(); len(sent) != 1 || sent[0].Text != "sent once" {
+		t.Fatalf("sandbox got %+v, want the text once", sent)
+	}
+	if m := w.show(t).Messages[0]; m.Status != "unknown" || m.Attempts != 1 {
+		t.Fatalf("after the wait: %+v", m)
+	}
+	if log := w.srv.stderr.String(); !strings.Contains(log, "outcome unknown") || strings.Contains(log, "sent once") {
+		t.Errorf("serve's log does not report the unknown outcome, or holds the text:\n%s", log)
+	}
 }

@@ -2,6 +2,7 @@ package maskcall
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"strings"
 	"time"
@@ -66,9 +67,10 @@ const (
 	MessageFailed MessageStatus = "failed"
 	// MessageBlocked: deliberately not relayed (see the Block* reasons).
 	MessageBlocked MessageStatus = "blocked"
-	// MessageUnknown: the process stopped while the relay was being sent,
-	// so whether Vonage took it is not known. It is never sent again: a
-	// possible double text is worse than a possible lost one.
+	// MessageUnknown: whether Vonage took the relay is not known (the
+	// process stopped while sending it, or the send timed out or got an
+	// unclear reply after the request went out). It is never sent again:
+	// a possible double text is worse than a possible lost one.
 	MessageUnknown MessageStatus = "unknown"
 )
 
@@ -224,14 +226,25 @@ type RelayOutcome struct {
 	// Sent: Vonage accepted the text; VonageID is its message id.
 	Sent     bool
 	VonageID string
-	// Retry: the failure was transient; try again at RetryAt. Otherwise
-	// (not Sent) the job has failed for good.
+	// Unknown: the text may have been sent (the request went out and no
+	// clear answer came back). The job is settled MessageUnknown and
+	// never sent again.
+	Unknown bool
+	// Retry: the text was certainly not sent and the failure was
+	// transient; try again at RetryAt. Otherwise (not Sent, not Unknown)
+	// the job has failed for good.
 	Retry   bool
 	RetryAt time.Time
 	// Error says why the attempt failed, for the record (no text, no full
 	// number).
 	Error string
 }
+
+// ErrNotSent marks an SMSAPI failure after which the text was certainly
+// not sent: the request never reached Vonage (no connection was made), or
+// Vonage answered that it sent no part of it. Only such failures may be
+// retried; after any other the recipient may have the text already.
+var ErrNotSent = errors.New("the text was not sent")
 
 // DefaultRelayAttempts is how many times a relay is tried before it fails.
 const DefaultRelayAttempts = 8

@@ -43,6 +43,7 @@ func Run(t *testing.T, newFixture func(t *testing.T) *Fixture) {
 		"Concat":              testConcat,
 		"RetryAndFail":        testRetryAndFail,
 		"StaleSendingUnknown": testStaleSending,
+		"OutcomeUnknown":      testOutcomeUnknown,
 		"ConcurrentDuplicate": testConcurrent,
 		"PurgeConversation":   testPurge,
 		"QueueStats":          testQueueStats,
@@ -251,6 +252,36 @@ func testRetryAndFail(t *testing.T, f *Fixture) {
 	}
 	if jobs := claim(t, s, now.Add(time.Hour)); len(jobs) != 0 {
 		t.Fatal("a failed job was claimed")
+	}
+}
+
+// A send whose outcome is unknown (timed out after the request went out)
+// is settled unknown at once, with its reason; it is never claimed again,
+// even with attempts left, and its text is dropped.
+func testOutcomeUnknown(t *testing.T, f *Fixture) {
+	s, ctx := f.Store, context.Background()
+	a := f.Conv.Participants[0]
+	record(t, s, inbound("m1", a.Number, a.ProxyNumber, "hi"), maskcall.InboundPolicy{}, T0)
+	jobs := claim(t, s, T0)
+	if len(jobs) != 1 {
+		t.Fatalf("claimed %+v", jobs)
+	}
+	o := maskcall.RelayOutcome{Unknown: true, Error: "no complete answer within 10s"}
+	if err := s.FinishRelayJob(ctx, jobs[0], o, 8, T0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	msgs := messages(t, f)
+	if msgs[0].Status != maskcall.MessageUnknown || msgs[0].Error != o.Error || msgs[0].Attempts != 1 || msgs[0].RelayedAt != nil {
+		t.Fatalf("%+v", msgs[0])
+	}
+	if jobs := claim(t, s, T0.Add(time.Hour)); len(jobs) != 0 {
+		t.Fatalf("a job that may have been sent was claimed again: %+v", jobs)
+	}
+	if next, err := s.NextRelayAt(ctx); err != nil || next != nil {
+		t.Fatalf("next %v (%v): nothing is left to do", next, err)
+	}
+	if n := f.TextsKept(); n != 0 {
+		t.Fatalf("%d texts kept", n)
 	}
 }
 

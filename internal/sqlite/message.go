@@ -363,6 +363,9 @@ func finishRelayJob(ctx context.Context, tx *Tx, job *maskcall.RelayJob, o maskc
 	switch {
 	case o.Sent:
 		state, msgStatus = "sent", maskcall.MessageRelayed
+	case o.Unknown:
+		// Perhaps sent: settled, never sent again.
+		state, msgStatus = "unknown", maskcall.MessageUnknown
 	case o.Retry && job.Attempts < maxAttempts:
 		state, msgStatus = "pending", maskcall.MessageReceived
 	}

@@ -21,8 +21,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/maskcall/maskcall/internal/maskcall"
@@ -198,6 +200,10 @@ type exchange struct {
 	got      bool   // a reply's status line and headers arrived
 	complete bool   // its whole body was read
 	tooLong  bool
+	// conn: a connection to the server was made for the request, so it
+	// may have reached it (set from the transport's trace). Without one,
+	// nothing was sent.
+	conn *atomic.Bool
 	// transient marks a complete reply saying the request failed for a
 	// passing reason (Identity Insights' SUPPLIER_ERROR): worth a retry.
 	transient bool
@@ -205,6 +211,10 @@ type exchange struct {
 	header    http.Header
 	body      []byte
 }
+
+// mayHaveReached reports whether the request may have reached the server:
+// a connection was made for it.
+func (ex *exchange) mayHaveReached() bool { return ex.conn != nil && ex.conn.Load() }
 
 // call is one API call in progress: an http.Client bound to the caller's
 // context, and the exchange it records.
@@ -254,6 +264,9 @@ func (t *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	stop := context.AfterFunc(t.ctx, func() { cancel(context.Cause(t.ctx)) })
 	release := func() { stop(); cancel(nil) }
 
+	conn := new(atomic.Bool)
+	t.ex.conn = conn
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { conn.Store(true) }})
 	resp, err := t.next.RoundTrip(req.WithContext(ctx))
 	if err != nil {
 		release()

@@ -3,6 +3,8 @@ package vonage
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -32,20 +34,27 @@ type smsReply struct {
 // Messages[0] without checking (it panics on a reply without messages),
 // judges only the first message of a multi-part text, and rejects any api_key
 // that is not exactly 8 characters before sending anything.
+//
+// A failure wraps maskcall.ErrNotSent when the text was certainly not
+// sent: refused before any request, no connection made, an HTTP 4xx
+// (429 included) or a non-zero status for every part. Any other failure (no
+// complete reply after the request went out, an HTTP 5xx, about which the
+// SMS API says nothing, an unreadable reply, some parts sent and others
+// not) may have texted the recipient, and must not be repeated.
 func (c *Client) SendSMS(ctx context.Context, from, to, text string) (string, error) {
 	fromWire, err := wireNumber(from)
 	if err != nil {
-		return "", err
+		return "", notSent(err)
 	}
 	toWire, err := wireNumber(to)
 	if err != nil {
-		return "", err
+		return "", notSent(err)
 	}
 	if len(toWire) < 7 {
-		return "", maskcall.Errorf(maskcall.EINVALID, "%s is too short to receive an SMS.", maskcall.MaskNumber(to))
+		return "", notSent(maskcall.Errorf(maskcall.EINVALID, "%s is too short to receive an SMS.", maskcall.MaskNumber(to)))
 	}
 	if text == "" {
-		return "", maskcall.Errorf(maskcall.EINVALID, "An SMS needs some text.")
+		return "", notSent(maskcall.Errorf(maskcall.EINVALID, "An SMS needs some text."))
 	}
 	form := url.Values{
 		"api_key":    {c.apiKey},
@@ -62,12 +71,20 @@ func (c *Client) SendSMS(ctx context.Context, from, to, text string) (string, er
 	cl := c.begin(ctx, c.restURL)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.restURL+"/sms/json", strings.NewReader(form.Encode()))
 	if err != nil {
-		return "", c.fail(maskcall.EINTERNAL, "Could not build the request to "+o.what+".", "", err)
+		return "", notSent(c.fail(maskcall.EINTERNAL, "Could not build the request to "+o.what+".", "", err))
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	ex, err := c.do(cl, o, req)
 	if err != nil {
+		if !cl.ex.mayHaveReached() {
+			// No connection was made (refused, unresolvable, the
+			// handshake failed, or the context ended first).
+			if e, ok := err.(*maskcall.Error); ok {
+				e.Hint = "The SMS was not sent."
+			}
+			return "", notSent(err)
+		}
 		return "", err
 	}
 	var r smsReply
@@ -80,20 +97,46 @@ func (c *Client) SendSMS(ctx context.Context, from, to, text string) (string, er
 		if json.Unmarshal(ex.body, &e) == nil {
 			ae.Text = c.scrub(joinText(e.Title, e.Detail))
 		}
-		return "", c.statusFailure(cl, o, ae, "")
+		err := c.statusFailure(cl, o, ae, "")
+		if ex.status >= 400 && ex.status < 500 {
+			return "", notSent(err) // refused, 429 included
+		}
+		return "", err
+	}
+	sent := 0
+	for _, m := range r.Messages {
+		if m.Status == "0" {
+			sent++
+		}
 	}
 	for _, m := range r.Messages {
 		if m.Status == "0" {
 			continue
 		}
 		ae := c.apiError(ex, m.Status, m.ErrorText)
+		if sent > 0 {
+			// A long text Vonage split: some parts went out. Sending it
+			// again would repeat them.
+			return "", c.fail(maskcall.EUPSTREAM, fmt.Sprintf("Vonage sent %d of the %d parts of the SMS from %s, refusing the rest (%s).",
+				sent, len(r.Messages), from, ae.details("status")), "", ae)
+		}
 		switch m.Status {
 		case "4", "14": // invalid credentials, invalid signature
-			return "", c.rejected(o, ae, "status")
+			return "", notSent(c.rejected(o, ae, "status"))
 		}
-		return "", c.refused(o, ae, "status", smsHint(m.Status))
+		return "", notSent(c.refused(o, ae, "status", smsHint(m.Status)))
 	}
 	return r.Messages[0].MessageID, nil
+}
+
+// notSent marks err as a failure after which the text was certainly not
+// sent (maskcall.ErrNotSent).
+func notSent(err error) error {
+	if e, ok := err.(*maskcall.Error); ok {
+		e.Err = errors.Join(e.Err, maskcall.ErrNotSent)
+		return e
+	}
+	return errors.Join(err, maskcall.ErrNotSent)
 }
 
 // smsHint gives advice for SMS statuses (Vonage's "Troubleshooting Failed

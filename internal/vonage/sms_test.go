@@ -1,8 +1,10 @@
 package vonage
 
 import (
+	"errors"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/maskcall/maskcall/internal/maskcall"
 )
@@ -91,4 +93,69 @@ func TestSendSMSInvalid(t *testing.T) {
 	if n := len(f.requests()); n != 0 {
 		t.Fatalf("sent %d requests", n)
 	}
+}
+
+// Whether a failed send certainly did not text anyone (maskcall.ErrNotSent),
+// the one thing a relay may retry after: refusals, 429 and no connection
+// are; a timeout, a reset, a 5xx, an unreadable reply and a partly sent
+// text are not.
+func TestSendSMSNotSent(t *testing.T) {
+	reset := func(w http.ResponseWriter, _ *http.Request, _ seen) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close() // the request was read; the reply never comes
+		}
+	}
+	slow := func(w http.ResponseWriter, r *http.Request, _ seen) {
+		select {
+		case <-time.After(5 * time.Second):
+		case <-r.Context().Done():
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		reply   func(http.ResponseWriter, *http.Request, seen)
+		notSent bool
+	}{
+		{"throttled", replyJSON(200, `{"message-count":"1","messages":[{"status":"1","error-text":"Throttled"}]}`), true},
+		{"refused", replyJSON(200, `{"message-count":"1","messages":[{"status":"15","error-text":"Illegal Sender Address"}]}`), true},
+		{"every part refused", replyJSON(200, `{"message-count":"2","messages":[{"status":"1"},{"status":"1"}]}`), true},
+		{"429", replyJSON(429, `{"title":"Too Many Requests"}`), true},
+		{"401", replyJSON(401, `{"title":"Invalid credentials supplied"}`), true},
+		{"second part refused", replyJSON(200, `{"message-count":"2","messages":[{"message-id":"P1","status":"0"},{"status":"1"}]}`), false},
+		{"no messages", replyJSON(200, `{"message-count":"0","messages":[]}`), false},
+		{"unreadable", replyJSON(200, `<html>`), false},
+		{"500", replyJSON(500, `boom`), false},
+		{"503", replyJSON(503, ``), false},
+		{"reset after the request", reset, false},
+		{"timeout after the request", slow, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t, tc.reply)
+			_, err := newTestClient(t, f.URL, func(c *Config) { c.Timeout = 300 * time.Millisecond }).
+				SendSMS(ctx, "+447700900001", "+447700900000", "hi")
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if got := errors.Is(err, maskcall.ErrNotSent); got != tc.notSent {
+				t.Fatalf("not sent = %v, want %v (%v)", got, tc.notSent, err)
+			}
+		})
+	}
+	t.Run("connection refused", func(t *testing.T) {
+		f := newFake(t, replyJSON(200, `{}`))
+		url := f.URL
+		f.Close()
+		_, err := newTestClient(t, url).SendSMS(ctx, "+447700900001", "+447700900000", "hi")
+		wantCode(t, err, maskcall.EUNAVAILABLE)
+		if !errors.Is(err, maskcall.ErrNotSent) {
+			t.Fatalf("a send that reached nothing is not marked not sent: %v", err)
+		}
+	})
+	t.Run("invalid", func(t *testing.T) {
+		_, err := newTestClient(t, "http://127.0.0.1:1").SendSMS(ctx, "+447700900001", "+4477", "hi")
+		if !errors.Is(err, maskcall.ErrNotSent) {
+			t.Fatalf("%v", err)
+		}
+	})
 }

@@ -30,10 +30,15 @@ const (
 
 // RelayWorker sends the SMS relay queue: claim due jobs (marked sending and
 // committed first) → send each through Vonage, no faster than Rate → record
-// sent, retry later (timeouts, 5xx, 429, with backoff) or failed.
+// sent, retry later or failed.
 //
-// A job is never sent twice: one claimed by a process that died before
-// recording its outcome is settled unknown by the store, not resent.
+// A job is never sent twice. It is retried (with backoff) only when Vonage
+// certainly did not send it (maskcall.ErrNotSent): no connection could be
+// made, HTTP 429 or status 1 (throttled). A send whose outcome is unknown
+// (a timeout or a reset after the request went out, a 5xx, an unreadable
+// reply, a text sent in part) is settled unknown and reported, never
+// resent; so is one claimed by a process that died before recording its
+// outcome.
 type RelayWorker struct {
 	Store maskcall.MessageStore
 	SMS   maskcall.SMSAPI
@@ -183,14 +188,18 @@ func (w *RelayWorker) send(j *maskcall.RelayJob) {
 	var o maskcall.RelayOutcome
 	var err error
 	if text == "" && j.Kind == maskcall.RelayAutoReply {
-		err = maskcall.Errorf(maskcall.ECONFIG, "No reply to strangers is configured.")
+		err = &maskcall.Error{Code: maskcall.ECONFIG, Message: "No reply to strangers is configured.", Err: maskcall.ErrNotSent}
 	} else {
 		o.VonageID, err = w.SMS.SendSMS(ctx, j.From, j.To, text)
 	}
 	now := w.Now()
-	if err == nil {
+	switch {
+	case err == nil:
 		o.Sent = true
-	} else {
+	case !errors.Is(err, maskcall.ErrNotSent):
+		// Vonage may have sent it: a second send could text twice.
+		o.Unknown, o.Error = true, maskcall.ErrorMessage(err)
+	default:
 		o.Error = maskcall.ErrorMessage(err)
 		if d, ok := transient(err); ok {
 			o.Retry = true
@@ -205,6 +214,8 @@ func (w *RelayWorker) send(j *maskcall.RelayJob) {
 	switch {
 	case o.Sent:
 		log.Info("SMS relayed", "incomplete", j.Incomplete)
+	case o.Unknown:
+		log.Error("SMS relay outcome unknown; not sent again, as Vonage may have sent it", "err", o.Error)
 	case o.Retry && j.Attempts < w.MaxAttempts:
 		log.Warn("SMS relay failed; will retry", "retry_at", o.RetryAt, "err", o.Error)
 	default:
@@ -224,18 +235,15 @@ func (w *RelayWorker) number(n string) string {
 	return maskcall.MaskNumber(n)
 }
 
-// transient reports whether a send failure is worth retrying, and how long
-// Vonage asked everyone to wait (429, throttled) if it did.
+// transient reports whether a send that certainly did not go out is worth
+// retrying, and how long Vonage asked everyone to wait (429, throttled) if
+// it did: a throttle, or no connection to Vonage.
 func transient(err error) (time.Duration, bool) {
 	var ae *vonage.APIError
 	if errors.As(err, &ae) && (ae.StatusCode == 429 || ae.Code == "1") {
 		return time.Second, true
 	}
-	switch maskcall.ErrorCode(err) {
-	case maskcall.EUNAVAILABLE, maskcall.ESTORE:
-		return 0, true
-	}
-	return 0, false
+	return 0, maskcall.ErrorCode(err) == maskcall.EUNAVAILABLE
 }
 
 // limiter keeps SMS requests under a rate as Vonage counts them, at

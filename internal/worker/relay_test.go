@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,7 +24,7 @@ type relayEnv struct {
 	w    *RelayWorker
 }
 
-func newRelayEnv(t *testing.T) *relayEnv {
+func newRelayEnv(t *testing.T, mod ...func(*vonage.Config)) *relayEnv {
 	t.Helper()
 	db := sqlite.NewDB(filepath.Join(t.TempDir(), "maskcall.db"))
 	if err := db.Open(); err != nil {
@@ -47,7 +48,11 @@ func newRelayEnv(t *testing.T) *relayEnv {
 	sb := sandbox.New(sandbox.Config{})
 	srv := httptest.NewServer(sb)
 	t.Cleanup(srv.Close)
-	client, err := vonage.New(vonage.Config{APIKey: sandbox.DefaultAPIKey, APISecret: sandbox.DefaultAPISecret, RestURL: srv.URL, APIURL: srv.URL})
+	cfg := vonage.Config{APIKey: sandbox.DefaultAPIKey, APISecret: sandbox.DefaultAPISecret, RestURL: srv.URL, APIURL: srv.URL}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	client, err := vonage.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,17 +126,92 @@ func TestRelayWorker_BothWays(t *testing.T) {
 
 func wire(n string) string { return n[1:] }
 
-func TestRelayWorker_RetriesTransientFailures(t *testing.T) {
+// Throttled (HTTP 429, then status 1): certainly not sent, so retried
+// until accepted, and sent once.
+func TestRelayWorker_RetriesThrottled(t *testing.T) {
 	e := newRelayEnv(t)
-	// Twice unavailable, then accepted.
-	if err := e.sb.InjectFault(sandbox.Fault{Path: "/sms/json", Count: 2, Status: 503}); err != nil {
-		t.Fatal(err)
+	for _, f := range []sandbox.Fault{{Path: "/sms/json", Status: 429}, {Path: "/sms/json", ErrorCode: "1"}} {
+		if err := e.sb.InjectFault(f); err != nil {
+			t.Fatal(err)
+		}
 	}
 	e.run(t)
 	e.record(t, "m1", e.conv.Participants[0], "hi")
-	msgs := e.waitMessages(t, 1, maskcall.MessageRelayed, maskcall.MessageFailed)
+	msgs := e.waitMessages(t, 1, maskcall.MessageRelayed, maskcall.MessageFailed, maskcall.MessageUnknown)
 	if msgs[0].Status != maskcall.MessageRelayed || msgs[0].Attempts != 3 || len(e.sb.SentSMS()) != 1 {
 		t.Fatalf("%+v, sent %d", msgs[0], len(e.sb.SentSMS()))
+	}
+}
+
+// sendVia sends through first for its first n calls, then through rest.
+type sendVia struct {
+	mu          sync.Mutex
+	n           int
+	first, rest maskcall.SMSAPI
+}
+
+func (s *sendVia) SendSMS(ctx context.Context, from, to, text string) (string, error) {
+	s.mu.Lock()
+	api := s.rest
+	if s.n > 0 {
+		s.n--
+		api = s.first
+	}
+	s.mu.Unlock()
+	return api.SendSMS(ctx, from, to, text)
+}
+
+// Vonage unreachable (connection refused): nothing was sent, so the relay
+// is retried, and sent once when Vonage is back.
+func TestRelayWorker_RetriesUnreachable(t *testing.T) {
+	e := newRelayEnv(t)
+	dead := httptest.NewServer(nil)
+	dead.Close()
+	down, err := vonage.New(vonage.Config{APIKey: sandbox.DefaultAPIKey, APISecret: sandbox.DefaultAPISecret, RestURL: dead.URL, APIURL: dead.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.w.SMS = &sendVia{n: 1, first: down, rest: e.w.SMS}
+	e.run(t)
+	e.record(t, "m1", e.conv.Participants[0], "hi")
+	msgs := e.waitMessages(t, 1, maskcall.MessageRelayed, maskcall.MessageFailed, maskcall.MessageUnknown)
+	if msgs[0].Status != maskcall.MessageRelayed || msgs[0].Attempts != 2 || len(e.sb.SentSMS()) != 1 {
+		t.Fatalf("%+v, sent %d", msgs[0], len(e.sb.SentSMS()))
+	}
+}
+
+// Vonage takes the text but answers after the client's timeout, or
+// answers 503: the outcome is unknown, so the text is never sent again;
+// the message is settled unknown with the reason. The sandbox saw exactly
+// one send each.
+func TestRelayWorker_UnknownOutcomeNotResent(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fault sandbox.Fault
+	}{
+		{"timeout", sandbox.Fault{Path: "/sms/json", DelayMS: 1500, AfterEffect: true}},
+		{"503 after sending", sandbox.Fault{Path: "/sms/json", Status: 503, AfterEffect: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newRelayEnv(t, func(c *vonage.Config) { c.Timeout = 300 * time.Millisecond })
+			if err := e.sb.InjectFault(tc.fault); err != nil {
+				t.Fatal(err)
+			}
+			e.run(t)
+			e.record(t, "m1", e.conv.Participants[0], "hi")
+			msgs := e.waitMessages(t, 1, maskcall.MessageRelayed, maskcall.MessageFailed, maskcall.MessageUnknown)
+			if msgs[0].Status != maskcall.MessageUnknown || msgs[0].Attempts != 1 || msgs[0].Error == "" {
+				t.Fatalf("%+v", msgs[0])
+			}
+			// Long enough for the retry a transient failure would get.
+			time.Sleep(maskcall.RelayBackoff(1) + time.Second)
+			if sent := e.sb.SentSMS(); len(sent) != 1 {
+				t.Fatalf("sent %d times, want once: %+v", len(sent), sent)
+			}
+			if msgs := e.waitMessages(t, 1, maskcall.MessageUnknown); msgs[0].Attempts != 1 {
+				t.Fatalf("attempted again: %+v", msgs[0])
+			}
+		})
 	}
 }
 
