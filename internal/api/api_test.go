@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
@@ -420,4 +421,81 @@ func TestPaging(t *testing.T) {
 	wantProblem(t, e.c.Do("GET", "/v1/conversations?cursor=nonsense", nil), 400, maskcall.EINVALID)
 	r := e.c.Do("GET", "/v1/conversations?status=expired", nil)
 	wantStatus(t, r, 200)
+}
+
+// "mode" as `conversation create --mode` takes it: stored and returned,
+// the default voice-and-sms when the proxies can text; a bad one is a 400
+// that creates nothing.
+func TestCreateMode(t *testing.T) {
+	e := newEnv(t, api.Config{})
+	for i, tc := range []struct{ mode, want string }{{"", "voice-and-sms"}, {"sms", "sms"}, {"VOICE", "voice"}} {
+		body := createBody(fmt.Sprintf("+4477009001%02d", i), fmt.Sprintf("+4477009002%02d", i))
+		if tc.mode != "" {
+			body["mode"] = tc.mode
+		}
+		r := e.c.Do("POST", "/v1/conversations", body)
+		wantStatus(t, r, 201)
+		var c struct{ ID, Mode string }
+		r.JSON(t, &c)
+		if c.Mode != tc.want {
+			t.Fatalf("mode %q: created %s", tc.mode, r.Body)
+		}
+		var got struct{ Mode string }
+		e.c.Do("GET", "/v1/conversations/"+c.ID, nil).JSON(t, &got)
+		if got.Mode != tc.want {
+			t.Fatalf("mode %q: stored %q", tc.mode, got.Mode)
+		}
+	}
+	n := countConversations(t, e.db)
+	body := createBody("+447700900301", "+447700900302")
+	body["mode"] = "fax"
+	p := wantProblem(t, e.c.Do("POST", "/v1/conversations", body), 400, maskcall.EINVALID)
+	if !strings.Contains(p.Detail, "voice, sms or voice-and-sms") || strings.Contains(p.Detail, "--") {
+		t.Fatalf("detail %q", p.Detail)
+	}
+	if countConversations(t, e.db) != n {
+		t.Fatal("a bad mode created a conversation")
+	}
+}
+
+// A conversation's messages in GET: who sent each (position and label),
+// parts, status and times; no number anywhere in them, and the text only
+// where the server keeps texts.
+func TestConversationMessages(t *testing.T) {
+	e := newEnv(t, api.Config{})
+	var c conv
+	e.c.Do("POST", "/v1/conversations", createBody("+447700900123", "+447700900456")).JSON(t, &c)
+	now := time.Now()
+	a, b := c.Participants[0], c.Participants[1]
+	for i, in := range []struct {
+		from, to, text string
+		keep           bool
+	}{{a.Number, a.ProxyNumber, "I'm outside", false}, {b.Number, b.ProxyNumber, "STOP", true}} {
+		if _, err := e.db.RecordInboundSMS(context.Background(), &maskcall.InboundSMS{MessageID: fmt.Sprint("vm", i),
+			From: in.from, To: in.to, Text: in.text}, maskcall.InboundPolicy{StoreText: in.keep}, now.Add(time.Duration(i)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := e.c.Do("GET", "/v1/conversations/"+c.ID, nil)
+	wantStatus(t, r, 200)
+	var got struct {
+		Messages []map[string]any `json:"messages"`
+	}
+	r.JSON(t, &got)
+	if len(got.Messages) != 2 {
+		t.Fatalf("messages %s", r.Body)
+	}
+	m0, m1 := got.Messages[0], got.Messages[1]
+	if m0["sender"] != 0.0 || m0["sender_label"] != "driver" || m0["status"] != "received" || m0["parts"] != 1.0 || m0["text"] != nil {
+		t.Errorf("first message %v", m0)
+	}
+	if m1["sender"] != 1.0 || m1["sender_label"] != "rider" || m1["status"] != "blocked" || m1["reason"] != "opt_out" || m1["text"] != "STOP" {
+		t.Errorf("second message %v", m1)
+	}
+	msgs, _ := json.Marshal(got.Messages)
+	for _, n := range []string{a.Number, b.Number, a.ProxyNumber, b.ProxyNumber, a.Number[1:], b.Number[1:]} {
+		if strings.Contains(string(msgs), n) {
+			t.Errorf("messages reveal %s: %s", n, msgs)
+		}
+	}
 }

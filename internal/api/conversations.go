@@ -27,6 +27,9 @@ type createBody struct {
 	Notify        *bool  `json:"notify"`
 	Insight       string `json:"insight"`
 	AutoProvision bool   `json:"auto_provision"`
+	// Mode: voice, sms or voice-and-sms; empty for the default
+	// (voice-and-sms when proxies that can text are free, else voice).
+	Mode string `json:"mode"`
 }
 
 // conversationBody is a conversation as the API returns it: exactly what
@@ -38,12 +41,45 @@ type conversationBody struct {
 	Provisioned   []string       `json:"provisioned,omitempty"`
 }
 
-// conversationWithCalls is GET /v1/conversations/{id}: as `conversation
-// show -o json` prints it.
+// conversationWithCalls is GET /v1/conversations/{id}: the conversation,
+// its calls and its messages.
 type conversationWithCalls struct {
 	*maskcall.Conversation
-	Calls    []*maskcall.Call    `json:"calls"`
-	Messages []*maskcall.Message `json:"messages"`
+	Calls    []*maskcall.Call `json:"calls"`
+	Messages []message        `json:"messages"`
+}
+
+// message is a text as the API shows it: which participant sent it (by
+// position and label), never a number; its text only where the server
+// keeps texts.
+type message struct {
+	ID          string                 `json:"id"`
+	Sender      int                    `json:"sender"`
+	SenderLabel string                 `json:"sender_label"`
+	Parts       int                    `json:"parts"`
+	PartsTotal  int                    `json:"parts_total"`
+	Incomplete  bool                   `json:"incomplete"`
+	Status      maskcall.MessageStatus `json:"status"`
+	Reason      string                 `json:"reason,omitempty"`
+	Attempts    int                    `json:"attempts"`
+	Error       string                 `json:"error,omitempty"`
+	Text        *string                `json:"text,omitempty"`
+	ReceivedAt  time.Time              `json:"received_at"`
+	RelayedAt   *time.Time             `json:"relayed_at"`
+}
+
+func messages(c *maskcall.Conversation, ms []*maskcall.Message) []message {
+	out := make([]message, 0, len(ms))
+	for _, m := range ms {
+		o := message{ID: m.ID, Sender: m.Sender, Parts: m.Parts, PartsTotal: m.PartsTotal, Incomplete: m.Incomplete,
+			Status: m.Status, Reason: m.Reason, Attempts: m.Attempts, Error: m.Error, Text: m.Text,
+			ReceivedAt: m.ReceivedAt, RelayedAt: m.RelayedAt}
+		if m.Sender >= 0 && m.Sender < len(c.Participants) {
+			o.SenderLabel = c.Participants[m.Sender].Label
+		}
+		out = append(out, o)
+	}
+	return out
 }
 
 // notification is the outcome of texting one participant. It names the
@@ -164,9 +200,15 @@ func (h *Handler) createConversation(ctx context.Context, r *request) (response,
 	} else if err != nil {
 		return response{}, err
 	}
+	var mode maskcall.ConversationMode
+	if b.Mode != "" {
+		if mode, err = maskcall.ParseConversationMode(b.Mode); err != nil {
+			return response{}, invalid("mode", "mode must be voice, sms or voice-and-sms, not %q.", b.Mode)
+		}
+	}
 	notify := b.Notify == nil || *b.Notify
 	res, err := h.cfg.Service.Create(ctx, maskcall.CreateRequest{
-		A: parts[0], B: parts[1], Ref: b.Ref, TTL: ttl,
+		A: parts[0], B: parts[1], Ref: b.Ref, TTL: ttl, Mode: mode,
 		Insight: insight, Notify: notify, AutoProvision: b.AutoProvision,
 	})
 	if err != nil {
@@ -250,17 +292,13 @@ func (h *Handler) getConversation(ctx context.Context, r *request) (response, er
 	if calls == nil {
 		calls = []*maskcall.Call{}
 	}
-	msgs := []*maskcall.Message{}
+	var found []*maskcall.Message
 	if ms, ok := h.cfg.Store.(maskcall.MessageStore); ok {
-		found, err := ms.FindMessages(ctx, c.ID)
-		if err != nil {
+		if found, err = ms.FindMessages(ctx, c.ID); err != nil {
 			return response{}, err
 		}
-		if found != nil {
-			msgs = found
-		}
 	}
-	return response{http.StatusOK, conversationWithCalls{c, calls, msgs}}, nil
+	return response{http.StatusOK, conversationWithCalls{c, calls, messages(c, found)}}, nil
 }
 
 // endBody is POST /v1/conversations/{id}/end's optional body.
