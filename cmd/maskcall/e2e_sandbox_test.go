@@ -35,9 +35,16 @@ type sandboxProc struct {
 // with a bare environment and waits until it says it is ready.
 func startSandbox(t *testing.T, dir, home string, extra ...string) *sandboxProc {
 	t.Helper()
+	return startSandboxEnv(t, dir, home, nil, extra...)
+}
+
+// startSandboxEnv is startSandbox with env (KEY=value) added to the bare
+// environment.
+func startSandboxEnv(t *testing.T, dir, home string, env []string, extra ...string) *sandboxProc {
+	t.Helper()
 	cmd := exec.Command(binary, append([]string{"sandbox", "--listen", "127.0.0.1:0"}, extra...)...)
 	cmd.Dir = dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home}, env...)
 	p := &sandboxProc{cmd: cmd, stderr: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout = p.stdout
 	pipe, err := cmd.StderrPipe()

@@ -5,9 +5,14 @@ package main
 // serve relays through its SMS API.
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -513,5 +518,91 @@ func TestSMSSendTimeoutNotResent(t *testing.T) {
 	}
 	if log := w.srv.stderr.String(); !strings.Contains(log, "outcome unknown") || strings.Contains(log, "sent once") {
 		t.Errorf("serve's log does not report the unknown outcome, or holds the text:\n%s", log)
+	}
+}
+
+// The README's sandbox with vonage.sms_signature_method set: `maskcall
+// sandbox sms` (the CLI asking the running `maskcall sandbox`) delivers a
+// signed text that serve accepts and relays; the same text tampered with
+// on its way (its text changed, its sig kept) is refused and not recorded.
+func TestSandboxSMSSigned(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	dir, home := filepath.Join(root, "walk"), filepath.Join(root, "home")
+	for _, d := range []string{dir, home} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const method = "VONAGE_SMS_SIGNATURE_METHOD=" + signature.SMSSHA256
+	startSandboxEnv(t, dir, home, []string{method})
+	term := terminal(t, dir, home)
+	term.Vars["VONAGE_SMS_SIGNATURE_METHOD"] = signature.SMSSHA256
+	runOK(t, term, "numbers", "provision", "--country", "GB", "--count", "2")
+	c := createConversation(t, term, "+447700900123", "+447700900456", "--label-a", "driver", "--label-b", "rider")
+	a := c.Participants[0]
+	srv := startServe(t, term)
+	if strings.Contains(srv.stderr.String(), "NOT verified") {
+		t.Errorf("serve warned although inbound SMS are verified:\n%s", srv.stderr.String())
+	}
+	inbound := srv.URL + "/webhooks/inbound-sms"
+
+	// On the way to serve, a text's body is changed; its sig is kept.
+	tamper := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		body["text"] = "Meet me at the back door"
+		raw, _ := json.Marshal(body)
+		resp, err := http.Post(inbound, "application/json", bytes.NewReader(raw))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		resp.Body.Close()
+		w.WriteHeader(resp.StatusCode)
+	}))
+	defer tamper.Close()
+
+	out := runOK(t, term, "sandbox", "sms", "--from", a.Number, "--to", a.ProxyNumber, "--text", "I'm outside", "--url", inbound)
+	if !strings.Contains(out, "signed") || strings.Contains(out, "unsigned") || !strings.Contains(out, "HTTP 200") {
+		t.Fatalf("genuine text: %s", out)
+	}
+	out, _, code := run(t, term, "sandbox", "sms", "--from", a.Number, "--to", a.ProxyNumber, "--text", "I'm outside, blue car", "--url", tamper.URL)
+	if code == 0 || !strings.Contains(out, "HTTP 401") {
+		t.Fatalf("tampered text: exit %d\n%s", code, out)
+	}
+
+	sbURL := term.Vars["VONAGE_REST_URL"]
+	relayed := func() (texts []string) {
+		resp, err := http.Get(sbURL + "/_sandbox/sms")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var sent []sandbox.SentSMS
+		if err := json.NewDecoder(resp.Body).Decode(&sent); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range sent {
+			if s.To == digits(c.Participants[1].Number) {
+				texts = append(texts, s.Text)
+			}
+		}
+		return texts
+	}
+	eventually(t, 30*time.Second, "the genuine text relayed", func() bool { return len(relayed()) > 0 })
+	time.Sleep(500 * time.Millisecond)
+	if got := relayed(); len(got) != 1 || got[0] != "I'm outside" {
+		t.Fatalf("relayed %q, want only the genuine text", got)
+	}
+	shown := runJSON[smsConversation](t, term, "conversation", "show", c.ID, "-o", "json")
+	if len(shown.Messages) != 1 {
+		t.Fatalf("messages %+v: the tampered text was recorded", shown.Messages)
+	}
+	if log := srv.stderr.String(); !strings.Contains(log, "signature refused") || strings.Contains(log, "back door") {
+		t.Errorf("serve's log does not report the refusal, or holds the text:\n%s", log)
 	}
 }
