@@ -36,6 +36,11 @@ import (
 var Tables = []string{"numbers", "conversations", "participants", "pairings", "interactions", "interaction_events",
 	"messages", "message_parts", "relay_jobs", "sms_auto_replies", "api_keys", "idempotency_keys"}
 
+// Derived tables are kept by the store's triggers from the other tables:
+// they are not copied (the target's triggers count what is copied), and
+// checked once the copy is written.
+var Derived = []string{"conversation_stats"}
+
 // Summary is what a copy did.
 type Summary struct {
 	From   string         `json:"from"` // the source, password hidden
@@ -103,7 +108,7 @@ func Copy(ctx context.Context, from, to string, progress Progress) (*Summary, er
 		return nil, err
 	}
 	for _, t := range srcTables {
-		if !slices.Contains(Tables, t) {
+		if !slices.Contains(Tables, t) && !slices.Contains(Derived, t) {
 			return nil, maskcall.Errorf(maskcall.ECONFLICT, "The source %s has a table %s this maskcall does not know; copy it with the maskcall that wrote it.", src.name, t)
 		}
 	}
@@ -192,6 +197,9 @@ func Copy(ctx context.Context, from, to string, progress Progress) (*Summary, er
 		}
 	}
 	if err := dst.finish(ctx, copying); err != nil {
+		return nil, err
+	}
+	if err := checkDerived(ctx, dst); err != nil {
 		return nil, err
 	}
 	if err := dst.commit(); err != nil {
@@ -319,6 +327,7 @@ type endpoint interface {
 	tables(ctx context.Context) ([]string, error) // maskcall's tables, migrations aside
 	columns(ctx context.Context, table string) ([]column, error)
 	count(ctx context.Context, table string) (int, error)
+	queryInt(ctx context.Context, query string) (int, error) // one integer
 	read(ctx context.Context, table string, cols []column) ([][]any, error)
 	write(ctx context.Context, table string, cols []column, rows [][]any) error
 	beginRead(ctx context.Context) error
@@ -638,4 +647,33 @@ func storeErr(err error) error {
 		return err
 	}
 	return &maskcall.Error{Code: maskcall.ESTORE, Err: err, Message: fmt.Sprintf("The database failed during the copy: %v.", err)}
+}
+
+// checkDerived checks the target's derived tables agree with what was
+// copied: the count of active conversations its triggers kept.
+func checkDerived(ctx context.Context, dst endpoint) error {
+	kept, err := dst.queryInt(ctx, `SELECT coalesce(sum(active), 0) FROM conversation_stats`)
+	if err != nil {
+		return err
+	}
+	active, err := dst.queryInt(ctx, `SELECT count(*) FROM conversations WHERE status = 'active'`)
+	if err != nil {
+		return err
+	}
+	if kept != active {
+		return maskcall.Errorf(maskcall.EINTERNAL, "The copy counts %d active conversations but has %d; nothing was copied.", kept, active)
+	}
+	return nil
+}
+
+func (e *pgEndpoint) queryInt(ctx context.Context, q string) (int, error) {
+	var n int
+	err := e.tx.QueryRow(ctx, q).Scan(&n)
+	return n, storeErr(err)
+}
+
+func (e *sqliteEndpoint) queryInt(ctx context.Context, q string) (int, error) {
+	var n int
+	err := e.tx.QueryRowContext(ctx, q).Scan(&n)
+	return n, err
 }

@@ -13,14 +13,15 @@ var (
 	_ maskcall.RelayQueueStatser = (*DB)(nil)
 )
 
-// CountActiveConversations counts the conversations not ended, on the
-// status index (see BENCHMARKS.md for its cost at 1,000,000).
+// CountActiveConversations reads the count of conversations not ended
+// that triggers keep (migration 0017): counting the status index instead
+// takes about 0.5 s at 1,000,000 conversations.
 func (db *DB) CountActiveConversations(ctx context.Context) (int, error) {
 	if db.rdb == nil {
 		return 0, errNotOpen
 	}
 	var n int
-	err := db.rdb.QueryRowContext(ctx, `SELECT count(*) FROM conversations WHERE status = 'active'`).Scan(&n)
+	err := db.rdb.QueryRowContext(ctx, `SELECT coalesce(sum(active), 0) FROM conversation_stats`).Scan(&n)
 	return n, formatError(err)
 }
 

@@ -79,4 +79,25 @@ func (h *harness) testStats(t *testing.T) {
 	if len(pool) == 0 || pool[0].Free != 2 {
 		t.Errorf("pool stats after the GB conversation ended %+v, want both GB numbers free", pool)
 	}
+
+	// Ended by the sweep, then purged; ending twice counts once.
+	c3 := mustCreateConversation(t, db, t0.Add(time.Minute), time.Minute, gb(alice, "a"), gb(bob, "b"))
+	if n, _ := stats(); n != 2 {
+		t.Errorf("%d active conversations, want 2", n)
+	}
+	if _, err := db.ExpireConversations(ctx, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.EndConversation(ctx, c3.ID, maskcall.EndReasonEnded, t0.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := stats(); n != 1 {
+		t.Errorf("%d active conversations after the sweep, want 1", n)
+	}
+	if _, err := db.PurgeConversations(ctx, t0.Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := stats(); n != 1 {
+		t.Errorf("%d active conversations after the purge, want 1", n)
+	}
 }
