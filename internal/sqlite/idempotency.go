@@ -14,9 +14,15 @@ var _ maskcall.IdempotencyStore = (*DB)(nil)
 // BeginIdempotent reserves r unless a record since since exists, which it
 // returns. Records older than since are replaced here and swept a batch
 // at a time, so the table holds about a window's worth.
+//
+// In serve the reservation is a grouped write, not fsynced by itself: the
+// request it guards is (a create or end is durable), and that fsync covers
+// the reservation written before it. Lost with the power before the
+// request was made, it is simply made again. The response is stored the
+// same way; lost to a power cut, the retry finds the key in progress.
 func (db *DB) BeginIdempotent(ctx context.Context, r *maskcall.IdempotencyRecord, since time.Time) (*maskcall.IdempotencyRecord, error) {
 	var found *maskcall.IdempotencyRecord
-	err := db.writeDurably(ctx, r.CreatedAt, func(ctx context.Context, tx *Tx) error {
+	err := db.writeGrouped(ctx, r.CreatedAt, false, func(ctx context.Context, tx *Tx) error {
 		found = nil
 		var got maskcall.IdempotencyRecord
 		var created string
@@ -55,7 +61,7 @@ func (db *DB) BeginIdempotent(ctx context.Context, r *maskcall.IdempotencyRecord
 
 // CompleteIdempotent stores a reserved request's response.
 func (db *DB) CompleteIdempotent(ctx context.Context, scope, key string, status int, body []byte) error {
-	return db.writeDurably(ctx, time.Time{}, func(ctx context.Context, tx *Tx) error {
+	return db.writeGrouped(ctx, time.Time{}, false, func(ctx context.Context, tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE idempotency_keys SET status = ?, body = ? WHERE scope = ? AND key = ?`,
 			status, body, scope, key)
 		return formatError(err)
@@ -64,7 +70,7 @@ func (db *DB) CompleteIdempotent(ctx context.Context, scope, key string, status 
 
 // AbandonIdempotent drops a reservation still in progress.
 func (db *DB) AbandonIdempotent(ctx context.Context, scope, key string) error {
-	return db.writeDurably(ctx, time.Time{}, func(ctx context.Context, tx *Tx) error {
+	return db.writeGrouped(ctx, time.Time{}, false, func(ctx context.Context, tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND status = 0`, scope, key)
 		return formatError(err)
 	})

@@ -483,6 +483,14 @@ func (db *DB) beginWrite(ctx context.Context, now time.Time) (*Tx, error) {
 // operation at a time), so it must start from its inputs each time.
 // Otherwise (the CLI) it is a transaction of its own.
 func (db *DB) writeDurably(ctx context.Context, now time.Time, fn func(ctx context.Context, tx *Tx) error) error {
+	return db.writeGrouped(ctx, now, true, fn)
+}
+
+// writeGrouped is writeDurably, or with durable false (and FastCommits) a
+// plain grouped write: committed, not fsynced by itself. A grouped write is
+// on disk once any later durable write is, since an fsync of the WAL covers
+// every frame before it.
+func (db *DB) writeGrouped(ctx context.Context, now time.Time, durable bool, fn func(ctx context.Context, tx *Tx) error) error {
 	if !db.FastCommits {
 		tx, err := db.beginWrite(ctx, now)
 		if err != nil {
@@ -497,10 +505,14 @@ func (db *DB) writeDurably(ctx context.Context, now time.Time, fn func(ctx conte
 	if db.w == nil {
 		return errNotOpen
 	}
-	return db.w.writeDurable(ctx, func(ctx context.Context, tx *Tx) error {
+	stamped := func(ctx context.Context, tx *Tx) error {
 		tx.now = now.UTC()
 		return fn(ctx, tx)
-	})
+	}
+	if !durable {
+		return db.w.write(ctx, func(ctx context.Context, tx *Tx) error { return clean(stamped(ctx, tx)) })
+	}
+	return db.w.writeDurable(ctx, stamped)
 }
 
 // beginGroupWrite starts an immediate write transaction whose commit
