@@ -23,7 +23,9 @@ import (
 
 // APIResult is the API phase at one N.
 type APIResult struct {
-	Clients int         `json:"clients"`
+	Clients int `json:"clients"`
+	// Sent counts the creates sent, timed window or not.
+	Sent    int64       `json:"sent"`
 	Creates *loadResult `json:"creates"`
 	// Answers is the answer webhook's load during the same window.
 	Answers *loadResult `json:"answers"`
@@ -100,7 +102,8 @@ func runAPI(ctx context.Context, cfg *Config, serveURLs []string, pids []int, ke
 		res.Answers = gAns.run(ctx, answers, &answerCursor, cfg.Warmup, cfg.Duration, connects)
 	}()
 	wg.Wait()
-	if int(createCursor.Load()) > len(reqs) {
+	res.Sent = createCursor.Load()
+	if int(res.Sent) > len(reqs) {
 		return res, fmt.Errorf("the API phase ran out of distinct creates (%d made): raise the count", len(reqs))
 	}
 	cfg.logf("N=%d: API creates %.0f/s p99 %v (%d errors), answers meanwhile %.0f/s p99 %v", n,
