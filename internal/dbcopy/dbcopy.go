@@ -34,7 +34,12 @@ import (
 // is empty and refused when it has rows; a table maskcall does not know is
 // refused.
 var Tables = []string{"numbers", "conversations", "participants", "pairings", "interactions", "interaction_events",
-	"messages", "message_parts", "relay_jobs", "sms_auto_replies", "api_keys", "idempotency_keys"}
+	"messages", "message_parts", "relay_jobs", "sms_auto_replies", "api_keys", "idempotency_keys", "callbacks"}
+
+// notCopied are tables maskcall knows that a copy leaves as the target has
+// them: callback_settings says whether serve was started with a callback
+// URL, and serve records that again when it starts on the target.
+var notCopied = []string{"callback_settings"}
 
 // Derived tables are kept by the store's triggers from the other tables:
 // they are not copied (the target's triggers count what is copied), and
@@ -108,7 +113,7 @@ func Copy(ctx context.Context, from, to string, progress Progress) (*Summary, er
 		return nil, err
 	}
 	for _, t := range srcTables {
-		if !slices.Contains(Tables, t) && !slices.Contains(Derived, t) {
+		if !slices.Contains(Tables, t) && !slices.Contains(Derived, t) && !slices.Contains(notCopied, t) {
 			return nil, maskcall.Errorf(maskcall.ECONFLICT, "The source %s has a table %s this maskcall does not know; copy it with the maskcall that wrote it.", src.name, t)
 		}
 	}

@@ -52,6 +52,9 @@ type Conversation struct {
 	// voice-and-sms).
 	Mode         ConversationMode `json:"mode"`
 	Participants []Participant    `json:"participants"`
+	// CallbackURL is where this conversation's callbacks go instead of
+	// the deployment's callbacks.url; "" for that one.
+	CallbackURL string `json:"callback_url,omitempty"`
 }
 
 // ActiveAt reports whether c routes calls at time t: active and not expired.
@@ -106,6 +109,11 @@ func (c *Conversation) Validate(now time.Time) error {
 		if n := len(strings.TrimPrefix(p.Number, "+")); n < MinConnectableDigits {
 			return Errorf(EINVALID, "%s (%s) has %d digits; Vonage connects calls only to numbers of %d to 15 digits.",
 				MaskNumber(p.Number), labelOr(p, "participant"), n, MinConnectableDigits)
+		}
+	}
+	if c.CallbackURL != "" {
+		if err := ValidateCallbackURL(c.CallbackURL); err != nil {
+			return err
 		}
 	}
 	if c.ExpiresAt != nil && !c.ExpiresAt.After(now) {

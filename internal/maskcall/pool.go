@@ -545,7 +545,7 @@ func (p *NumberPool) Release(ctx context.Context, number string, force bool) (*N
 	if force {
 		// Always, not only if the count read above was positive: another
 		// process may have allocated the number meanwhile.
-		if ended, err = p.Store.EndConversationsUsingNumber(ctx, number, EndReasonEnded, p.now()); err != nil {
+		if ended, err = p.Store.EndConversationsUsingNumber(ctx, number, EndReasonReleased, p.now()); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -33,16 +34,46 @@ func (db *DB) CreateCall(ctx context.Context, c *maskcall.Call, now time.Time) e
 	return retryUnavailable(ctx, func() error { return db.createCall(ctx, c, now) })
 }
 
-func (db *DB) createCall(ctx context.Context, c *maskcall.Call, now time.Time) error {
-	_, err := db.pool.Exec(ctx, `INSERT INTO interactions
+// createCallStmt inserts a call and, in the same statement (one round
+// trip on the answer path), its call.started event when the conversation
+// has a callback target: the domain's event (ev, built without the
+// conversation's facts) gets the ref and the caller's label and position
+// from the rows the insert already looks up. A call recorded before
+// inserts nothing, event included.
+const createCallStmt = `WITH ins AS (
+		INSERT INTO interactions
 		(kind, conversation_id, uuid, conversation_uuid, from_number, to_number, status, duration, started_at, ended_at, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-		ON CONFLICT (uuid) DO NOTHING`,
+		ON CONFLICT (uuid) DO NOTHING
+		RETURNING conversation_id),
+	cb AS (
+		INSERT INTO callbacks (id, type, conversation_id, data, url, state, next_attempt_at, retry_until, created_at, updated_at)
+		SELECT $12, $13, c.id,
+			($14::jsonb || jsonb_strip_nulls(jsonb_build_object('ref', NULLIF(c.ref, ''), 'label', NULLIF(p.label, ''), 'position', p.position)))::text,
+			c.callback_url, 'pending', $11, $15, $11, $11
+		FROM ins JOIN conversations AS c ON c.id = ins.conversation_id
+		LEFT JOIN participants AS p ON p.conversation_id = c.id AND p.number = $5 AND p.proxy_number = $6
+		WHERE c.callback_url <> '' OR (SELECT global_target FROM callback_settings WHERE id = 1)
+		RETURNING 1)
+	SELECT (SELECT count(*) FROM cb)`
+
+func (db *DB) createCall(ctx context.Context, c *maskcall.Call, now time.Time) error {
+	ev := maskcall.CallStartedEvent(c, maskcall.CallParty{Position: -1}, ts(now))
+	data, err := json.Marshal(ev.Data)
+	if err != nil {
+		return err
+	}
+	var events int
+	err = db.pool.QueryRow(ctx, createCallStmt,
 		kindCall, c.ConversationID, c.UUID, c.ConversationUUID, c.From, c.To, c.Status, c.Duration,
-		tsPtr(c.StartedAt), tsPtr(c.EndedAt), ts(now))
+		tsPtr(c.StartedAt), tsPtr(c.EndedAt), ts(now),
+		ev.ID, ev.Type, string(data), ts(now).Add(maskcall.CallbackRetryWindow)).Scan(&events)
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == codeForeignKeyViolation {
 		return &maskcall.Error{Code: maskcall.ENOTFOUND, Err: err, Message: "Conversation " + c.ConversationID + " not found."}
+	}
+	if err == nil && events > 0 {
+		db.notifyCallback()
 	}
 	return formatError(err)
 }
@@ -136,6 +167,7 @@ func recordCallEvent(ctx context.Context, tx *Tx, ev maskcall.CallEvent) (bool, 
 		return true, nil // seen before
 	}
 
+	from := c.Status
 	c.Status = maskcall.NextCallStatus(c.Status, ev.Status)
 	if ev.Status == "completed" && ev.Duration > c.Duration {
 		c.Duration = ev.Duration
@@ -157,7 +189,14 @@ func recordCallEvent(ctx context.Context, tx *Tx, ev maskcall.CallEvent) (bool, 
 		c.Status, c.Duration, c.StartedAt, c.EndedAt, id); err != nil {
 		return false, formatError(err)
 	}
-	return true, nil
+	if maskcall.CallTransitionType(from, c.Status) == "" {
+		return true, nil
+	}
+	p, url, ok, err := callParty(ctx, tx, c)
+	if err != nil || !ok {
+		return true, err
+	}
+	return true, insertCallback(ctx, tx, maskcall.CallTransitionEvent(c, p, from, c.Status, c.Duration, tx.now), url, "")
 }
 
 func earliest(a, b *time.Time) *time.Time {

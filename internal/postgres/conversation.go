@@ -52,7 +52,7 @@ const (
 	// order so concurrent enders lock counters in the same order),
 	// deactivate its keys.
 	endConversationStmt = `UPDATE conversations SET status = 'ended', ended_at = $1, end_reason = $2
-		WHERE id = $3 AND status = 'active'`
+		WHERE id = $3 AND status = 'active' RETURNING ref, callback_url`
 	endCountersStmt = `UPDATE numbers SET active_conversations = active_conversations - 1
 		WHERE number IN (SELECT proxy_number FROM participants WHERE conversation_id = $1 AND active)`
 	endParticipantsStmt = `UPDATE participants SET active = false
@@ -279,9 +279,9 @@ func createConversation(ctx context.Context, tx *Tx, c *maskcall.Conversation, n
 	if c.Mode == "" {
 		c.Mode = maskcall.ModeVoiceAndSMS
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO conversations (id, ref, status, created_at, expires_at, mode)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`,
-		c.ID, c.Ref, string(c.Status), c.CreatedAt, c.ExpiresAt, string(c.Mode))
+	tag, err := tx.Exec(ctx, `INSERT INTO conversations (id, ref, status, created_at, expires_at, mode, callback_url)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING`,
+		c.ID, c.Ref, string(c.Status), c.CreatedAt, c.ExpiresAt, string(c.Mode), c.CallbackURL)
 	if err != nil {
 		return formatError(err)
 	} else if tag.RowsAffected() == 0 {
@@ -314,7 +314,10 @@ func createConversation(ctx context.Context, tx *Tx, c *maskcall.Conversation, n
 		WHERE number IN ($1, $2)`, c.Participants[0].ProxyNumber, c.Participants[1].ProxyNumber); err != nil {
 		return formatError(err)
 	}
-	return nil
+	if ok, err := hasTarget(ctx, tx, c.CallbackURL); err != nil || !ok {
+		return err
+	}
+	return insertCallback(ctx, tx, maskcall.ConversationCreatedEvent(c, tx.now), c.CallbackURL, "")
 }
 
 // findPool reads allocation's candidates.
@@ -383,11 +386,12 @@ func expireConversations(ctx context.Context, tx *Tx, skipLocked bool) (int, err
 // endConversation ends conversation id if it is active and reports whether
 // it did; ENOTFOUND if it does not exist.
 func endConversation(ctx context.Context, tx *Tx, id, reason string, at time.Time) (bool, error) {
-	tag, err := tx.Exec(ctx, endConversationStmt, ts(at), reason, id)
-	if err != nil {
+	var ref, url string
+	err := tx.QueryRow(ctx, endConversationStmt, ts(at), reason, id).Scan(&ref, &url)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return false, formatError(err)
 	}
-	if tag.RowsAffected() == 0 {
+	if errors.Is(err, pgx.ErrNoRows) {
 		var one int
 		err := tx.QueryRow(ctx, `SELECT 1 FROM conversations WHERE id = $1`, id).Scan(&one)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -401,16 +405,19 @@ func endConversation(ctx context.Context, tx *Tx, id, reason string, at time.Tim
 	if _, err := tx.Exec(ctx, endParticipantsStmt, id); err != nil {
 		return false, formatError(err)
 	}
-	return true, nil
+	if ok, err := hasTarget(ctx, tx, url); err != nil || !ok {
+		return true, err
+	}
+	return true, insertCallback(ctx, tx, maskcall.ConversationEndedEvent(id, ref, reason, ts(at), tx.now), url, "")
 }
 
-const conversationColumns = `id, ref, status, created_at, expires_at, ended_at, end_reason, mode`
+const conversationColumns = `id, ref, status, created_at, expires_at, ended_at, end_reason, mode, callback_url`
 
 // scanConversation reads a conversation and gives it its status at now.
 func scanConversation(row pgx.Row, now time.Time) (*maskcall.Conversation, error) {
 	var c maskcall.Conversation
 	var status string
-	if err := row.Scan(&c.ID, &c.Ref, &status, &c.CreatedAt, &c.ExpiresAt, &c.EndedAt, &c.EndReason, &c.Mode); err != nil {
+	if err := row.Scan(&c.ID, &c.Ref, &status, &c.CreatedAt, &c.ExpiresAt, &c.EndedAt, &c.EndReason, &c.Mode, &c.CallbackURL); err != nil {
 		return nil, err
 	}
 	c.Status = maskcall.ConversationStatus(status)

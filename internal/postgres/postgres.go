@@ -37,6 +37,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -77,6 +78,9 @@ type DB struct {
 	// MaxConns is the pool's size; 0 means max(4, GOMAXPROCS). A
 	// pool_max_conns in the URL overrides it.
 	MaxConns int32
+
+	// onCallback is the delivery worker's wake-up (OnCallback).
+	onCallback atomic.Pointer[func()]
 }
 
 var _ maskcall.Store = (*DB)(nil)
@@ -332,6 +336,11 @@ func (db *DB) Ping(ctx context.Context) error {
 type Tx struct {
 	pgx.Tx
 	now time.Time
+	// target caches whether the deployment has a callback URL
+	// (hasTarget); wroteCallback: an event was written, so the delivery
+	// worker is woken once this commits.
+	target        *bool
+	wroteCallback bool
 }
 
 // inTx runs f in a read-committed transaction stamped now (db.Now() if
@@ -428,10 +437,17 @@ func (db *DB) tryTx(ctx context.Context, now time.Time, f func(*Tx) error) error
 		return formatError(err)
 	}
 	defer ptx.Rollback(context.WithoutCancel(ctx))
-	if err := f(&Tx{Tx: ptx, now: now}); err != nil {
+	tx := &Tx{Tx: ptx, now: now}
+	if err := f(tx); err != nil {
 		return err
 	}
-	return formatError(ptx.Commit(ctx))
+	if err := formatError(ptx.Commit(ctx)); err != nil {
+		return err
+	}
+	if tx.wroteCallback {
+		db.notifyCallback()
+	}
+	return nil
 }
 
 // backoff waits a little, more with each attempt, with jitter so racing

@@ -143,7 +143,7 @@ func createCall(ctx context.Context, tx *Tx, c *maskcall.Call, now time.Time) er
 	if err := validateCall(c); err != nil {
 		return clean(err)
 	}
-	_, err := tx.exec(ctx, tx.w.insertCall, insertCallStmt,
+	res, err := tx.exec(ctx, tx.w.insertCall, insertCallStmt,
 		kindCall, c.ConversationID, c.UUID, c.ConversationUUID, c.From, c.To, c.Status, c.Duration,
 		nullTime(c.StartedAt), nullTime(c.EndedAt), formatTime(now))
 	if err := formatError(err); err != nil {
@@ -153,7 +153,15 @@ func createCall(ctx context.Context, tx *Tx, c *maskcall.Call, now time.Time) er
 		}
 		return clean(err)
 	}
-	return nil
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return formatError(err) // a call recorded before reports nothing again
+	}
+	// From here a failure is not clean: the call row is written.
+	p, url, ok, err := callParty(ctx, tx, c)
+	if err != nil || !ok {
+		return err
+	}
+	return insertCallback(ctx, tx, maskcall.CallStartedEvent(c, p, now), url, "")
 }
 
 // findCallForEvent returns the call ev belongs to and its interaction id;
@@ -200,6 +208,7 @@ func recordCallEvent(ctx context.Context, tx *Tx, ev maskcall.CallEvent, now tim
 		return true, nil // seen before
 	}
 
+	from := c.Status
 	c.Status = maskcall.NextCallStatus(c.Status, ev.Status)
 	if ev.Status == "completed" && ev.Duration > c.Duration {
 		c.Duration = ev.Duration
@@ -218,6 +227,16 @@ func recordCallEvent(ctx context.Context, tx *Tx, ev maskcall.CallEvent, now tim
 	if _, err := tx.exec(ctx, tx.w.updateCall, updateCallStmt,
 		c.Status, c.Duration, nullTime(c.StartedAt), nullTime(c.EndedAt), id); err != nil {
 		return false, formatError(err)
+	}
+	if from == c.Status {
+		return true, nil
+	}
+	if maskcall.CallTransitionType(from, c.Status) != "" {
+		p, url, ok, err := callParty(ctx, tx, c)
+		if err != nil || !ok {
+			return true, err
+		}
+		return true, insertCallback(ctx, tx, maskcall.CallTransitionEvent(c, p, from, c.Status, c.Duration, now), url, "")
 	}
 	return true, nil
 }

@@ -255,9 +255,9 @@ func createConversation(ctx context.Context, tx *Tx, c *maskcall.Conversation, n
 	if c.Mode == "" {
 		c.Mode = maskcall.ModeVoiceAndSMS
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO conversations (id, ref, status, created_at, expires_at, mode)
-		VALUES (?, ?, ?, ?, ?, ?)`,
-		c.ID, c.Ref, string(c.Status), formatTime(c.CreatedAt), nullTime(c.ExpiresAt), string(c.Mode)); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO conversations (id, ref, status, created_at, expires_at, mode, callback_url)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, c.Ref, string(c.Status), formatTime(c.CreatedAt), nullTime(c.ExpiresAt), string(c.Mode), c.CallbackURL); err != nil {
 		if err = formatError(err); maskcall.ErrorCode(err) == maskcall.ECONFLICT {
 			return &maskcall.Error{Code: maskcall.ECONFLICT, Err: err, Message: "Conversation " + c.ID + " already exists."}
 		}
@@ -284,7 +284,10 @@ func createConversation(ctx context.Context, tx *Tx, c *maskcall.Conversation, n
 		WHERE number IN (?, ?)`, c.Participants[0].ProxyNumber, c.Participants[1].ProxyNumber); err != nil {
 		return formatError(err)
 	}
-	return nil
+	if ok, err := hasTarget(ctx, tx, c.CallbackURL); err != nil || !ok {
+		return err
+	}
+	return insertCallback(ctx, tx, maskcall.ConversationCreatedEvent(c, tx.now), c.CallbackURL, "")
 }
 
 // findPool reads allocation's candidates.
@@ -386,7 +389,14 @@ func endConversation(ctx context.Context, tx *Tx, id, reason string, at time.Tim
 	if _, err := tx.ExecContext(ctx, endParticipantsStmt, id); err != nil {
 		return false, formatError(err)
 	}
-	return true, nil
+	var ref, url string
+	if err := tx.QueryRowContext(ctx, `SELECT ref, callback_url FROM conversations WHERE id = ?`, id).Scan(&ref, &url); err != nil {
+		return false, formatError(err)
+	}
+	if ok, err := hasTarget(ctx, tx, url); err != nil || !ok {
+		return true, err
+	}
+	return true, insertCallback(ctx, tx, maskcall.ConversationEndedEvent(id, ref, reason, at, tx.now), url, "")
 }
 
 func purgeConversations(ctx context.Context, tx *Tx, before time.Time) (int, error) {
@@ -398,14 +408,14 @@ func purgeConversations(ctx context.Context, tx *Tx, before time.Time) (int, err
 	return int(n), formatError(err)
 }
 
-const conversationColumns = `id, ref, status, created_at, expires_at, ended_at, end_reason, mode`
+const conversationColumns = `id, ref, status, created_at, expires_at, ended_at, end_reason, mode, callback_url`
 
 // scanConversation reads a conversation and gives it its status at now.
 func scanConversation(s interface{ Scan(...any) error }, now time.Time) (*maskcall.Conversation, error) {
 	var c maskcall.Conversation
 	var status, createdAt string
 	var expiresAt, endedAt sql.NullString
-	if err := s.Scan(&c.ID, &c.Ref, &status, &createdAt, &expiresAt, &endedAt, &c.EndReason, &c.Mode); err != nil {
+	if err := s.Scan(&c.ID, &c.Ref, &status, &createdAt, &expiresAt, &endedAt, &c.EndReason, &c.Mode, &c.CallbackURL); err != nil {
 		return nil, err
 	}
 	c.Status = maskcall.ConversationStatus(status)

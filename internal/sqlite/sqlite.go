@@ -40,6 +40,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/maskcall/maskcall/internal/maskcall"
@@ -71,6 +72,9 @@ type DB struct {
 	// whatever happens next. A process crash loses nothing committed either
 	// way.
 	FastCommits bool
+
+	// onCallback is the delivery worker's wake-up (OnCallback).
+	onCallback atomic.Pointer[func()]
 
 	// Warn, if set, is told what Open repaired: a database file, -wal or
 	// -shm file that others could read or write is tightened to 0600.
@@ -419,6 +423,11 @@ type Tx struct {
 	// durable is the connection a durable transaction pinned with
 	// synchronous=FULL (beginWrite); nil otherwise.
 	durable *sql.Conn
+	// target caches whether the deployment has a callback URL
+	// (hasTarget); wroteCallback: an event was written, so the delivery
+	// worker is woken once this commits.
+	target        *bool
+	wroteCallback bool
 }
 
 // noStmts is the w of transactions that have no prepared statements.
@@ -562,6 +571,9 @@ func read[T any](ctx context.Context, db *DB, now time.Time, f func(*Tx) (T, err
 func (tx *Tx) Commit() error {
 	err := formatError(tx.Tx.Commit())
 	tx.release()
+	if err == nil && tx.wroteCallback {
+		tx.db.notifyCallback()
+	}
 	return err
 }
 

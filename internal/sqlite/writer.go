@@ -144,6 +144,8 @@ type writeStmts struct {
 	insertEvent, updateCall    *sql.Stmt
 	// msg: the SMS relay's (message.go).
 	msg messageStmts
+	// The callback outbox's (callback.go).
+	globalTarget, callParty, insertCallback *sql.Stmt
 }
 
 func (s *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
@@ -156,6 +158,9 @@ func (s *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&s.callByConvUUID, callByConversationUUIDQuery},
 		{&s.insertEvent, insertEventStmt},
 		{&s.updateCall, updateCallStmt},
+		{&s.globalTarget, globalTargetQuery},
+		{&s.callParty, callPartyQuery},
+		{&s.insertCallback, insertCallbackStmt},
 	} {
 		st, err := db.PrepareContext(ctx, p.query)
 		if err != nil {
@@ -174,7 +179,8 @@ func (s *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 }
 
 func (s *writeStmts) close() {
-	for _, st := range []*sql.Stmt{s.insertCall, s.callByUUID, s.callByConvUUID, s.insertEvent, s.updateCall} {
+	for _, st := range []*sql.Stmt{s.insertCall, s.callByUUID, s.callByConvUUID, s.insertEvent, s.updateCall,
+		s.globalTarget, s.callParty, s.insertCallback} {
 		if st != nil {
 			st.Close()
 		}

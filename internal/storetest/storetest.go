@@ -79,6 +79,13 @@ func RunHarness(t *testing.T, h Harness) {
 		{"FindCalls", s.testFindCalls},
 		{"RouteProperty", s.testRouteProperty},
 		{"Stats", s.testStats},
+		{"Callbacks_NoTarget", s.testCallbacksNoTarget},
+		{"Callbacks_Lifecycle", s.testCallbacksLifecycle},
+		{"Callbacks_ConversationURL", s.testCallbacksConversationURL},
+		{"Callbacks_Endings", s.testCallbacksEndings},
+		{"Callbacks_OutOfSession", s.testCallbacksOutOfSession},
+		{"Callbacks_Claim", s.testCallbacksClaim},
+		{"Callbacks_ClaimConcurrent", s.testCallbacksClaimConcurrent},
 	} {
 		t.Run(tc.name, tc.f)
 	}
