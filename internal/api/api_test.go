@@ -216,6 +216,40 @@ func TestConversationLifecycle(t *testing.T) {
 	}
 }
 
+// A conversation's own callback URL is stored, returned by create and get
+// (validated against the document), and its events are kept for it.
+func TestCreateWithCallbackURL(t *testing.T) {
+	e := newEnv(t, api.Config{})
+	body := createBody("+447700900123", "+447700900456")
+	body["callback_url"] = "https://platform.example/maskcall?job=42"
+	r := e.c.Do("POST", "/v1/conversations", body)
+	wantStatus(t, r, 201)
+	var c struct {
+		ID          string `json:"id"`
+		CallbackURL string `json:"callback_url"`
+	}
+	r.JSON(t, &c)
+	if c.CallbackURL != body["callback_url"] {
+		t.Fatalf("created %s", r.Body)
+	}
+	r = e.c.Do("GET", "/v1/conversations/"+c.ID, nil)
+	wantStatus(t, r, 200)
+	r.JSON(t, &c)
+	if c.CallbackURL != body["callback_url"] {
+		t.Fatalf("get %s", r.Body)
+	}
+	cbs, err := e.db.FindCallbacks(context.Background(), maskcall.CallbackFilter{ConversationID: c.ID})
+	if err != nil || len(cbs) != 1 || cbs[0].Event.Type != maskcall.EventConversationCreated || cbs[0].URL != body["callback_url"] {
+		t.Fatalf("events %v, %v", cbs, err)
+	}
+	// Without one, the field is absent.
+	r = e.c.Do("POST", "/v1/conversations", createBody("+447700900124", "+447700900457"))
+	wantStatus(t, r, 201)
+	if strings.Contains(string(r.Body), "callback_url") {
+		t.Fatalf("created %s", r.Body)
+	}
+}
+
 func TestNotify(t *testing.T) {
 	e := newEnv(t, api.Config{})
 	var c conv
@@ -254,6 +288,8 @@ func TestCreateErrors(t *testing.T) {
 		{"bad insight", `{"participants":[{"number":"+447700900123"},{"number":"+447700900456"}],"insight":"deep"}`, 400, maskcall.EINVALID},
 		{"no insight here", `{"participants":[{"number":"+447700900123"},{"number":"+447700900456"}],"insight":"format"}`, 500, maskcall.ECONFIG},
 		{"same number", `{"participants":[{"number":"+447700900123"},{"number":"+447700900123"}],"insight":"none","notify":false}`, 400, maskcall.EINVALID},
+		{"bad callback_url", `{"participants":[{"number":"+447700900123"},{"number":"+447700900456"}],"insight":"none","notify":false,"callback_url":"ftp://x/y"}`, 400, maskcall.EINVALID},
+		{"relative callback_url", `{"participants":[{"number":"+447700900123"},{"number":"+447700900456"}],"insight":"none","notify":false,"callback_url":"/hooks"}`, 400, maskcall.EINVALID},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := wantProblem(t, e.c.Do("POST", "/v1/conversations", tc.body), tc.status, tc.code)

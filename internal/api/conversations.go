@@ -29,7 +29,8 @@ type createBody struct {
 	AutoProvision bool   `json:"auto_provision"`
 	// Mode: voice, sms or voice-and-sms; empty for the default
 	// (voice-and-sms when proxies that can text are free, else voice).
-	Mode string `json:"mode"`
+	Mode        string `json:"mode"`
+	CallbackURL string `json:"callback_url"`
 }
 
 // conversationBody is a conversation as the API returns it: exactly what
@@ -206,10 +207,14 @@ func (h *Handler) createConversation(ctx context.Context, r *request) (response,
 			return response{}, invalid("mode", "mode must be voice, sms or voice-and-sms, not %q.", b.Mode)
 		}
 	}
+	if b.CallbackURL != "" && maskcall.ValidateCallbackURL(b.CallbackURL) != nil {
+		return response{}, invalid("callback_url", "callback_url must be an absolute http or https URL, not %q.", b.CallbackURL)
+	}
 	notify := b.Notify == nil || *b.Notify
 	res, err := h.cfg.Service.Create(ctx, maskcall.CreateRequest{
 		A: parts[0], B: parts[1], Ref: b.Ref, TTL: ttl, Mode: mode,
 		Insight: insight, Notify: notify, AutoProvision: b.AutoProvision,
+		CallbackURL: b.CallbackURL,
 	})
 	if err != nil {
 		return response{}, err

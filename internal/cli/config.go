@@ -64,6 +64,9 @@ var configKeys = []configKey{
 	{Key: "voice.allow_unknown_language", Default: "false", Help: "let serve speak a voice.language this release does not know (one Vonage added since)"},
 	{Key: "voice.style", Default: "0", Help: "voice style of spoken text"},
 	{Key: "voice.out_of_session", Default: "not_in_service", Help: "what a caller with no active conversation gets: not_in_service, or forward:+NUMBER (a support line, shown the dialled proxy number)"},
+	{Key: "callbacks.url", Help: "where signed callbacks of every conversation go (a conversation's own callback URL wins); empty: only conversations with their own"},
+	{Key: "callbacks.secret", Secret: true, Help: "whsec_ secret callbacks are signed with (Standard Webhooks); make one with maskcall callbacks secret"},
+	{Key: "callbacks.include_numbers", Default: "false", Help: "put participants' real numbers in callbacks (default: labels and positions only)"},
 	{Key: "voice.max_call_length", Default: "1h", Help: "longest a connected call may last (at most 2h)"},
 }
 

@@ -53,8 +53,11 @@ type ConversationCreateOptions struct {
 	Insight  string // auto, format, basic, none; "" for conversation.insight
 	AutoProv bool
 	Mode     string // voice, sms, voice-and-sms; "" for the default
-	Now      func() time.Time
-	Output   string
+	// CallbackURL is where this conversation's callbacks go ("" for
+	// callbacks.url).
+	CallbackURL string
+	Now         func() time.Time
+	Output      string
 }
 
 // NewCmdConversationCreate builds `conversation create`.
@@ -76,7 +79,8 @@ Each participant is then texted the number to call (unless --no-sms).`,
 		Example: `  maskcall conversation create +447700900123 +447700900456 --label-a driver --label-b rider
   maskcall conversation create "07700 900123" "07700 900456" --country GB --ref ride-8812 --ttl 2h
   maskcall conversation create +12025550123 +447700900456 --no-sms --insight none -o json
-  maskcall conversation create +447700900123 +447700900456 --insight format`,
+  maskcall conversation create +447700900123 +447700900456 --insight format
+  maskcall conversation create +447700900123 +447700900456 --callback-url https://platform.example/maskcall`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(opts.Output); err != nil {
@@ -110,6 +114,11 @@ Each participant is then texted the number to call (unless --no-sms).`,
 			if err := maskcall.CheckRef(opts.Ref); err != nil {
 				return &flagError{err}
 			}
+			if opts.CallbackURL != "" {
+				if err := maskcall.ValidateCallbackURL(opts.CallbackURL); err != nil {
+					return &flagError{err}
+				}
+			}
 			if opts.TTLSet {
 				if err := maskcall.CheckTTL(opts.TTL); err != nil {
 					return &flagError{err}
@@ -133,6 +142,7 @@ Each participant is then texted the number to call (unless --no-sms).`,
 	fl.BoolVar(&opts.AutoProv, "auto-provision", false, "rent and configure a number if the pool has none free")
 	fl.StringVar(&opts.Mode, "mode", "", "how they reach each other: voice, sms or voice-and-sms (default voice-and-sms when proxies that can text are free, else voice)")
 	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{"voice", "sms", "voice-and-sms"}, cobra.ShellCompDirectiveNoFileComp))
+	fl.StringVar(&opts.CallbackURL, "callback-url", "", "where this conversation's signed callbacks go, an absolute http(s) URL (default callbacks.url)")
 	outputFlag(cmd, &opts.Output)
 	return cmd
 }
@@ -168,7 +178,7 @@ func conversationCreateRun(ctx context.Context, opts *ConversationCreateOptions)
 	res, err := svc.Create(ctx, maskcall.CreateRequest{
 		A: parts[0], B: parts[1], Ref: opts.Ref, TTL: ttl,
 		Insight: insight, Notify: !opts.NoSMS, AutoProvision: opts.AutoProv,
-		Mode: maskcall.ConversationMode(opts.Mode),
+		Mode: maskcall.ConversationMode(opts.Mode), CallbackURL: opts.CallbackURL,
 	})
 	if err != nil {
 		return err

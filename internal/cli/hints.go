@@ -103,6 +103,16 @@ var hints = map[hintKey]hintFunc{
 	},
 	{maskcall.EINVALID, "count"}: ifFlag("count", "Pass --count 1 or more."),
 
+	// Callbacks.
+	{maskcall.EINVALID, "callback_url"}: func(h hintContext, _ *maskcall.Error) string {
+		return h.flag("callback-url", "Pass --callback-url as an absolute URL such as https://platform.example/maskcall.",
+			"Give an absolute URL such as https://platform.example/maskcall.")
+	},
+	{maskcall.ECONFLICT, "callback_not_finished"}:   fixed("Wait for its delivery to finish; `maskcall callbacks list` shows where it is."),
+	{maskcall.ECONFIG, "callbacks_secret"}:          fixed("Make one with `maskcall callbacks secret` and set " + setting("callbacks.secret") + "."),
+	{maskcall.ECONFIG, "callbacks_url"}:             fixed("Fix " + setting("callbacks.url") + ": an absolute https URL of the platform's receiver."),
+	{maskcall.ECONFIG, "callbacks_include_numbers"}: fixed("Set " + setting("callbacks.include_numbers") + " to true or false."),
+
 	// API keys.
 	{maskcall.EINVALID, "key_name"}: ifFlag("name", "Pick a --name of letters, digits, '-', '_' or '.', such as dispatch."),
 	{maskcall.ECONFLICT, "key_name"}: func(h hintContext, _ *maskcall.Error) string {

@@ -146,6 +146,7 @@ It manages the number pool, pairs numbers into conversations, and answers Vonage
 		NewCmdDemo(f, nil),
 		NewCmdConfig(f),
 		NewCmdAPIKey(f),
+		NewCmdCallbacks(f),
 		NewCmdDB(f),
 		NewCmdVersion(f),
 	)

@@ -253,6 +253,11 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		return err
 	}
 	defer stopSMS()
+	stopCallbacks, err := startCallbacks(ctx, opts, cfg, store, logger)
+	if err != nil {
+		return err
+	}
+	defer stopCallbacks()
 	srv.Handle("GET /healthz", httpserver.Health())
 	mountReady(srv, store, logger)
 	apiSrv, err := mountAPI(cfg, opts, store, logger, srv)

@@ -285,13 +285,16 @@ type Callback struct {
 type CallbackAttempt struct {
 	Status int
 	Err    string
+	// Permanent: the attempt could not be made and retrying will not
+	// change that (no URL is configured).
+	Permanent bool
 }
 
 // Retryable reports whether an attempt's failure is worth retrying:
 // timeouts, network errors, 5xx and 429; not other 4xx (the receiver
 // refused the event itself).
 func (a CallbackAttempt) Retryable() bool {
-	return a.Status == 0 || a.Status == 429 || a.Status >= 500
+	return !a.Permanent && (a.Status == 0 || a.Status == 429 || a.Status >= 500)
 }
 
 // OK reports whether the receiver took the event (2xx).

@@ -42,6 +42,9 @@ type CreateRequest struct {
 	// Mode is how the participants reach each other. Empty: voice-and-sms
 	// when proxies that can text are free, else voice.
 	Mode ConversationMode
+	// CallbackURL is where the conversation's callbacks go instead of the
+	// deployment's ("" for that one).
+	CallbackURL string
 }
 
 // CreateResult is a created conversation and what happened around it.
@@ -72,7 +75,7 @@ type Notification struct {
 // participants. A failed notification does not undo the conversation; it is
 // reported in the result, and Notify sends again.
 func (s *ConversationService) Create(ctx context.Context, req CreateRequest) (*CreateResult, error) {
-	if err := (&Conversation{Participants: []Participant{req.A, req.B}}).Validate(s.now()); err != nil {
+	if err := (&Conversation{Participants: []Participant{req.A, req.B}, CallbackURL: req.CallbackURL}).Validate(s.now()); err != nil {
 		return nil, err
 	}
 	if err := s.checkRequest(&req); err != nil {
@@ -104,7 +107,7 @@ func (s *ConversationService) Create(ctx context.Context, req CreateRequest) (*C
 	res := &CreateResult{SamePair: samePair}
 	for attempt := 0; ; attempt++ {
 		now := s.now()
-		c := &Conversation{Ref: req.Ref, Mode: mode, Participants: []Participant{req.A, req.B}}
+		c := &Conversation{Ref: req.Ref, Mode: mode, CallbackURL: req.CallbackURL, Participants: []Participant{req.A, req.B}}
 		if req.TTL > 0 {
 			exp := now.Add(req.TTL)
 			c.ExpiresAt = &exp

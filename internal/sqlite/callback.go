@@ -235,7 +235,7 @@ func (db *DB) RedeliverCallback(ctx context.Context, id string, now time.Time) (
 	cb := cbs[0]
 	if cb.State != maskcall.CallbackDelivered && cb.State != maskcall.CallbackFailed {
 		return nil, maskcall.Errorf(maskcall.ECONFLICT, "Callback %s is still %s; only a delivered or failed one can be delivered again.", id, cb.State).
-			WithReason("callback_" + string(cb.State))
+			WithReason("callback_not_finished")
 	}
 	ts := formatTime(tx.now)
 	if _, err := tx.ExecContext(ctx, `UPDATE callbacks SET state = 'pending', next_attempt_at = ?, retry_until = ?,
