@@ -49,6 +49,9 @@ type benchEnv struct {
 	// answers2 are other calls, for noWait (a call uuid is recorded once).
 	answers2 []request
 	events   []request
+	// Other calls, for the runs with callbacks on: new calls, so each
+	// writes its events.
+	cbAnswers, cbEvents []request
 }
 
 func newBenchEnv(b *testing.B, n int) *benchEnv {
@@ -83,6 +86,8 @@ func newBenchEnv(b *testing.B, n int) *benchEnv {
 	e := &benchEnv{db: db, handler: srv, noWait: noWait, answers: answerRequests(s, calls, "https://region.example")}
 	e.events = eventRequests(s, calls[:10_000])
 	e.answers2 = answerRequests(s, makeCalls(rand.New(rand.NewPCG(3, 4)), n, 50_000, pool), "https://region.example")
+	cbCalls := makeCalls(rand.New(rand.NewPCG(5, 6)), n, 50_000, pool)
+	e.cbAnswers, e.cbEvents = answerRequests(s, cbCalls, "https://region.example"), eventRequests(s, cbCalls[:10_000])
 	return e
 }
 
@@ -121,12 +126,20 @@ func BenchmarkHandler(b *testing.B) {
 		reqs   []request
 		want   int
 		strict bool
+		// callbacks: the deployment has a callback URL, so each call
+		// writes its call.* events to the outbox too.
+		callbacks bool
 	}{
-		{"Answer", e.handler, e.answers, http.StatusOK, true},
-		{"AnswerNoWait", e.noWait, e.answers2, http.StatusOK, true},
-		{"Event", e.handler, e.events, http.StatusNoContent, true},
-		{"Baseline", base, e.answers, http.StatusOK, false},
+		{"Answer", e.handler, e.answers, http.StatusOK, true, false},
+		{"AnswerNoWait", e.noWait, e.answers2, http.StatusOK, true, false},
+		{"Event", e.handler, e.events, http.StatusNoContent, true, false},
+		{"Baseline", base, e.answers, http.StatusOK, false, false},
+		{"AnswerCallbacks", e.handler, e.cbAnswers, http.StatusOK, true, true},
+		{"EventCallbacks", e.handler, e.cbEvents, http.StatusNoContent, true, true},
 	} {
+		if err := e.db.SetCallbackTarget(context.Background(), bc.callbacks, time.Now()); err != nil {
+			b.Fatal(err)
+		}
 		var next atomic.Int64
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
