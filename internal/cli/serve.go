@@ -243,6 +243,9 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 	}
 	defer mx.Close()
 	wcfg.Observer, opts.observer = mx.observer(), mx.observer()
+	if rec, ok := store.(maskcall.OutOfSessionRecorder); ok {
+		router.OutOfSession = rec
+	}
 	hooks, err := webhook.New(router, wcfg)
 	if err != nil {
 		return settingError(err)

@@ -19,6 +19,31 @@ type Router struct {
 	// (its conversation was deleted meanwhile, or the store closed while
 	// locked). Nil: such failures go unreported.
 	RecordFailed func(c *Call, err error)
+	// OutOfSession, if set, records calls that reached no conversation,
+	// for the call.out_of_session callback. Nil: they are not recorded.
+	OutOfSession OutOfSessionRecorder
+}
+
+// OutOfSessionRecorder records a call that reached no active
+// conversation (the part of CallbackStore the Router needs).
+type OutOfSessionRecorder interface {
+	RecordOutOfSessionCall(ctx context.Context, c OutOfSessionCall, now time.Time) error
+}
+
+// Out-of-session actions: what a caller with no active conversation got.
+const (
+	OutOfSessionNotInService = "not_in_service"
+	OutOfSessionForward      = "forward"
+)
+
+// RecordOutOfSession records that in reached no active conversation and
+// got action (OutOfSessionNotInService or OutOfSessionForward), once per
+// call uuid, when the Router has an OutOfSession recorder.
+func (r *Router) RecordOutOfSession(ctx context.Context, in InboundCall, action string) error {
+	if r.OutOfSession == nil {
+		return nil
+	}
+	return r.OutOfSession.RecordOutOfSessionCall(ctx, OutOfSessionCall{UUID: in.UUID, From: in.From, To: in.To, Action: action}, r.now())
 }
 
 // DefaultRecordWait is the default Router.RecordWait. A record normally

@@ -168,13 +168,21 @@ func (h *Handler) route(r *http.Request, body []byte, start time.Time) (ncco []b
 	}
 	if rt == nil {
 		reason = reasonNoConversation
+		out, action := h.ncco.notInService, maskcall.OutOfSessionNotInService
 		if h.ncco.forwardDigits != "" {
 			if proxy, ok := msisdn(to); ok {
-				decision = decisionForward
-				return h.ncco.connectNCCO(proxy, h.ncco.forwardDigits)
+				decision, action = decisionForward, maskcall.OutOfSessionForward
+				out = h.ncco.connectNCCO(proxy, h.ncco.forwardDigits)
 			}
 		}
-		return h.ncco.notInService
+		// The platform hears of it (call.out_of_session); a failure to
+		// record it is logged and changes nothing for the caller.
+		call := maskcall.InboundCall{UUID: in.UUID, ConversationUUID: in.ConversationUUID, From: from, To: to}
+		if err := h.Router.RecordOutOfSession(ctx, call, action); err != nil {
+			h.log.LogAttrs(r.Context(), slog.LevelError, "out-of-session call not recorded",
+				slog.String("uuid", truncate(in.UUID, 64)), slog.String("err", err.Error()))
+		}
+		return out
 	}
 	proxy, ok1 := msisdn(rt.Callee.ProxyNumber)
 	number, ok2 := msisdn(rt.Callee.Number)

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"errors"
 	"net/http/httptest"
 	"strings"
@@ -84,6 +85,50 @@ func TestConfigOutOfSessionForwardChecked(t *testing.T) {
 		}
 		if strings.Contains(fe.Error(), "voice.") || strings.Contains(fe.Error(), "--") {
 			t.Errorf("the message names a key or flag: %q", fe.Error())
+		}
+	}
+}
+
+type outOfSessionLog struct {
+	calls []maskcall.OutOfSessionCall
+	err   error
+}
+
+func (l *outOfSessionLog) RecordOutOfSessionCall(_ context.Context, c maskcall.OutOfSessionCall, _ time.Time) error {
+	l.calls = append(l.calls, c)
+	return l.err
+}
+
+// Every authentic call that reaches no conversation is recorded for the
+// call.out_of_session callback with what the caller got; a conversation's
+// own call is not, nor a request that is not a call; a failure to record
+// changes nothing for the caller.
+func TestAnswerRecordsOutOfSession(t *testing.T) {
+	for _, fwd := range []string{"", "+442079460999"} {
+		e := newTestEnv(t, Config{OutOfSessionForward: fwd})
+		rec := &outOfSessionLog{}
+		e.srv.Router.OutOfSession = rec
+		want := maskcall.OutOfSessionNotInService
+		if fwd != "" {
+			want = maskcall.OutOfSessionForward
+		}
+		e.get("/webhooks/answer?" + answerQuery("447700900003", "447700900101", "U-stranger"))
+		e.get("/webhooks/answer?" + answerQuery("447700900001", "447700900101", "U-known"))
+		e.get("/webhooks/answer?from=hello&to=447700900101&uuid=U-bad")
+		if len(rec.calls) != 1 {
+			t.Fatalf("forward %q: recorded %+v, want the stranger's call only", fwd, rec.calls)
+		}
+		c := rec.calls[0]
+		if c.UUID != "U-stranger" || c.From != "+447700900003" || c.To != "+447700900101" || c.Action != want {
+			t.Errorf("forward %q: recorded %+v, want action %s", fwd, c, want)
+		}
+
+		rec.err = errors.New("database is locked")
+		res := e.get("/webhooks/answer?" + answerQuery("447700900004", "447700900101", "U-2"))
+		if fwd == "" {
+			wantNotInService(t, res)
+		} else {
+			wantConnect(t, res, "447700900101", "442079460999", "https://maskcall.example/webhooks/event", 3600)
 		}
 	}
 }
