@@ -47,6 +47,7 @@ func Run(t *testing.T, newFixture func(t *testing.T) *Fixture) {
 		"ConcurrentDuplicate": testConcurrent,
 		"PurgeConversation":   testPurge,
 		"QueueStats":          testQueueStats,
+		"Callbacks":           testCallbacks,
 	} {
 		t.Run(name, func(t *testing.T) { f(t, newFixture(t)) })
 	}

@@ -189,6 +189,11 @@ func recordInboundSMS(ctx context.Context, tx *Tx, in *maskcall.InboundSMS, p ma
 	if err != nil {
 		return nil, err
 	}
+	if route != nil {
+		if err := messageCallback(ctx, tx, m, route.Caller.Label, now); err != nil {
+			return nil, err
+		}
+	}
 	return &maskcall.InboundResult{Message: m}, nil
 }
 
@@ -282,6 +287,11 @@ func recordSingleSMS(ctx context.Context, tx *Tx, in *maskcall.InboundSMS, p mas
 	if p.StoreText {
 		t := in.Text
 		m.Text = &t
+	}
+	if route != nil {
+		if err := messageCallback(ctx, tx, m, route.Caller.Label, now); err != nil {
+			return nil, err
+		}
 	}
 	return &maskcall.InboundResult{Message: m}, nil
 }
@@ -465,6 +475,18 @@ func finishRelayJob(ctx context.Context, tx *Tx, job *maskcall.RelayJob, o maskc
 			AND NOT (SELECT keep_text FROM messages WHERE id = $1)`, job.MessageID); err != nil {
 			return formatError(err)
 		}
+		m, err := findMessage(ctx, tx, job.MessageID)
+		if err != nil {
+			return err
+		}
+		var label string
+		if m.ConversationID != "" {
+			if err := tx.QueryRow(ctx, `SELECT label FROM participants WHERE conversation_id = $1 AND position = $2`,
+				m.ConversationID, m.Sender).Scan(&label); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return formatError(err)
+			}
+		}
+		return messageCallback(ctx, tx, m, label, now)
 	}
 	return nil
 }
@@ -591,3 +613,23 @@ func newMessageID(now time.Time) string {
 }
 
 var messageIDEncoding = base32.HexEncoding.WithPadding(base32.NoPadding)
+
+// messageCallback writes m's message.* event (its status now) when its
+// conversation has a callback target; label is the sender's.
+func messageCallback(ctx context.Context, tx *Tx, m *maskcall.Message, label string, now time.Time) error {
+	if m.ConversationID == "" {
+		return nil
+	}
+	var ref, url string
+	if err := tx.QueryRow(ctx, `SELECT ref, callback_url FROM conversations WHERE id = $1`, m.ConversationID).Scan(&ref, &url); err != nil {
+		return formatError(err)
+	}
+	if ok, err := hasTarget(ctx, tx, url); err != nil || !ok {
+		return err
+	}
+	ev := maskcall.MessageEvent(m, ref, label, ts(now))
+	if ev == nil {
+		return nil
+	}
+	return insertCallback(ctx, tx, ev, url, "")
+}

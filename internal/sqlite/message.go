@@ -235,6 +235,11 @@ func recordInboundSMS(ctx context.Context, tx *Tx, in *maskcall.InboundSMS, p ma
 		t := in.Text
 		m.Text = &t
 	}
+	if route != nil {
+		if err := messageCallback(ctx, tx, m, route.Caller.Label, now); err != nil {
+			return nil, err
+		}
+	}
 	return &maskcall.InboundResult{Message: m}, nil
 }
 
@@ -392,6 +397,18 @@ func finishRelayJob(ctx context.Context, tx *Tx, job *maskcall.RelayJob, o maskc
 		if _, err := tx.exec(ctx, tx.w.msg.dropText, dropTextStmt, job.MessageID, job.MessageID); err != nil {
 			return formatError(err)
 		}
+		m, err := findMessage(ctx, tx, job.MessageID)
+		if err != nil {
+			return err
+		}
+		var label string
+		if m.ConversationID != "" {
+			if err := tx.QueryRowContext(ctx, `SELECT label FROM participants WHERE conversation_id = ? AND position = ?`,
+				m.ConversationID, m.Sender).Scan(&label); err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return formatError(err)
+			}
+		}
+		return messageCallback(ctx, tx, m, label, now)
 	}
 	return nil
 }
@@ -540,3 +557,23 @@ func newMessageID(now time.Time) string {
 }
 
 var messageIDEncoding = base32.HexEncoding.WithPadding(base32.NoPadding)
+
+// messageCallback writes m's message.* event (its status now) when its
+// conversation has a callback target; label is the sender's.
+func messageCallback(ctx context.Context, tx *Tx, m *maskcall.Message, label string, now time.Time) error {
+	if m.ConversationID == "" {
+		return nil
+	}
+	var ref, url string
+	if err := tx.QueryRowContext(ctx, `SELECT ref, callback_url FROM conversations WHERE id = ?`, m.ConversationID).Scan(&ref, &url); err != nil {
+		return formatError(err)
+	}
+	if ok, err := hasTarget(ctx, tx, url); err != nil || !ok {
+		return err
+	}
+	ev := maskcall.MessageEvent(m, ref, label, now)
+	if ev == nil {
+		return nil
+	}
+	return insertCallback(ctx, tx, ev, url, "")
+}
