@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"context"
+	"time"
+
 	"log/slog"
 	"net/http"
 
@@ -48,6 +51,9 @@ func startMetrics(opts *ServeOptions, store maskcall.Store, logger *slog.Logger)
 		if q, ok := store.(maskcall.RelayQueueStatser); ok {
 			c.Queues[metrics.QueueSMSRelay] = q.RelayQueueStats
 		}
+		if cs, ok := store.(maskcall.CallbackStore); ok {
+			c.Queues[metrics.QueueCallbacks] = callbackQueue(cs)
+		}
 		if err := m.Register(c); err != nil {
 			return nil, err
 		}
@@ -92,4 +98,20 @@ func (s *serveMetrics) Close() error {
 		return nil
 	}
 	return s.srv.Close()
+}
+
+// callbackQueue reports the callbacks' outbox as a queue: the events not
+// yet delivered nor given up, and when the longest-waiting one became due.
+func callbackQueue(cs maskcall.CallbackStore) metrics.QueueFunc {
+	return func(ctx context.Context, now time.Time) (maskcall.QueueStats, error) {
+		st, err := cs.CallbackStats(ctx, now)
+		if err != nil {
+			return maskcall.QueueStats{}, err
+		}
+		q := maskcall.QueueStats{Depth: st.Pending}
+		if st.OldestDue != nil {
+			q.OldestDue = *st.OldestDue
+		}
+		return q, nil
+	}
 }
