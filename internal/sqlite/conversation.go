@@ -165,6 +165,9 @@ func (db *DB) ExpireConversations(ctx context.Context, now time.Time) (int, erro
 	if err != nil {
 		return 0, err
 	}
+	if err := pruneRouteChanges(ctx, tx); err != nil {
+		return 0, err
+	}
 	return n, tx.Commit()
 }
 

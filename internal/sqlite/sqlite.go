@@ -62,6 +62,8 @@ type DB struct {
 	rdb  *sql.DB // reads: several query_only connections
 
 	routeStmt *sql.Stmt  // FindRoute's query, prepared on the read pool
+	// versionStmt reads the route version (RouteVersion), on the read pool.
+	versionStmt *sql.Stmt
 	w         *committer // groups CreateCall and RecordCallEvent (writer.go)
 
 	// FastCommits trades the last moments before a power loss for
@@ -182,6 +184,9 @@ func (db *DB) Open() (err error) {
 	if db.routeStmt, err = db.rdb.PrepareContext(ctx, routeQuery); err != nil {
 		return db.openError(err)
 	}
+	if db.versionStmt, err = db.rdb.PrepareContext(ctx, routeVersionQuery); err != nil {
+		return db.openError(err)
+	}
 	if db.w, err = newCommitter(db); err != nil {
 		return db.openError(err)
 	}
@@ -199,6 +204,10 @@ func (db *DB) Close() error {
 	if db.routeStmt != nil {
 		errs = append(errs, db.routeStmt.Close())
 		db.routeStmt = nil
+	}
+	if db.versionStmt != nil {
+		errs = append(errs, db.versionStmt.Close())
+		db.versionStmt = nil
 	}
 	// Readers first: the writer's connection is then the last one, and SQLite
 	// checkpoints and removes the -wal and -shm files when it closes.
