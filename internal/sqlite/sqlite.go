@@ -61,10 +61,10 @@ type DB struct {
 	wdb  *sql.DB // writes: one connection, BEGIN IMMEDIATE
 	rdb  *sql.DB // reads: several query_only connections
 
-	routeStmt *sql.Stmt  // FindRoute's query, prepared on the read pool
+	routeStmt *sql.Stmt // FindRoute's query, prepared on the read pool
 	// versionStmt reads the route version (RouteVersion), on the read pool.
 	versionStmt *sql.Stmt
-	w         *committer // groups CreateCall and RecordCallEvent (writer.go)
+	w           *committer // groups CreateCall and RecordCallEvent (writer.go)
 
 	// FastCommits trades the last moments before a power loss for
 	// throughput: commits are not fsynced (synchronous=NORMAL) and the
