@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 
 	"github.com/maskcall/maskcall/internal/maskcall"
+	"github.com/maskcall/maskcall/internal/routeindex"
 	"github.com/maskcall/maskcall/internal/storetest"
 )
 
@@ -27,7 +29,8 @@ func TestStore(t *testing.T) {
 }
 
 // ... and as serve opens it (FastCommits: creates and ends in the group
-// commit, fsynced), with the CLI's handle beside it.
+// commit, fsynced), with the CLI's handle beside it, and calls answered by
+// serve's route index (the route property test holds it to the store).
 func TestStoreFastCommits(t *testing.T) {
 	open := func(t *testing.T, path string) *DB {
 		db := NewDB(path)
@@ -46,6 +49,14 @@ func TestStoreFastCommits(t *testing.T) {
 		New: func(t *testing.T) maskcall.Store { return open(t, filepath.Join(t.TempDir(), "maskcall.db")) },
 		Reopen: func(t *testing.T, s maskcall.Store) maskcall.Store {
 			return MustOpenDBAt(t, s.(*DB).Path())
+		},
+		Routes: func(t *testing.T, s maskcall.Store) maskcall.RouteStore {
+			ix := routeindex.New(s.(*DB), nil)
+			if err := ix.Load(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(ix.Close)
+			return ix
 		},
 	})
 }

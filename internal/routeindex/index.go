@@ -1,0 +1,322 @@
+// Package routeindex answers the answer webhook's route lookup from memory.
+//
+// A route lookup in the store costs a query through database/sql (on
+// SQLite, page reads after every commit, since a WAL reader drops its
+// cache whenever another connection committed; on PostgreSQL, a round
+// trip). The index keeps every active route in flat arrays instead
+// (table.go) and stays exact through the store's route feed
+// (maskcall.RouteFeed): before it answers a call, it reads the store's
+// route version, and if the version moved, reads the conversations that
+// changed and applies them. So a conversation created or ended by the CLI,
+// the API, another process or another replica is seen by the very next
+// call, and expiry is compared to the instant, as the store's own lookup
+// does.
+//
+// The version check is shared: calls that arrive while a check is running
+// wait for the next one, which starts after they arrived and serves them
+// all. Under load one cheap read serves many calls.
+//
+// Until the index has loaded (in the background, seconds at a million
+// conversations), and whenever it must load again (the store no longer
+// keeps the changes since its version), the store answers.
+package routeindex
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/maskcall/maskcall/internal/maskcall"
+)
+
+// Store is what the index needs of a store: its feed, and its own lookup
+// to fall back on.
+type Store interface {
+	maskcall.RouteFeed
+	maskcall.RouteStore
+}
+
+// Index is a maskcall.RouteStore answering from memory. Create it with New.
+type Index struct {
+	store Store
+	log   *slog.Logger
+
+	// mu guards tab, version and validGen: lookups read-lock it, applying
+	// changes and installing a loaded table lock it.
+	mu      sync.RWMutex
+	tab     *table // nil: not loaded, the store answers
+	version int64  // the route version tab is at
+	// validGen is the generation of the last version check that brought
+	// tab up to date; a freshly loaded table has 0 until one does.
+	validGen uint64
+
+	// The shared version check.
+	cmu     sync.Mutex
+	cond    *sync.Cond
+	started uint64 // generations of checks started
+	done    uint64 // the last generation finished
+	running bool
+	lastErr error // the error of generation done, if any
+
+	loading atomic.Bool
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+
+	// Stats.
+	checks, applied, fallbacks, loads atomic.Int64
+}
+
+var _ maskcall.RouteStore = (*Index)(nil)
+
+// New returns an index over store, not loaded: Start (or Load) loads it.
+// log, if not nil, hears of loads and reloads.
+func New(store Store, log *slog.Logger) *Index {
+	ix := &Index{store: store, log: log}
+	ix.cond = sync.NewCond(&ix.cmu)
+	ix.ctx, ix.cancel = context.WithCancel(context.Background())
+	return ix
+}
+
+// Start loads the index in the background; the store answers meanwhile.
+func (ix *Index) Start() { ix.loadInBackground() }
+
+// Load loads the index now.
+func (ix *Index) Load(ctx context.Context) error {
+	return ix.load(ctx)
+}
+
+// Close stops a load under way and frees the index's memory; lookups are
+// then answered by the store.
+func (ix *Index) Close() {
+	ix.cancel()
+	ix.wg.Wait()
+	ix.mu.Lock()
+	if ix.tab != nil {
+		ix.tab.release()
+		ix.tab = nil
+	}
+	ix.mu.Unlock()
+}
+
+// Stats are the index's counters.
+type Stats struct {
+	Loaded        bool
+	Conversations int   // conversations indexed
+	Version       int64 // route version the index is at
+	Checks        int64 // version checks made (each serves one or more calls)
+	Applied       int64 // changed conversations applied
+	Fallbacks     int64 // lookups the store answered (not loaded, or a load under way)
+	Loads         int64 // loads completed
+}
+
+// Stats reports the index's counters.
+func (ix *Index) Stats() Stats {
+	ix.mu.RLock()
+	s := Stats{Loaded: ix.tab != nil, Version: ix.version}
+	if ix.tab != nil {
+		s.Conversations = ix.tab.live + len(ix.tab.odd)
+	}
+	ix.mu.RUnlock()
+	s.Checks, s.Applied, s.Fallbacks, s.Loads = ix.checks.Load(), ix.applied.Load(), ix.fallbacks.Load(), ix.loads.Load()
+	return s
+}
+
+// FindRoute returns the route of a call from from to to at now, as the
+// store's FindRoute would for a call arriving now: ENOTFOUND if none.
+// Only the participants' numbers and proxy numbers are filled in.
+func (ix *Index) FindRoute(ctx context.Context, from, to string, now time.Time) (*maskcall.Route, error) {
+	gen, err := ix.fresh(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ix.mu.RLock()
+	if ix.tab == nil || ix.validGen < gen {
+		// Not loaded, or loaded after the check that serves this call:
+		// the store knows.
+		ix.mu.RUnlock()
+		ix.fallbacks.Add(1)
+		return ix.store.FindRoute(ctx, from, to, now)
+	}
+	r := ix.tab.lookup(from, to, now)
+	ix.mu.RUnlock()
+	if r == nil {
+		return nil, maskcall.Errorf(maskcall.ENOTFOUND, "No active conversation routes calls from %s to %s.",
+			maskcall.MaskNumber(from), to)
+	}
+	return r, nil
+}
+
+// fresh returns once a version check that started after it was called
+// has brought the index up to date, with that check's generation (or a
+// later one's), or the check's error. With no table loaded it checks
+// nothing and returns a generation no table is valid for: the store
+// answers.
+func (ix *Index) fresh(ctx context.Context) (uint64, error) {
+	ix.mu.RLock()
+	loaded := ix.tab != nil
+	ix.mu.RUnlock()
+	if !loaded {
+		return ^uint64(0), nil
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	ix.cmu.Lock()
+	defer ix.cmu.Unlock()
+	need := ix.started + 1 // a check started after now
+	for ix.done < need {
+		if ix.running {
+			ix.cond.Wait()
+			continue
+		}
+		ix.running = true
+		ix.started++
+		gen := ix.started
+		ix.cmu.Unlock()
+		err := ix.check(gen)
+		ix.cmu.Lock()
+		ix.running = false
+		ix.done, ix.lastErr = gen, err
+		ix.cond.Broadcast()
+	}
+	return ix.done, ix.lastErr
+}
+
+// check brings the table up to date with the store: one version read, and
+// the changed conversations if it moved. gen marks the table valid.
+func (ix *Index) check(gen uint64) error {
+	ix.checks.Add(1)
+	// The check runs for every waiting call; a caller that gives up must
+	// not cancel it for the others.
+	ctx := ix.ctx
+	for {
+		ix.mu.RLock()
+		tab, since := ix.tab, ix.version
+		ix.mu.RUnlock()
+		if tab == nil {
+			return nil // dropped for a reload: the store answers
+		}
+		v, err := ix.store.RouteVersion(ctx)
+		if err != nil {
+			return err
+		}
+		if v == since {
+			ix.mu.Lock()
+			if ix.tab == tab && ix.version == since {
+				ix.validGen = gen
+				ix.mu.Unlock()
+				return nil
+			}
+			ix.mu.Unlock()
+			continue // a load installed another table meanwhile
+		}
+		var changed []*maskcall.RouteRecord
+		v, ok, err := ix.store.RouteChanges(ctx, since, func(r *maskcall.RouteRecord) error {
+			c := *r
+			changed = append(changed, &c)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		ix.mu.Lock()
+		if ix.tab != tab || ix.version != since {
+			ix.mu.Unlock()
+			continue
+		}
+		if !ok {
+			// The store no longer keeps the changes since our version.
+			ix.tab, ix.version = nil, 0
+			ix.mu.Unlock()
+			tab.release()
+			ix.logInfo("route index behind the store's kept changes: loading again")
+			ix.loadInBackground()
+			return nil
+		}
+		full := false
+		for _, r := range changed {
+			if !tab.put(r) {
+				full = true
+				break
+			}
+		}
+		if full {
+			ix.tab, ix.version = nil, 0
+			ix.mu.Unlock()
+			tab.release()
+			ix.logWarn(fmt.Sprintf("route index full (%d conversations): the store answers", maxEntries))
+			return nil
+		}
+		ix.version, ix.validGen = v, gen
+		ix.mu.Unlock()
+		ix.applied.Add(int64(len(changed)))
+		return nil
+	}
+}
+
+func (ix *Index) loadInBackground() {
+	if !ix.loading.CompareAndSwap(false, true) {
+		return
+	}
+	ix.wg.Add(1)
+	go func() {
+		defer ix.wg.Done()
+		defer ix.loading.Store(false)
+		if err := ix.load(ix.ctx); err != nil && ix.ctx.Err() == nil {
+			ix.logWarn("route index not loaded: the store answers calls", slog.String("err", err.Error()))
+		}
+	}()
+}
+
+// load reads every active route into a new table and installs it; the
+// next version check brings it up to date before it answers.
+func (ix *Index) load(ctx context.Context) error {
+	start := time.Now()
+	tab := newTable(1024)
+	full := false
+	v, err := ix.store.LoadRoutes(ctx, func(r *maskcall.RouteRecord) error {
+		if !tab.put(r) {
+			full = true
+			return errFull
+		}
+		return nil
+	})
+	if full {
+		tab.release()
+		return fmt.Errorf("more than %d active conversations", maxEntries)
+	}
+	if err != nil {
+		tab.release()
+		return err
+	}
+	ix.mu.Lock()
+	old := ix.tab
+	ix.tab, ix.version, ix.validGen = tab, v, 0
+	n := tab.live + len(tab.odd)
+	ix.mu.Unlock()
+	if old != nil {
+		old.release()
+	}
+	ix.loads.Add(1)
+	ix.logInfo("route index loaded", slog.Int("conversations", n), slog.Int64("version", v),
+		slog.Duration("took", time.Since(start).Round(time.Millisecond)))
+	return nil
+}
+
+var errFull = fmt.Errorf("route index full")
+
+func (ix *Index) logInfo(msg string, attrs ...slog.Attr) {
+	if ix.log != nil {
+		ix.log.LogAttrs(context.Background(), slog.LevelInfo, msg, attrs...)
+	}
+}
+
+func (ix *Index) logWarn(msg string, attrs ...slog.Attr) {
+	if ix.log != nil {
+		ix.log.LogAttrs(context.Background(), slog.LevelWarn, msg, attrs...)
+	}
+}
