@@ -57,6 +57,7 @@ var configKeys = []configKey{
 	{Key: "serve.public_url", Help: "public base URL of serve (e.g. the ngrok URL), for eventUrl"},
 	{Key: "serve.api_listen", Help: "address of the /v1 API's own listener (default: the webhook listener)"},
 	{Key: "serve.metrics_listen", Help: "address of the Prometheus metrics listener (default: off)"},
+	{Key: "serve.route_index", Default: "true", Help: "answer calls from an in-memory index of active routes, kept exact by the store's route version (false: a store query per call)"},
 	{Key: "api.rate_limit", Default: "1000", Help: "requests a second each API key may send (bursts of twice that; 0 for no limit)"},
 	{Key: "voice.connect_text", Default: "Please wait while we connect your call.", Help: "spoken before connecting"},
 	{Key: "voice.not_in_service_text", Default: "The number you have dialled is not in service.", Help: "spoken to strangers and after a conversation ends"},

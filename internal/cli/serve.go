@@ -233,7 +233,12 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	router := &maskcall.Router{Routes: store, Calls: store, Now: opts.Now,
+	routes, stopIndex, err := startRouteIndex(cfg, store, logger)
+	if err != nil {
+		return err
+	}
+	defer stopIndex()
+	router := &maskcall.Router{Routes: routes, Calls: store, Now: opts.Now,
 		RecordFailed: func(c *maskcall.Call, err error) {
 			logger.Error("call record lost", "uuid", c.UUID, "conversation", c.ConversationID, "err", err)
 		}}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/maskcall/maskcall/internal/maskcall"
+	"github.com/maskcall/maskcall/internal/routeindex"
 	"github.com/maskcall/maskcall/internal/sqlite"
 	"github.com/maskcall/maskcall/internal/sqlite/sqliteseed"
 	"github.com/maskcall/maskcall/internal/webhook"
@@ -45,9 +46,13 @@ type benchEnv struct {
 	// answering before the record commits would change. serve never runs
 	// so (see BENCHMARKS.md, Durability).
 	noWait  http.Handler
+	// indexed is serve's handler as serve runs it: calls answered by the
+	// route index in front of the store.
+	indexed http.Handler
 	answers []request
-	// answers2 are other calls, for noWait (a call uuid is recorded once).
-	answers2 []request
+	// answers2 are other calls, for noWait (a call uuid is recorded once);
+	// answers3 for the index.
+	answers2, answers3 []request
 	events   []request
 	// Other calls, for the runs with callbacks on: new calls, so each
 	// writes its events.
@@ -79,11 +84,18 @@ func newBenchEnv(b *testing.B, n int) *benchEnv {
 		return srv
 	}
 	srv := handler(&maskcall.Router{Routes: db, Calls: db})
+	ix := routeindex.New(db, nil)
+	if err := ix.Load(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(ix.Close)
 	noWait := handler(&maskcall.Router{Routes: db, Calls: db, RecordWait: time.Nanosecond})
 	rng := rand.New(rand.NewPCG(1, 2))
 	calls := makeCalls(rng, n, 50_000, pool)
 	s := signer{now: time.Now()}
-	e := &benchEnv{db: db, handler: srv, noWait: noWait, answers: answerRequests(s, calls, "https://region.example")}
+	e := &benchEnv{db: db, handler: srv, noWait: noWait, indexed: handler(&maskcall.Router{Routes: ix, Calls: db}),
+		answers: answerRequests(s, calls, "https://region.example")}
+	e.answers3 = answerRequests(s, makeCalls(rand.New(rand.NewPCG(7, 8)), n, 50_000, pool), "https://region.example")
 	e.events = eventRequests(s, calls[:10_000])
 	e.answers2 = answerRequests(s, makeCalls(rand.New(rand.NewPCG(3, 4)), n, 50_000, pool), "https://region.example")
 	cbCalls := makeCalls(rand.New(rand.NewPCG(5, 6)), n, 50_000, pool)
@@ -132,6 +144,7 @@ func BenchmarkHandler(b *testing.B) {
 	}{
 		{"Answer", e.handler, e.answers, http.StatusOK, true, false},
 		{"AnswerNoWait", e.noWait, e.answers2, http.StatusOK, true, false},
+		{"AnswerIndex", e.indexed, e.answers3, http.StatusOK, true, false},
 		{"Event", e.handler, e.events, http.StatusNoContent, true, false},
 		{"Baseline", base, e.answers, http.StatusOK, false, false},
 		{"AnswerCallbacks", e.handler, e.cbAnswers, http.StatusOK, true, true},

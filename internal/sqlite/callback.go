@@ -24,6 +24,11 @@ const (
 		VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)
 		ON CONFLICT DO NOTHING`
 	globalTargetQuery = `SELECT global_target FROM callback_settings WHERE id = 1`
+	// anyTargetQuery: can any conversation's events go anywhere? The
+	// deployment's flag, or a conversation with a URL of its own
+	// (conversations_callback_url_idx).
+	anyTargetQuery = `SELECT (SELECT global_target FROM callback_settings WHERE id = 1)
+		OR EXISTS (SELECT 1 FROM conversations INDEXED BY conversations_callback_url_idx WHERE callback_url <> '')`
 	// callPartyQuery finds what a call's events say of its caller, and
 	// where they go: the conversation by primary key, the caller among its
 	// two participants.
@@ -73,9 +78,26 @@ func insertCallback(ctx context.Context, tx *Tx, ev *maskcall.CallbackEvent, url
 	return nil
 }
 
+// anyTarget reports whether any conversation's events have somewhere to
+// go, read once per transaction: when none has, the call paths skip
+// callParty.
+func anyTarget(ctx context.Context, tx *Tx) (bool, error) {
+	if tx.anyTarget == nil {
+		var g bool
+		if err := tx.queryRow(ctx, tx.w.anyTarget, anyTargetQuery).Scan(&g); err != nil {
+			return false, formatError(err)
+		}
+		tx.anyTarget = &g
+	}
+	return *tx.anyTarget, nil
+}
+
 // callParty returns the caller of call c and where its conversation's
 // events go; ok false if no callback would go anywhere.
 func callParty(ctx context.Context, tx *Tx, c *maskcall.Call) (p maskcall.CallParty, url string, ok bool, err error) {
+	if ok, err := anyTarget(ctx, tx); err != nil || !ok {
+		return p, "", false, err
+	}
 	err = tx.queryRow(ctx, tx.w.callParty, callPartyQuery, c.ConversationID, c.From, c.To).Scan(&p.Ref, &url, &p.Position, &p.Label)
 	if errors.Is(err, sql.ErrNoRows) {
 		// Not a participant's call (a test's, or one whose participant

@@ -437,6 +437,9 @@ type Tx struct {
 	// worker is woken once this commits.
 	target        *bool
 	wroteCallback bool
+	// anyTarget caches whether any conversation's events can go anywhere
+	// (anyTarget).
+	anyTarget *bool
 }
 
 // noStmts is the w of transactions that have no prepared statements.

@@ -145,7 +145,7 @@ type writeStmts struct {
 	// msg: the SMS relay's (message.go).
 	msg messageStmts
 	// The callback outbox's (callback.go).
-	globalTarget, callParty, insertCallback *sql.Stmt
+	globalTarget, anyTarget, callParty, insertCallback *sql.Stmt
 }
 
 func (s *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
@@ -159,6 +159,7 @@ func (s *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&s.insertEvent, insertEventStmt},
 		{&s.updateCall, updateCallStmt},
 		{&s.globalTarget, globalTargetQuery},
+		{&s.anyTarget, anyTargetQuery},
 		{&s.callParty, callPartyQuery},
 		{&s.insertCallback, insertCallbackStmt},
 	} {
@@ -180,7 +181,7 @@ func (s *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 
 func (s *writeStmts) close() {
 	for _, st := range []*sql.Stmt{s.insertCall, s.callByUUID, s.callByConvUUID, s.insertEvent, s.updateCall,
-		s.globalTarget, s.callParty, s.insertCallback} {
+		s.globalTarget, s.anyTarget, s.callParty, s.insertCallback} {
 		if st != nil {
 			st.Close()
 		}

@@ -1,0 +1,118 @@
+package routeindex_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/maskcall/maskcall/internal/maskcall"
+	"github.com/maskcall/maskcall/internal/routeindex"
+	"github.com/maskcall/maskcall/internal/sqlite"
+)
+
+func openDB(t *testing.T, path string) *sqlite.DB {
+	t.Helper()
+	db := sqlite.NewDB(path)
+	db.FastCommits = true
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// TestIndexSeesEveryAcknowledgedChange runs calls from many goroutines
+// against an index on serve's handle while another handle on the file (the
+// CLI) creates and ends conversations: a call that starts after a create
+// was acknowledged connects, and one that starts after an end was
+// acknowledged never does, however the shared version checks interleave.
+func TestIndexSeesEveryAcknowledgedChange(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "maskcall.db")
+	serve := openDB(t, path)
+	cli := openDB(t, path)
+	ctx := context.Background()
+	now := time.Now()
+	proxies := []string{"+447000000001", "+447000000002"}
+	for _, p := range proxies {
+		if err := cli.CreateNumber(ctx, &maskcall.Number{Number: p, Country: "GB", Type: "mobile-lvn", Features: []string{"VOICE", "SMS"}, Status: maskcall.NumberActive}, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ix := routeindex.New(serve, nil)
+	if err := ix.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+
+	const rounds = 60
+	var (
+		mu    sync.Mutex
+		state = map[string]int{} // caller → 1 once created, 3 while ending, 2 once ended (acknowledged)
+		stop  atomic.Bool
+		fails atomic.Int64
+		calls atomic.Int64
+	)
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; !stop.Load(); i++ {
+				caller := fmt.Sprintf("+4477009%05d", i%rounds)
+				mu.Lock()
+				before := state[caller]
+				mu.Unlock()
+				rt, err := ix.FindRoute(ctx, caller, proxies[0], time.Now())
+				calls.Add(1)
+				mu.Lock()
+				after := state[caller]
+				mu.Unlock()
+				switch {
+				case err != nil && maskcall.ErrorCode(err) != maskcall.ENOTFOUND:
+					t.Errorf("call from %s: %v", caller, err)
+					fails.Add(1)
+				case before == 1 && after == 1 && rt == nil:
+					t.Errorf("call from %s after its conversation was created: not routed", caller)
+					fails.Add(1)
+				case before == 2 && rt != nil:
+					t.Errorf("call from %s after its conversation ended: routed to %s", caller, rt.ConversationID)
+					fails.Add(1)
+				}
+				if fails.Load() > 5 {
+					return
+				}
+			}
+		}()
+	}
+	for i := 0; i < rounds && fails.Load() == 0; i++ {
+		caller := fmt.Sprintf("+4477009%05d", i)
+		c := &maskcall.Conversation{Participants: []maskcall.Participant{{Number: caller, Country: "GB"}, {Number: "+12025550100", Country: "US"}}}
+		if err := cli.CreateConversation(ctx, c, nil, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		state[caller] = 1
+		mu.Unlock()
+		time.Sleep(time.Millisecond)
+		mu.Lock()
+		state[caller] = 3 // ending: either answer is right until acknowledged
+		mu.Unlock()
+		if _, err := cli.EndConversation(ctx, c.ID, "ended", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		state[caller] = 2
+		mu.Unlock()
+	}
+	stop.Store(true)
+	wg.Wait()
+	st := ix.Stats()
+	if !st.Loaded || st.Applied == 0 {
+		t.Fatalf("the index applied nothing: %+v", st)
+	}
+	t.Logf("%d calls, %+v", calls.Load(), st)
+}
