@@ -45,7 +45,7 @@ type benchEnv struct {
 	// call's record (RecordWait 1 ns): an experiment, measuring what
 	// answering before the record commits would change. serve never runs
 	// so (see BENCHMARKS.md, Durability).
-	noWait  http.Handler
+	noWait http.Handler
 	// indexed is serve's handler as serve runs it: calls answered by the
 	// route index in front of the store.
 	indexed http.Handler
@@ -53,7 +53,7 @@ type benchEnv struct {
 	// answers2 are other calls, for noWait (a call uuid is recorded once);
 	// answers3 for the index.
 	answers2, answers3 []request
-	events   []request
+	events             []request
 	// Other calls, for the runs with callbacks on: new calls, so each
 	// writes its events.
 	cbAnswers, cbEvents []request
