@@ -78,6 +78,7 @@ func RunHarness(t *testing.T, h Harness) {
 		{"RecordCallEvent", s.testRecordCallEvent},
 		{"FindCalls", s.testFindCalls},
 		{"RouteProperty", s.testRouteProperty},
+		{"RouteFeed", s.testRouteFeed},
 		{"Stats", s.testStats},
 		{"Callbacks_NoTarget", s.testCallbacksNoTarget},
 		{"Callbacks_Lifecycle", s.testCallbacksLifecycle},
