@@ -165,7 +165,7 @@ func (db *DB) ExpireConversations(ctx context.Context, now time.Time) (int, erro
 	if err != nil {
 		return 0, err
 	}
-	if err := pruneRouteChanges(ctx, tx); err != nil {
+	if err := pruneRouteChanges(ctx, tx, routeChangesKept); err != nil {
 		return 0, err
 	}
 	return n, tx.Commit()

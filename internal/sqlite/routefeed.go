@@ -196,9 +196,27 @@ func scanRouteRecords(rows *sql.Rows, fn func(*maskcall.RouteRecord) error) erro
 	return nil
 }
 
-// pruneRouteChanges drops the changes older than the last routeChangesKept
-// versions (in the expiry sweep's transaction).
-func pruneRouteChanges(ctx context.Context, tx *Tx) error {
+// PruneRouteChanges drops the route changes older than the last keep
+// versions and records that they are gone (pruned_before), so RouteChanges
+// from before them says to load again. The expiry sweep does it with
+// routeChangesKept.
+func (db *DB) PruneRouteChanges(ctx context.Context, keep int64) error {
+	if keep < 0 {
+		return maskcall.Errorf(maskcall.EINVALID, "Cannot keep %d versions of route changes.", keep)
+	}
+	tx, err := db.beginWrite(ctx, time.Time{})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := pruneRouteChanges(ctx, tx, keep); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// pruneRouteChanges drops the changes older than the last keep versions.
+func pruneRouteChanges(ctx context.Context, tx *Tx, keep int64) error {
 	var v, pruned int64
 	if err := tx.QueryRowContext(ctx, `SELECT version, pruned_before FROM route_version WHERE id = 0`).Scan(&v, &pruned); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
@@ -206,13 +224,13 @@ func pruneRouteChanges(ctx context.Context, tx *Tx) error {
 		}
 		return formatError(err)
 	}
-	keep := v - routeChangesKept
-	if keep <= pruned {
+	bound := v - keep
+	if bound <= pruned {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM route_changes WHERE version <= ?`, keep); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM route_changes WHERE version <= ?`, bound); err != nil {
 		return formatError(err)
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE route_version SET pruned_before = ? WHERE id = 0`, keep)
+	_, err := tx.ExecContext(ctx, `UPDATE route_version SET pruned_before = ? WHERE id = 0`, bound)
 	return formatError(err)
 }
