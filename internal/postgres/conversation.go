@@ -135,6 +135,9 @@ func (db *DB) EndConversation(ctx context.Context, id, reason string, now time.T
 // whose expiry is at or before now, and returns how many. An expired
 // conversation's EndedAt is its expiry: the instant it stopped routing.
 //
+// It then prunes the route changes older than the last routeChangesKept
+// versions (PruneRouteChanges).
+//
 // Replicas sweep at the same time without doing the work twice: each batch
 // claims its conversations FOR UPDATE SKIP LOCKED, so a conversation another
 // sweep (or a create's own expiry step) is ending is left to it.
@@ -151,7 +154,9 @@ func (db *DB) ExpireConversations(ctx context.Context, now time.Time) (int, erro
 			return total, err
 		}
 		if n < expireBatch {
-			return total, nil
+			// The sweep is the store's periodic upkeep: the route log is
+			// trimmed here too, in a transaction of its own.
+			return total, db.PruneRouteChanges(ctx, routeChangesKept)
 		}
 	}
 }
@@ -287,19 +292,25 @@ func createConversation(ctx context.Context, tx *Tx, c *maskcall.Conversation, n
 	} else if tag.RowsAffected() == 0 {
 		return maskcall.Errorf(maskcall.ECONFLICT, "Conversation %s already exists.", c.ID)
 	}
-	for i, p := range c.Participants {
-		if _, err := tx.Exec(ctx, `INSERT INTO participants
-			(conversation_id, position, number, country, proxy_number, label, active, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, true, $7)`,
-			c.ID, i, p.Number, p.Country, p.ProxyNumber, p.Label, c.ExpiresAt); err != nil {
-			var pe *pgconn.PgError
-			if errors.As(err, &pe) && pe.Code == codeUniqueViolation && pe.ConstraintName == keyIndex {
-				// Another writer took this key since the candidates were
-				// read: run again, seeing its conversation.
-				return &errRetry{err}
-			}
-			return formatError(err)
+	// Both keys in one statement: its trigger takes the route version (and
+	// its lock, until commit) only once both keys are in, so this
+	// transaction never waits on another's key while holding the version
+	// that one waits for.
+	p0, p1 := c.Participants[0], c.Participants[1]
+	if _, err := tx.Exec(ctx, `INSERT INTO participants
+		(conversation_id, position, number, country, proxy_number, label, active, expires_at)
+		VALUES ($1, 0, $2, $3, $4, $5, true, $10), ($1, 1, $6, $7, $8, $9, true, $10)`,
+		c.ID, p0.Number, p0.Country, p0.ProxyNumber, p0.Label,
+		p1.Number, p1.Country, p1.ProxyNumber, p1.Label, c.ExpiresAt); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == codeUniqueViolation && pe.ConstraintName == keyIndex {
+			// Another writer took a key since the candidates were read:
+			// run again, seeing its conversation.
+			return &errRetry{err}
 		}
+		return formatError(err)
+	}
+	for i, p := range c.Participants {
 		other := c.Participants[1-i]
 		if _, err := tx.Exec(ctx, `INSERT INTO pairings (number, other_number, proxy_number, conversation_id)
 			VALUES ($1, $2, $3, $4)
@@ -572,6 +583,17 @@ func findParticipants(ctx context.Context, tx *Tx, ids []string) (map[string][]m
 func (db *DB) EndConversationsUsingNumber(ctx context.Context, proxy, reason string, now time.Time) ([]string, error) {
 	var ids []string
 	err := db.inTx(ctx, now, func(tx *Tx) error {
+		// The conversations it ends are locked before anything changes:
+		// ending them one by one while holding the route version (taken by
+		// the first) must not wait on a row another ender holds while it
+		// waits for that version. Expired ones first, in the order the
+		// create's expiry step locks them, so the two cannot deadlock.
+		if _, err := tx.Exec(ctx, `SELECT id FROM conversations WHERE status = 'active'
+			AND ((expires_at IS NOT NULL AND expires_at <= $2)
+				OR id IN (SELECT conversation_id FROM participants WHERE proxy_number = $1 AND active))
+			ORDER BY expires_at NULLS LAST, id FOR UPDATE`, proxy, tx.now); err != nil {
+			return formatError(err)
+		}
 		// Those that expired by now are recorded as expired, not ended.
 		if _, err := expireConversations(ctx, tx, false); err != nil {
 			return err
