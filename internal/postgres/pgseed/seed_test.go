@@ -38,6 +38,10 @@ func TestConversations(t *testing.T) {
 		return defs
 	}
 	before := indexes()
+	v0, err := db.RouteVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	const n = 250
 	pool := []string{"+447400000001", "+447400000002", "+447400000003"}
@@ -71,6 +75,28 @@ func TestConversations(t *testing.T) {
 			t.Errorf("conversation %d routes at its expiry: %v", i, err)
 		}
 	}
+	// The route feed: one version for the whole fill, no change row per
+	// conversation, and an index from before it must load again, which
+	// gives every seeded conversation.
+	var changes int
+	if err := db.Pool().QueryRow(ctx, `SELECT count(*) FROM route_changes`).Scan(&changes); err != nil {
+		t.Fatal(err)
+	}
+	v1, err := db.RouteVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changes != 0 || v1 != v0+1 {
+		t.Errorf("seeding left %d route changes and moved the version from %d to %d; want none, one step", changes, v0, v1)
+	}
+	if _, ok, err := db.RouteChanges(ctx, v0, func(*maskcall.RouteRecord) error { return nil }); err != nil || ok {
+		t.Errorf("RouteChanges from before the seed: ok %v, %v; want not kept", ok, err)
+	}
+	loaded := 0
+	if v, err := db.LoadRoutes(ctx, func(*maskcall.RouteRecord) error { loaded++; return nil }); err != nil || v != v1 || loaded != n {
+		t.Errorf("LoadRoutes: %d records at version %d, %v; want %d at %d", loaded, v, err, n, v1)
+	}
+
 	var counters, pairings int
 	if err := db.Pool().QueryRow(ctx, `SELECT sum(active_conversations) FROM numbers`).Scan(&counters); err != nil {
 		t.Fatal(err)
@@ -88,6 +114,11 @@ func TestConversations(t *testing.T) {
 		{Number: sqliteseed.NumberA(0), Country: "GB"}, {Number: "+33612345678", Country: "FR"}}}
 	if err := db.CreateConversation(ctx, c, nil, now); err != nil {
 		t.Fatal(err)
+	}
+	// The route triggers are on again.
+	var seen []string
+	if _, ok, err := db.RouteChanges(ctx, v1, func(r *maskcall.RouteRecord) error { seen = append(seen, r.ConversationID); return nil }); err != nil || !ok || len(seen) != 1 || seen[0] != c.ID {
+		t.Errorf("RouteChanges after a create on the seeded store: %v, ok %v, %v; want %s", seen, ok, err, c.ID)
 	}
 	if c.Participants[0].ProxyNumber == sqliteseed.Proxy(pool, 0) {
 		t.Errorf("a new conversation of A was given the proxy A already uses: %+v", c.Participants[0])
