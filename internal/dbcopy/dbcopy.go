@@ -43,8 +43,9 @@ var notCopied = []string{"callback_settings"}
 
 // Derived tables are kept by the store's triggers from the other tables:
 // they are not copied (the target's triggers count what is copied), and
-// checked once the copy is written.
-var Derived = []string{"conversation_stats"}
+// checked once the copy is written. The route feed's version and change
+// log start afresh on the target (startRoutes).
+var Derived = []string{"conversation_stats", "route_version", "route_changes"}
 
 // Summary is what a copy did.
 type Summary struct {
@@ -204,6 +205,11 @@ func Copy(ctx context.Context, from, to string, progress Progress) (*Summary, er
 	if err := dst.finish(ctx, copying); err != nil {
 		return nil, err
 	}
+	if slices.Contains(dstTables, "route_version") {
+		if err := startRoutes(ctx, dst); err != nil {
+			return nil, err
+		}
+	}
 	if err := checkDerived(ctx, dst); err != nil {
 		return nil, err
 	}
@@ -333,6 +339,7 @@ type endpoint interface {
 	columns(ctx context.Context, table string) ([]column, error)
 	count(ctx context.Context, table string) (int, error)
 	queryInt(ctx context.Context, query string) (int, error) // one integer
+	exec(ctx context.Context, query string) error
 	read(ctx context.Context, table string, cols []column) ([][]any, error)
 	write(ctx context.Context, table string, cols []column, rows [][]any) error
 	beginRead(ctx context.Context) error
@@ -669,6 +676,36 @@ func checkDerived(ctx context.Context, dst endpoint) error {
 		return maskcall.Errorf(maskcall.EINTERNAL, "The copy counts %d active conversations but has %d; nothing was copied.", kept, active)
 	}
 	return nil
+}
+
+// startRoutes gives the target's route feed a new version before which
+// nothing is kept: the copied conversations are there, not as changes (the
+// triggers' rows for them are dropped), so a route index on the target
+// loads everything, and one that followed some other database at a
+// version this one also has is not told "nothing changed".
+func startRoutes(ctx context.Context, dst endpoint) error {
+	if err := dst.exec(ctx, `UPDATE route_version SET version = version + 1, pruned_before = version + 1`); err != nil {
+		return err
+	}
+	if err := dst.exec(ctx, `DELETE FROM route_changes`); err != nil {
+		return err
+	}
+	if n, err := dst.queryInt(ctx, `SELECT count(*) FROM route_version`); err != nil {
+		return err
+	} else if n != 1 {
+		return maskcall.Errorf(maskcall.EINTERNAL, "The target's route version has %d rows, not one; nothing was copied.", n)
+	}
+	return nil
+}
+
+func (e *pgEndpoint) exec(ctx context.Context, q string) error {
+	_, err := e.tx.Exec(ctx, q)
+	return storeErr(err)
+}
+
+func (e *sqliteEndpoint) exec(ctx context.Context, q string) error {
+	_, err := e.tx.ExecContext(ctx, q)
+	return err
 }
 
 func (e *pgEndpoint) queryInt(ctx context.Context, q string) (int, error) {

@@ -223,6 +223,24 @@ func TestCopy_RoundTrip(t *testing.T) {
 	if got := snap(t, p); !reflect.DeepEqual(got, want) {
 		t.Errorf("PostgreSQL copy differs from the SQLite source:\n got %+v\nwant %+v", got, want)
 	}
+	// The route feed starts afresh on the copy: no change rows, nothing
+	// kept before its version, and a load gives every active conversation.
+	feed := p.(*postgres.DB)
+	var active, changes int
+	if err := feed.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM conversations WHERE status = 'active'), (SELECT count(*) FROM route_changes)`).Scan(&active, &changes); err != nil {
+		t.Fatal(err)
+	}
+	rv, err := feed.RouteVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded := 0
+	if v, err := feed.LoadRoutes(ctx, func(*maskcall.RouteRecord) error { loaded++; return nil }); err != nil || v != rv || loaded != active || active == 0 {
+		t.Errorf("LoadRoutes on the copy: %d records at version %d, %v; want %d at %d", loaded, v, err, active, rv)
+	}
+	if _, ok, err := feed.RouteChanges(ctx, rv-1, func(*maskcall.RouteRecord) error { return nil }); err != nil || ok || changes != 0 {
+		t.Errorf("RouteChanges(%d) on the copy: ok %v, %v, %d change rows; want not kept, none", rv-1, ok, err, changes)
+	}
 	// The copy works as a store: a new call gets a fresh id after the
 	// copied ones, and the sticky pairing of a copied pair still applies.
 	page, _ := p.FindConversations(ctx, maskcall.ConversationFilter{}, t0)
