@@ -102,8 +102,11 @@ END $$;
 -- A truncate names no rows: it takes a version and keeps no change before
 -- it, so every index loads everything again.
 CREATE FUNCTION route_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE v bigint;
 BEGIN
-	UPDATE route_version SET pruned_before = route_version_take() WHERE id = 1;
+	-- Taken first: it updates the row this statement updates.
+	v := route_version_take();
+	UPDATE route_version SET pruned_before = v WHERE id = 1;
 	RETURN NULL;
 END $$;
 
