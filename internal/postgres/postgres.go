@@ -15,6 +15,13 @@
 //   - work that must happen once is claimed with row locks (the expiry sweep
 //     takes due conversations FOR UPDATE SKIP LOCKED, so two replicas sweep
 //     disjoint sets);
+//   - the route feed's version is one row that every transaction changing
+//     a route updates, and holds until commit (migration 0018), so route
+//     versions follow commit order across replicas; such transactions take
+//     it after their key inserts and conversation row locks and before the
+//     pool counters, so waiting for it does not deadlock (a create whose
+//     expiry step took it and whose key then races another create's is
+//     the exception, broken by PostgreSQL's deadlock check and retried);
 //   - a connection lost to a restart or failover is replaced by the pool on
 //     the next use; errors meaning "the server is not there" are ESTORE, so
 //     callers can tell them from bugs and retry or answer 503.
