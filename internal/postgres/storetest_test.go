@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/maskcall/maskcall/internal/maskcall"
+	"github.com/maskcall/maskcall/internal/routeindex"
 	"github.com/maskcall/maskcall/internal/storetest"
 )
 
@@ -21,6 +22,17 @@ func TestStore(t *testing.T) {
 				t.Fatal(err)
 			}
 			return n
+		},
+		// Calls answered by serve's route index: the route property test
+		// holds it to the store, with writes through a second handle (the
+		// other replica).
+		Routes: func(t *testing.T, s maskcall.Store) maskcall.RouteStore {
+			ix := routeindex.New(s.(*DB), nil)
+			if err := ix.Load(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(ix.Close)
+			return ix
 		},
 	})
 }
