@@ -131,7 +131,14 @@ func (ix *Index) Stats() Stats {
 func (ix *Index) FindRoute(ctx context.Context, from, to string, now time.Time) (*maskcall.Route, error) {
 	gen, err := ix.fresh(ctx)
 	if err != nil {
-		return nil, err
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		// The check failed (the database restarting, say): the store's
+		// own lookup, with its own retries, decides this call, so the
+		// index never answers worse than the store would.
+		ix.fallbacks.Add(1)
+		return ix.store.FindRoute(ctx, from, to, now)
 	}
 	ix.mu.RLock()
 	if ix.tab == nil || ix.validGen < gen {
@@ -191,8 +198,10 @@ func (ix *Index) fresh(ctx context.Context) (uint64, error) {
 func (ix *Index) check(gen uint64) error {
 	ix.checks.Add(1)
 	// The check runs for every waiting call; a caller that gives up must
-	// not cancel it for the others.
-	ctx := ix.ctx
+	// not cancel it for the others. A database that hangs fails it (and
+	// the calls go to the store's lookup) well within Vonage's 5 s.
+	ctx, cancel := context.WithTimeout(ix.ctx, checkTimeout)
+	defer cancel()
 	for {
 		ix.mu.RLock()
 		tab, since := ix.tab, ix.version
@@ -308,6 +317,9 @@ func (ix *Index) load(ctx context.Context) error {
 }
 
 var errFull = fmt.Errorf("route index full")
+
+// checkTimeout bounds one version check.
+const checkTimeout = 2 * time.Second
 
 func (ix *Index) logInfo(msg string, attrs ...slog.Attr) {
 	if ix.log != nil {
