@@ -119,8 +119,11 @@ func TestCrashSafety(t *testing.T) {
 	checkServeLog(t, "serve (killed)", srv.stderr.String())
 
 	// The file as the crash left it, while the CLI keeps writing: sound,
-	// and holding every write acknowledged before the kill.
+	// and holding every write acknowledged before the kill, once a
+	// maskcall process has opened it (the first to open it writes the
+	// call records the killed serve had journaled and not yet committed).
 	downStart := time.Now()
+	runOK(t, r.e, "conversation", "list", "-o", "json")
 	mid := r.checkDB(t, r.log.snapshot(), false)
 	t.Logf("after the kill, before the restart: %s", mid)
 	time.Sleep(crashDown - time.Since(downStart))

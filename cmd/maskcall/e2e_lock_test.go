@@ -9,9 +9,12 @@ import (
 	"bytes"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -132,6 +135,14 @@ func TestAnswerWhileAnotherProcessHoldsTheWriteLock(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("the call record was written while another connection held the write lock")
 	}
+	// It is in serve's call journal, so a kill now would not lose it.
+	journals, _ := filepath.Glob(e.DB + "-calls.*")
+	journaled := false
+	for _, j := range journals {
+		if b, err := os.ReadFile(j); err == nil && bytes.Contains(b, []byte(uuid)) {
+			journaled = true
+		}
+	}
 	type reply struct {
 		status int
 		body   string
@@ -166,7 +177,72 @@ func TestAnswerWhileAnotherProcessHoldsTheWriteLock(t *testing.T) {
 	if strings.Contains(srv.stderr.String(), "call record lost") {
 		t.Errorf("serve lost a record:\n%s", srv.stderr.String())
 	}
-	if !strings.Contains(srv.stderr.String(), "call record queued") {
-		t.Errorf("serve did not log the queued record:\n%s", srv.stderr.String())
+	if !journaled {
+		t.Errorf("the call was connected before its record was journaled")
+	}
+}
+
+// Serve answers calls once their records are in its call journal. Killed
+// with SIGKILL while another process holds the write lock (so none of
+// those records could commit), it loses none of the calls it connected:
+// the next maskcall process to open the file writes them.
+func TestJournaledCallsSurviveSIGKILL(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	runOK(t, e, "numbers", "provision", "--country", "GB", "--count", "2")
+	c := runJSON[conversation](t, e, "conversation", "create", "+447700900123", "+442079460321", "--no-sms", "--insight", "none", "-o", "json")
+	caller := c.Participants[0]
+	srv := startServe(t, e)
+	// serve's index serves the call from memory once loaded; either way
+	// the first call routes.
+	lockDB, err := sql.Open("sqlite", "file:"+e.DB+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lockDB.Close()
+	conn, err := lockDB.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	var uuids []string
+	for i := range 5 {
+		uuid := fmt.Sprintf("5e1f0c3a-0000-4000-8000-0000000b%04d", i)
+		q := url.Values{"to": {digits(caller.ProxyNumber)}, "from": {digits(caller.Number)}, "uuid": {uuid}, "conversation_uuid": {"CON-" + uuid}}
+		status, ncco := signedRequest(t, http.MethodGet, srv.URL+"/webhooks/answer?"+q.Encode(), nil)
+		if status != http.StatusOK || !bytes.Contains(ncco, []byte(`"connect"`)) {
+			t.Fatalf("answer %d while locked = %d %s, want a connect", i, status, ncco)
+		}
+		uuids = append(uuids, uuid)
+	}
+	srv.kill()
+	if _, err := conn.ExecContext(t.Context(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := conn.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM interactions WHERE kind = 'call'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("%d calls committed although the lock was held until the kill", n)
+	}
+	conn.Close()
+
+	// The CLI opens the file: the killed serve's journal is replayed.
+	show := runJSON[conversation](t, e, "conversation", "show", c.ID, "-o", "json")
+	got := map[string]bool{}
+	for _, call := range show.Calls {
+		got[call.UUID] = true
+	}
+	for _, u := range uuids {
+		if !got[u] {
+			t.Errorf("call %s was connected and is not recorded after the kill", u)
+		}
+	}
+	if journals, _ := filepath.Glob(e.DB + "-calls.*"); len(journals) != 0 {
+		t.Errorf("journal files left after the replay: %v", journals)
 	}
 }

@@ -226,6 +226,7 @@ func (f *Factory) openDB(fast bool) (maskcall.Store, error) {
 	}
 	db := sqlite.NewDB(path)
 	db.FastCommits = fast
+	db.CallJournal = fast // serve answers once a call's record is journaled
 	db.Warn = func(msg string) { f.IO.Statusf("Warning: %s", msg) }
 	if err := db.Open(); err != nil {
 		return nil, err // hints.go advises by the error's reason

@@ -75,6 +75,12 @@ type DB struct {
 	// way.
 	FastCommits bool
 
+	// CallJournal has QueueCall answer once a call's record is in the call
+	// journal rather than once it committed (calljournal.go). serve sets
+	// it; where files cannot be locked it is ignored.
+	CallJournal bool
+	journal     *callJournal
+
 	// onCallback is the delivery worker's wake-up (OnCallback).
 	onCallback atomic.Pointer[func()]
 
@@ -160,6 +166,12 @@ func (db *DB) Open() (err error) {
 	if err := db.migrate(ctx); err != nil {
 		return err
 	}
+	// The records a killed serve had journaled and not committed.
+	if n, err := db.replayCallJournals(ctx); err != nil {
+		return fmt.Errorf("replay the call journal of %s: %w", db.path, err)
+	} else if n > 0 {
+		db.warn(fmt.Sprintf("replayed %d call records that a stopped serve had journaled and not committed", n))
+	}
 
 	// Reads: several connections; query_only guards against a write slipping
 	// into the read pool. Their page caches stay at SQLite's default (2 MB):
@@ -190,6 +202,12 @@ func (db *DB) Open() (err error) {
 	if db.w, err = newCommitter(db); err != nil {
 		return db.openError(err)
 	}
+	if db.CallJournal && callJournalSupported {
+		if db.journal, err = openCallJournal(db.path); err != nil {
+			return err
+		}
+		db.w.journal = db.journal
+	}
 	return nil
 }
 
@@ -199,6 +217,11 @@ func (db *DB) Close() error {
 	// Queued writes are committed before the pools close.
 	if db.w != nil {
 		db.w.close()
+		if db.journal != nil {
+			// Records that could not be written stay for the next Open.
+			db.journal.close(db.w.journalFailed.Load() == 0 && !db.w.hasPending())
+			db.journal = nil
+		}
 		db.w = nil
 	}
 	if db.routeStmt != nil {

@@ -89,6 +89,8 @@ type writeOp struct {
 	// the outcome), opFinished.
 	state atomic.Int32
 	later func(error)
+	// seq: a journaled record's number in the call journal (0: none).
+	seq uint64
 }
 
 const (
@@ -99,7 +101,10 @@ const (
 
 // finish reports op's outcome: to its waiting caller, or to later if the
 // caller of a queued record stopped waiting.
-func (op *writeOp) finish() {
+func (op *writeOp) finish(c *committer) {
+	if op.seq != 0 && op.err != nil && !op.clean {
+		c.journalFailed.Add(1) // its journal file must stay
+	}
 	if op.queued && !op.state.CompareAndSwap(opWaiting, opFinished) && op.later != nil {
 		op.later(op.err)
 	}
@@ -134,6 +139,11 @@ type committer struct {
 	wake    chan struct{}
 	// Queued records retried after a failed write (QueuedCallStats).
 	retried atomic.Int64
+
+	// journal: the call journal whose records are queued here, if any;
+	// journalFailed counts its records finally not written.
+	journal       *callJournal
+	journalFailed atomic.Int64
 }
 
 // writeStmts are the grouped writes' statements, prepared once on the
@@ -328,6 +338,29 @@ func (c *committer) takePending(batch []*writeOp, n int) ([]*writeOp, bool) {
 	return batch, len(c.pending) == 0
 }
 
+// releaseJournal removes the journal files whose records all committed.
+// It runs between batches: a record numbered up to the journal's last is
+// then either written or still pending (it is queued before its number is
+// published).
+func (c *committer) releaseJournal() {
+	upTo := c.journal.lastSeq()
+	c.pendMu.Lock()
+	for _, op := range c.pending {
+		if op.seq != 0 && op.seq <= upTo {
+			upTo = op.seq - 1
+		}
+	}
+	c.pendMu.Unlock()
+	c.journal.committed(upTo)
+}
+
+// pendingFull reports whether QueueCall must refuse a record.
+func (c *committer) pendingFull() bool {
+	c.pendMu.Lock()
+	defer c.pendMu.Unlock()
+	return len(c.pending) >= maxPending
+}
+
 // requeue puts records that failed back at the front of the pending list,
 // in their order.
 func (c *committer) requeue(ops []*writeOp) {
@@ -389,6 +422,9 @@ func (c *committer) run() {
 		}
 		retry := c.commit(batch)
 		c.checkpointSoon()
+		if c.journal != nil && len(retry) == 0 && c.journal.hasRotated() {
+			c.releaseJournal()
+		}
 		if c.truncateWanted.Load() {
 			// Readers may hold it up: then the next batch tries again.
 			c.truncates.Add(1)
@@ -403,7 +439,7 @@ func (c *committer) run() {
 		if quitting {
 			// One last try failed: the store is not writable now.
 			for _, op := range retry {
-				op.finish()
+				op.finish(c)
 			}
 			continue
 		}
@@ -429,7 +465,7 @@ func (c *committer) commit(batch []*writeOp) (retry []*writeOp) {
 				retry = append(retry, op)
 				continue
 			}
-			op.finish()
+			op.finish(c)
 		}
 	}()
 	live := batch[:0:0]
@@ -591,6 +627,21 @@ func (db *DB) QueueCall(ctx context.Context, c *maskcall.Call, now time.Time, wa
 	}
 	op := &writeOp{ctx: context.Background(), done: make(chan struct{}), queued: true, later: later,
 		fn: func(ctx context.Context, tx *Tx) error { return createCall(ctx, tx, c, now) }}
+	if j := db.journal; j != nil {
+		// The record is safe once journaled: the call is answered now and
+		// its outcome goes to later.
+		op.state.Store(opGaveUp)
+		err := j.append(c, now, func() error {
+			if db.w.pendingFull() {
+				return maskcall.Errorf(maskcall.ESTORE, "Too many call records are waiting for the database.")
+			}
+			return nil
+		}, func(seq uint64) error {
+			op.seq = seq
+			return db.w.queue(op)
+		})
+		return err == nil, err
+	}
 	if err := db.w.queue(op); err != nil {
 		return false, err
 	}
