@@ -19,7 +19,7 @@ import (
 //
 //	go test -run '^$' -bench APICreate -cpuprofile cpu.out ./internal/loadtest/
 func BenchmarkAPICreate(b *testing.B) {
-	e := newBenchEnv(b, 100_000)
+	e := newBenchEnv(b, 100_000, true)
 	ctx := context.Background()
 	secret, key, err := maskcall.NewAPIKey("bench", false, time.Now())
 	if err != nil {

@@ -41,25 +41,23 @@ func TestMain(m *testing.M) {
 type benchEnv struct {
 	db      *sqlite.DB
 	handler http.Handler
-	// noWait is the same handler with a Router that does not wait for the
-	// call's record (RecordWait 1 ns): an experiment, measuring what
-	// answering before the record commits would change. serve never runs
-	// so (see BENCHMARKS.md, Durability).
-	noWait http.Handler
-	// indexed is serve's handler as serve runs it: calls answered by the
-	// route index in front of the store.
+	// indexed is the handler with calls answered by the route index in
+	// front of the store, as serve runs it.
 	indexed http.Handler
 	answers []request
-	// answers2 are other calls, for noWait (a call uuid is recorded once);
-	// answers3 for the index.
-	answers2, answers3 []request
-	events             []request
+	// answers2 are other calls, for the index (a call uuid is recorded
+	// once).
+	answers2 []request
+	events   []request
 	// Other calls, for the runs with callbacks on: new calls, so each
 	// writes its events.
 	cbAnswers, cbEvents []request
 }
 
-func newBenchEnv(b *testing.B, n int) *benchEnv {
+// newBenchEnv seeds n conversations and opens the store as serve does,
+// with the call journal (serve answers once a record is journaled) or
+// without (once it committed, as before the journal).
+func newBenchEnv(b *testing.B, n int, journal bool) *benchEnv {
 	b.Helper()
 	path := filepath.Join(b.TempDir(), "maskcall.db")
 	pool := poolNumbers(100)
@@ -68,6 +66,7 @@ func newBenchEnv(b *testing.B, n int) *benchEnv {
 	}
 	db := sqlite.NewDB(path)
 	db.FastCommits = true // as serve opens it
+	db.CallJournal = journal
 	if err := db.Open(); err != nil {
 		b.Fatal(err)
 	}
@@ -89,13 +88,11 @@ func newBenchEnv(b *testing.B, n int) *benchEnv {
 		b.Fatal(err)
 	}
 	b.Cleanup(ix.Close)
-	noWait := handler(&maskcall.Router{Routes: db, Calls: db, RecordWait: time.Nanosecond})
 	rng := rand.New(rand.NewPCG(1, 2))
 	calls := makeCalls(rng, n, 50_000, pool)
 	s := signer{now: time.Now()}
-	e := &benchEnv{db: db, handler: srv, noWait: noWait, indexed: handler(&maskcall.Router{Routes: ix, Calls: db}),
+	e := &benchEnv{db: db, handler: srv, indexed: handler(&maskcall.Router{Routes: ix, Calls: db}),
 		answers: answerRequests(s, calls, "https://region.example")}
-	e.answers3 = answerRequests(s, makeCalls(rand.New(rand.NewPCG(7, 8)), n, 50_000, pool), "https://region.example")
 	e.events = eventRequests(s, calls[:10_000])
 	e.answers2 = answerRequests(s, makeCalls(rand.New(rand.NewPCG(3, 4)), n, 50_000, pool), "https://region.example")
 	cbCalls := makeCalls(rand.New(rand.NewPCG(5, 6)), n, 50_000, pool)
@@ -129,11 +126,18 @@ func serveOne(tb testing.TB, h http.Handler, r *request, want int, strict bool) 
 // look up, record the call, log, write the NCCO) and event handler on a
 // store of 100,000 conversations, against the baseline handler. Each answer
 // is a new call until the 50,000 generated run out.
+//
+// Answer is the handler as it was before the route index and the call
+// journal (the store's lookup; the NCCO after the record's commit),
+// AnswerIndex adds the index, AnswerServe (on a store with the journal)
+// is serve as it runs now.
 func BenchmarkHandler(b *testing.B) {
-	e := newBenchEnv(b, 100_000)
+	e := newBenchEnv(b, 100_000, false)
+	j := newBenchEnv(b, 100_000, true)
 	base := baselineHandler()
 	for _, bc := range []struct {
 		name   string
+		e      *benchEnv
 		h      http.Handler
 		reqs   []request
 		want   int
@@ -142,15 +146,15 @@ func BenchmarkHandler(b *testing.B) {
 		// writes its call.* events to the outbox too.
 		callbacks bool
 	}{
-		{"Answer", e.handler, e.answers, http.StatusOK, true, false},
-		{"AnswerNoWait", e.noWait, e.answers2, http.StatusOK, true, false},
-		{"AnswerIndex", e.indexed, e.answers3, http.StatusOK, true, false},
-		{"Event", e.handler, e.events, http.StatusNoContent, true, false},
-		{"Baseline", base, e.answers, http.StatusOK, false, false},
-		{"AnswerCallbacks", e.handler, e.cbAnswers, http.StatusOK, true, true},
-		{"EventCallbacks", e.handler, e.cbEvents, http.StatusNoContent, true, true},
+		{"Answer", e, e.handler, e.answers, http.StatusOK, true, false},
+		{"AnswerIndex", e, e.indexed, e.answers2, http.StatusOK, true, false},
+		{"AnswerServe", j, j.indexed, j.answers, http.StatusOK, true, false},
+		{"Event", e, e.handler, e.events, http.StatusNoContent, true, false},
+		{"Baseline", e, base, e.answers, http.StatusOK, false, false},
+		{"AnswerCallbacks", j, j.indexed, j.cbAnswers, http.StatusOK, true, true},
+		{"EventCallbacks", j, j.indexed, j.cbEvents, http.StatusNoContent, true, true},
 	} {
-		if err := e.db.SetCallbackTarget(context.Background(), bc.callbacks, time.Now()); err != nil {
+		if err := bc.e.db.SetCallbackTarget(context.Background(), bc.callbacks, time.Now()); err != nil {
 			b.Fatal(err)
 		}
 		var next atomic.Int64
@@ -166,13 +170,13 @@ func BenchmarkHandler(b *testing.B) {
 			b.ReportAllocs()
 			b.SetParallelism(16)
 			defer reportCPU(b)()
-			tx0, ops0 := e.db.GroupCommitStats()
+			tx0, ops0 := bc.e.db.GroupCommitStats()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					serveOne(b, bc.h, &bc.reqs[int(next.Add(1)-1)%len(bc.reqs)], bc.want, bc.strict)
 				}
 			})
-			if tx, ops := e.db.GroupCommitStats(); tx > tx0 {
+			if tx, ops := bc.e.db.GroupCommitStats(); tx > tx0 {
 				b.ReportMetric(float64(ops-ops0)/float64(tx-tx0), "writes/commit")
 			}
 		})
@@ -202,7 +206,7 @@ func cpuTime() time.Duration {
 // BenchmarkStore measures the store calls of the answer and event paths
 // alone, at 100,000 conversations.
 func BenchmarkStore(b *testing.B) {
-	e := newBenchEnv(b, 100_000)
+	e := newBenchEnv(b, 100_000, true)
 	ctx := context.Background()
 	pool := poolNumbers(100)
 	b.Run("FindRoute", func(b *testing.B) {
