@@ -88,9 +88,15 @@ type DB struct {
 
 	// onCallback is the delivery worker's wake-up (OnCallback).
 	onCallback atomic.Pointer[func()]
+
+	// calls batches queued call records (QueueCall, callqueue.go).
+	calls *callQueue
 }
 
-var _ maskcall.Store = (*DB)(nil)
+var (
+	_ maskcall.Store     = (*DB)(nil)
+	_ maskcall.CallQueue = (*DB)(nil)
+)
 
 // NewDB returns a store for the database at url (postgres://...). Open must
 // be called before use.
@@ -163,11 +169,16 @@ func (db *DB) Open() error {
 		db.Close()
 		return err
 	}
+	db.calls = startCallQueue(db)
 	return nil
 }
 
-// Close closes the pool. It is safe to call on a store that failed to open.
+// Close writes the call records still queued, then closes the pool. It is
+// safe to call on a store that failed to open.
 func (db *DB) Close() error {
+	if db.calls != nil {
+		db.calls.close() // kept: a record queued later is refused
+	}
 	if db.pool != nil {
 		db.pool.Close()
 		db.pool = nil
