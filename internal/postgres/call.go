@@ -85,6 +85,8 @@ func (db *DB) createCall(ctx context.Context, c *maskcall.Call, now time.Time) e
 // ev.ConversationUUID; it reports false, storing nothing, if none matches.
 // The call's row is locked while its event is applied, so events of one
 // call arriving at two replicas at once are applied one after the other.
+// A call whose record is still queued (QueueCall, its caller stopped
+// waiting) is not found yet: the exception callqueue.go describes.
 func (db *DB) RecordCallEvent(ctx context.Context, ev maskcall.CallEvent, now time.Time) (bool, error) {
 	var ok bool
 	// Idempotent: a second run finds the event stored and changes nothing.

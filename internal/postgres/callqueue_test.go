@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/maskcall/maskcall/internal/maskcall"
+	"github.com/maskcall/maskcall/internal/postgres/pgtest"
 )
 
 // holdInteractions blocks writes to interactions until the returned func
@@ -345,6 +346,57 @@ func TestDB_QueueCall(t *testing.T) {
 		}
 		if written, err := db.QueueCall(ctx, calls[0], t0, 10*time.Second, nil); err != nil || !written {
 			t.Fatalf("QueueCall after the outage: %v %v", written, err)
+		}
+	})
+
+	// While the database refuses sessions a record is retried, and
+	// written once it is back; after unavailableRetryFor it fails ESTORE,
+	// to its caller or to later.
+	t.Run("Outage", func(t *testing.T) {
+		url := pgtest.Database(t)
+		db := MustOpenDBAt(t, url)
+		calls := callSetup(t, db, "", t0)
+		var name string
+		if err := db.pool.QueryRow(ctx, `SELECT current_database()`).Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		server := pgtest.ServerURL(t)
+		down := func() {
+			pgtest.Exec(t, server, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS false`)
+			pgtest.Exec(t, server, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, name)
+		}
+		up := func() { pgtest.Exec(t, server, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS true`) }
+		t.Cleanup(up)
+
+		down()
+		time.AfterFunc(500*time.Millisecond, up)
+		if written, err := db.QueueCall(ctx, calls[0], t0, 10*time.Second, nil); err != nil || !written {
+			t.Fatalf("QueueCall through a short outage: %v %v", written, err)
+		}
+
+		down()
+		outcome := make(chan error, 1)
+		if written, err := db.QueueCall(ctx, calls[1], t0, 0, func(err error) { outcome <- err }); err != nil || written {
+			t.Fatalf("QueueCall not waiting: %v %v", written, err)
+		}
+		start := time.Now()
+		_, err := db.QueueCall(ctx, calls[2], t0, 10*time.Second, nil)
+		assertCode(t, err, maskcall.ESTORE)
+		if d := time.Since(start); d < unavailableRetryFor-100*time.Millisecond {
+			t.Errorf("gave up after %v", d)
+		}
+		select {
+		case err := <-outcome:
+			assertCode(t, err, maskcall.ESTORE)
+		case <-time.After(5 * time.Second):
+			t.Fatal("later not called")
+		}
+		up()
+		if written, err := db.QueueCall(ctx, calls[3], t0, 10*time.Second, nil); err != nil || !written {
+			t.Fatalf("QueueCall after the outage: %v %v", written, err)
+		}
+		if gotI, _ := callRows(t, db, "leg-"); len(gotI) != 2 {
+			t.Errorf("%d calls written, want 2", len(gotI))
 		}
 	})
 
