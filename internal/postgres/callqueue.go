@@ -30,7 +30,9 @@ import (
 //
 // While the server is unreachable (ESTORE) a record is tried again, as
 // CreateCall would be, until unavailableRetryFor has passed since it was
-// queued; then it fails ESTORE.
+// queued; then it fails ESTORE, unless its caller stopped waiting (the
+// call was connected): such a record is retried until it is written, as
+// SQLite's are.
 //
 // Order: on PostgreSQL a call's events are recorded in transactions of
 // their own (RecordCallEvent), not through this queue. Vonage sends them
@@ -218,7 +220,11 @@ func (q *callQueue) write(batch []*queuedCall) (retry []*queuedCall) {
 	}
 	for i, r := range batch {
 		err := errs[i]
-		if maskcall.ErrorCode(err) == maskcall.ESTORE && time.Since(r.queued) < unavailableRetryFor {
+		// A caller still waiting gets ESTORE after unavailableRetryFor (its
+		// call is then not connected: 503); a record whose caller stopped
+		// waiting belongs to a connected call and is retried until the
+		// server is back, never dropped for an outage.
+		if maskcall.ErrorCode(err) == maskcall.ESTORE && (time.Since(r.queued) < unavailableRetryFor || r.state.Load() == callGaveUp) {
 			r.err = err
 			retry = append(retry, r)
 			continue
