@@ -14,6 +14,7 @@ import (
 	"github.com/maskcall/maskcall/internal/postgres"
 	"github.com/maskcall/maskcall/internal/postgres/pgseed"
 	"github.com/maskcall/maskcall/internal/postgres/pgtest"
+	"github.com/maskcall/maskcall/internal/routeindex"
 	"github.com/maskcall/maskcall/internal/webhook"
 )
 
@@ -38,23 +39,40 @@ func BenchmarkHandlerPostgres(b *testing.B) {
 	if err := pgseed.Conversations(context.Background(), url, n, pool, time.Now()); err != nil {
 		b.Fatal(err)
 	}
-	srv, err := webhook.New(&maskcall.Router{Routes: db, Calls: db}, webhook.Config{
-		SignatureSecret: signatureSecret, APIKey: apiKey, ApplicationID: applicationID, PublicURL: "https://maskcall.example",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
+	handler := func(routes maskcall.RouteStore) http.Handler {
+		srv, err := webhook.New(&maskcall.Router{Routes: routes, Calls: db}, webhook.Config{
+			SignatureSecret: signatureSecret, APIKey: apiKey, ApplicationID: applicationID, PublicURL: "https://maskcall.example",
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return srv
+	}
+	ix := routeindex.New(db, nil)
+	if err := ix.Load(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	reqs := answerRequests(signer{now: time.Now()}, makeCalls(rand.New(rand.NewPCG(5, 6)), n, 50_000, pool), "https://region.example")
-	var next atomic.Int64
-	b.Run("AnswerParallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetParallelism(16)
-		defer reportCPU(b)()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				serveOne(b, srv, &reqs[int(next.Add(1)-1)%len(reqs)], http.StatusOK, true)
-			}
+	b.Cleanup(ix.Close)
+	// Answer: the store's lookup (a round trip per call); AnswerIndex: the
+	// route index, as serve runs. Both record calls through the store's
+	// call queue (one statement per batch).
+	for _, bc := range []struct {
+		name string
+		h    http.Handler
+		seed uint64
+	}{{"AnswerParallel", handler(db), 5}, {"AnswerIndexParallel", handler(ix), 7}} {
+		reqs := answerRequests(signer{now: time.Now()}, makeCalls(rand.New(rand.NewPCG(bc.seed, 6)), n, 50_000, pool), "https://region.example")
+		var next atomic.Int64
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetParallelism(16)
+			defer reportCPU(b)()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					serveOne(b, bc.h, &reqs[int(next.Add(1)-1)%len(reqs)], http.StatusOK, true)
+				}
+			})
 		})
-	})
+	}
 }
