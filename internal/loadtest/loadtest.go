@@ -47,10 +47,14 @@ type Config struct {
 	Replicas    int    `json:"replicas"`
 	// ServeEnv is added to serve's environment (GOGC=400, say), for
 	// experiments; empty in the documented runs.
-	ServeEnv []string  `json:"serve_env,omitempty"`
-	WorkDir  string    `json:"-"`
-	Binary   string    `json:"-"`
-	Log      io.Writer `json:"-"`
+	ServeEnv []string `json:"serve_env,omitempty"`
+	// NoIndexWait: serve has no route index (an older binary, or
+	// serve.route_index off), so nothing waits for it to load before the
+	// timed load.
+	NoIndexWait bool      `json:"no_index_wait,omitempty"`
+	WorkDir     string    `json:"-"`
+	Binary      string    `json:"-"`
+	Log         io.Writer `json:"-"`
 }
 
 // DefaultConfig is what `go run ./internal/loadtest` uses.
@@ -297,6 +301,20 @@ func runSize(ctx context.Context, cfg *Config, env *environment, dir string, sr 
 		}
 		serves = append(serves, p)
 		serveURLs = append(serveURLs, serveURL)
+	}
+	// serve answers from the store until its route index has loaded (a
+	// few seconds at 1,000,000): the timed load starts once it has.
+	if !cfg.NoIndexWait && !slices.Contains(cfg.ServeEnv, "MASKCALL_SERVE_ROUTE_INDEX=false") {
+		for _, p := range serves {
+			line, err := waitLog(p.log.Name(), "route index", 5*time.Minute)
+			if err != nil {
+				return fmt.Errorf("serve's route index: %w (an older binary? pass -no-index-wait)", err)
+			}
+			if !strings.Contains(line, "route index loaded") {
+				return fmt.Errorf("serve's route index did not load: %s", line)
+			}
+			cfg.logf("N=%d: %s", n, strings.TrimSpace(line))
+		}
 	}
 	servePIDs := func() []int {
 		pids := make([]int, len(serves))

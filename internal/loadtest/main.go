@@ -72,6 +72,7 @@ func main() {
 		cfg.ServeEnv = append(cfg.ServeEnv, v)
 		return nil
 	})
+	flag.BoolVar(&cfg.NoIndexWait, "no-index-wait", false, "do not wait for serve's route index to load (a binary without one)")
 	flag.StringVar(&out, "out", "", "write the results as JSON to this file")
 	flag.BoolVar(&baselineServer, "baseline-server", false, "run only the baseline server (see -listen)")
 	flag.StringVar(&listen, "listen", "127.0.0.1:3999", "address of -baseline-server")

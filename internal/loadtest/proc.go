@@ -282,3 +282,24 @@ func loadAvg() float64 {
 	v, _ := strconv.ParseFloat(f[0], 64)
 	return v
 }
+
+// waitLog waits until the file at path has a line containing substr and
+// returns that line.
+func waitLog(path, substr string, timeout time.Duration) (string, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", err
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, substr) {
+				return line, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("no %q in %s after %s", substr, path, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
