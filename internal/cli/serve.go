@@ -242,7 +242,7 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		RecordFailed: func(c *maskcall.Call, err error) {
 			logger.Error("call record lost", "uuid", c.UUID, "conversation", c.ConversationID, "err", err)
 		}}
-	mx, err := startMetrics(opts, store, logger)
+	mx, err := startMetrics(opts, store, routes, logger)
 	if err != nil {
 		return err
 	}

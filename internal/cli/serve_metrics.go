@@ -10,6 +10,7 @@ import (
 	"github.com/maskcall/maskcall/internal/httpserver"
 	"github.com/maskcall/maskcall/internal/maskcall"
 	"github.com/maskcall/maskcall/internal/metrics"
+	"github.com/maskcall/maskcall/internal/routeindex"
 	"github.com/maskcall/maskcall/internal/vonage"
 	"github.com/maskcall/maskcall/internal/webhook"
 )
@@ -33,7 +34,7 @@ type serveMetrics struct {
 // startMetrics builds the metrics when opts.MetricsListen is set: the
 // collectors, the store's gauges, Vonage's transport, and the listener,
 // bound (a port in use fails here, before anything serves) and serving.
-func startMetrics(opts *ServeOptions, store maskcall.Store, logger *slog.Logger) (*serveMetrics, error) {
+func startMetrics(opts *ServeOptions, store maskcall.Store, routes maskcall.RouteStore, logger *slog.Logger) (*serveMetrics, error) {
 	if opts.MetricsListen == "" {
 		return &serveMetrics{}, nil
 	}
@@ -55,6 +56,11 @@ func startMetrics(opts *ServeOptions, store maskcall.Store, logger *slog.Logger)
 			c.Queues[metrics.QueueCallbacks] = callbackQueue(cs)
 		}
 		if err := m.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	if ix, ok := routes.(*routeindex.Index); ok {
+		if err := m.Register(&metrics.RouteIndexCollector{Stats: ix.Stats}); err != nil {
 			return nil, err
 		}
 	}

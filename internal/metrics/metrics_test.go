@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/maskcall/maskcall/internal/maskcall"
+	"github.com/maskcall/maskcall/internal/routeindex"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -196,6 +197,30 @@ maskcall_vonage_requests_total{endpoint="epGET",status="404"} 1
 maskcall_vonage_requests_total{endpoint="epGET",status="error"} 1
 `
 	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "maskcall_vonage_requests_total"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestRouteIndexCollector(t *testing.T) {
+	c := &RouteIndexCollector{Stats: func() routeindex.Stats {
+		return routeindex.Stats{Loaded: true, Conversations: 7, Checks: 30, Applied: 4, Fallbacks: 2, Loads: 1}
+	}}
+	want := `
+# HELP maskcall_route_index_conversations Conversations in the route index.
+# TYPE maskcall_route_index_conversations gauge
+maskcall_route_index_conversations 7
+# HELP maskcall_route_index_loaded 1 while serve answers calls from its route index; 0 while it loads (the database answers).
+# TYPE maskcall_route_index_loaded gauge
+maskcall_route_index_loaded 1
+# HELP maskcall_route_index_store_lookups_total Calls the database's own lookup answered (the index loading, or a version check failed).
+# TYPE maskcall_route_index_store_lookups_total counter
+maskcall_route_index_store_lookups_total 2
+# HELP maskcall_route_index_version_checks_total Reads of the database's route version (each serves the calls that arrived while the one before ran).
+# TYPE maskcall_route_index_version_checks_total counter
+maskcall_route_index_version_checks_total 30
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "maskcall_route_index_conversations", "maskcall_route_index_loaded",
+		"maskcall_route_index_store_lookups_total", "maskcall_route_index_version_checks_total"); err != nil {
 		t.Error(err)
 	}
 }
