@@ -25,6 +25,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -285,7 +286,15 @@ func (ix *Index) loadInBackground() {
 // next version check brings it up to date before it answers.
 func (ix *Index) load(ctx context.Context) error {
 	start := time.Now()
-	tab := newTable(1024)
+	// Sized for what the store holds, so loading a million conversations
+	// never holds two copies of the arrays while one grows.
+	size := 1024
+	if st, ok := ix.store.(maskcall.StatsStore); ok {
+		if n, err := st.CountActiveConversations(ctx); err == nil {
+			size = max(size, n+n/16)
+		}
+	}
+	tab := newTable(size)
 	full := false
 	v, err := ix.store.LoadRoutes(ctx, func(r *maskcall.RouteRecord) error {
 		if !tab.put(r) {
@@ -311,6 +320,10 @@ func (ix *Index) load(ctx context.Context) error {
 		old.release()
 	}
 	ix.loads.Add(1)
+	// Reading millions of rows left as much garbage on the heap, which the
+	// runtime would hand back to the system only slowly: serve's resident
+	// memory would stay at the load's peak.
+	debug.FreeOSMemory()
 	ix.logInfo("route index loaded", slog.Int("conversations", n), slog.Int64("version", v),
 		slog.Duration("took", time.Since(start).Round(time.Millisecond)))
 	return nil

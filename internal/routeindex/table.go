@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/bits"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/maskcall/maskcall/internal/maskcall"
@@ -14,7 +15,7 @@ import (
 // arrays, no pointers, so that a million conversations fit in about 70 MB
 // and the garbage collector never walks them:
 //
-//   - entries: one per conversation (56 bytes): its id, both participants'
+//   - entries: one per conversation (48 bytes): its id, both participants'
 //     numbers as integers (the digits of E.164), their proxies as indexes
 //     into a small table of the pool's numbers, the expiry, the mode;
 //   - keys: open addressing with linear probing over the participants'
@@ -24,8 +25,8 @@ import (
 //   - ids: the same over conversation ids, to apply a change.
 //
 // A conversation that does not fit this shape (a number that is not
-// E.164, an id over 16 bytes, participants with different expiries) is
-// kept as it is in odd; there are none in practice.
+// E.164, an id over 16 bytes ("cv_" and 13), participants with different
+// expiries) is kept as it is in odd; there are none in practice.
 //
 // A table is not safe for concurrent use: Index guards it.
 type table struct {
@@ -51,14 +52,33 @@ type table struct {
 type oddKey struct{ from, to string }
 
 // entry is one conversation. Its size is what a million cost: keep it at
-// 56 bytes.
+// 48 bytes.
 type entry struct {
-	id      [16]byte  // the id, NUL-padded
 	number  [2]uint64 // by position; digits of E.164
-	proxy   [2]uint32 // by position; index into proxies
 	expires int64     // UnixNano of the expiry; noExpiry: never
-	mode    uint8     // modeVoice...
-	active  uint8     // bit i: participant i's key is active
+	proxy   [2]uint32 // by position; index into proxies
+	// id is the conversation's id without its "cv_" prefix when
+	// flagPrefixed is set (every id the stores make), NUL-padded.
+	id     [13]byte
+	mode   uint8 // index into modes
+	active uint8 // bit i: participant i's key is active; flagPrefixed
+}
+
+// flagPrefixed in entry.active: the id is "cv_" + entry.id.
+const flagPrefixed = 1 << 2
+
+const idPrefix = "cv_"
+
+// storedID is how id is kept in an entry: its bytes, and whether the
+// prefix was taken off; ok false if it does not fit.
+func storedID(id string) (rest string, prefixed, ok bool) {
+	if r, cut := strings.CutPrefix(id, idPrefix); cut && len(r) <= len(entry{}.id) && len(r) > 0 {
+		id, prefixed = r, true
+	}
+	if len(id) == 0 || len(id) > len(entry{}.id) || strings.IndexByte(id, 0) >= 0 {
+		return "", false, false
+	}
+	return id, prefixed, true
 }
 
 const noExpiry = math.MaxInt64
@@ -121,11 +141,11 @@ func (t *table) grow(n int) {
 	copy(entries, t.entries[:t.used])
 	freeSlice(t.entries)
 	t.entries = entries
-	// Keys at most 3/4 full (two a conversation), ids at most 1/2.
+	// Keys (two a conversation) and ids at most 3/4 full.
 	freeSlice(t.keys)
 	freeSlice(t.ids)
-	t.keys = allocSlice[uint32](n * 8 / 3)
-	t.ids = allocSlice[uint32](n * 2)
+	t.keys = allocSlice[uint32](n*8/3 + 1)
+	t.ids = allocSlice[uint32](n*4/3 + 1)
 	t.keyLoad, t.idLoad = 0, 0
 	inFree := make(map[uint32]bool, len(t.free))
 	for _, f := range t.free {
@@ -152,7 +172,16 @@ func (t *table) keyHash(number uint64, proxy uint32) uint64 {
 	return h ^ h>>32
 }
 
-func (t *table) idHash(id []byte) uint64 { return maphash.Bytes(t.seed, id) }
+// idHash hashes an id as stored (storedID).
+func (t *table) idHash(rest []byte, prefixed bool) uint64 {
+	h := maphash.Bytes(t.seed, rest)
+	if prefixed {
+		h = ^h
+	}
+	return h
+}
+
+func (t *table) entryIDHash(e *entry) uint64 { return t.idHash(idBytes(e), e.active&flagPrefixed != 0) }
 
 func idBytes(e *entry) []byte {
 	n := 0
@@ -160,6 +189,14 @@ func idBytes(e *entry) []byte {
 		n++
 	}
 	return e.id[:n]
+}
+
+// conversationID returns e's id as the store has it.
+func conversationID(e *entry) string {
+	if e.active&flagPrefixed != 0 {
+		return idPrefix + string(idBytes(e))
+	}
+	return string(idBytes(e))
 }
 
 // indexEntry adds entry i's active keys and its id to the slots.
@@ -181,7 +218,7 @@ func (t *table) indexEntry(i uint32) {
 		}
 	}
 	n := len(t.ids)
-	for s := slot(t.idHash(idBytes(e)), n); ; s = (s + 1) % n {
+	for s := slot(t.entryIDHash(e), n); ; s = (s + 1) % n {
 		if t.ids[s] == 0 {
 			t.ids[s] = i + 1
 			t.idLoad++
@@ -210,7 +247,7 @@ func (t *table) unindexEntry(i uint32) {
 		}
 	}
 	n := len(t.ids)
-	for s := slot(t.idHash(idBytes(e)), n); t.ids[s] != 0; s = (s + 1) % n {
+	for s := slot(t.entryIDHash(e), n); t.ids[s] != 0; s = (s + 1) % n {
 		if t.ids[s] == i+1 {
 			t.deleteSlot(t.ids, s, t.idHome)
 			t.idLoad--
@@ -226,7 +263,7 @@ func (t *table) keyHome(v uint32) int {
 }
 
 func (t *table) idHome(v uint32) int {
-	return slot(t.idHash(idBytes(&t.entries[v-1])), len(t.ids))
+	return slot(t.entryIDHash(&t.entries[v-1]), len(t.ids))
 }
 
 // deleteSlot empties slots[s] and moves back the entries after it that
@@ -254,13 +291,15 @@ func (t *table) deleteSlot(slots []uint32, s int, home func(uint32) int) {
 
 // findID returns the entry of conversation id.
 func (t *table) findID(id string) (uint32, bool) {
-	if len(id) > len(entry{}.id) {
+	rest, prefixed, ok := storedID(id)
+	if !ok {
 		return 0, false
 	}
 	n := len(t.ids)
-	for s := slot(maphash.String(t.seed, id), n); t.ids[s] != 0; s = (s + 1) % n {
+	for s := slot(t.idHash([]byte(rest), prefixed), n); t.ids[s] != 0; s = (s + 1) % n {
 		i := t.ids[s] - 1
-		if string(idBytes(&t.entries[i])) == id {
+		e := &t.entries[i]
+		if string(idBytes(e)) == rest && (e.active&flagPrefixed != 0) == prefixed {
 			return i, true
 		}
 	}
@@ -336,15 +375,14 @@ func (t *table) proxyIndex(number uint64) uint32 {
 // encode packs r into an entry; ok false if r does not fit one.
 func (t *table) encode(r *maskcall.RouteRecord) (entry, bool) {
 	var e entry
-	if len(r.ConversationID) > len(e.id) || len(r.ConversationID) == 0 {
+	rest, prefixed, ok := storedID(r.ConversationID)
+	if !ok {
 		return e, false
 	}
-	for i := 0; i < len(r.ConversationID); i++ {
-		if r.ConversationID[i] == 0 {
-			return e, false
-		}
+	copy(e.id[:], rest)
+	if prefixed {
+		e.active |= flagPrefixed
 	}
-	copy(e.id[:], r.ConversationID)
 	m, ok := modeCode(r.Mode)
 	if !ok {
 		return e, false
@@ -409,7 +447,7 @@ func (t *table) lookup(from, to string, now time.Time) *maskcall.Route {
 			return nil
 		}
 		other := 1 - side
-		return &maskcall.Route{ConversationID: string(idBytes(e)), Mode: modes[e.mode],
+		return &maskcall.Route{ConversationID: conversationID(e), Mode: modes[e.mode],
 			Caller: maskcall.Participant{Number: from, ProxyNumber: to},
 			Callee: maskcall.Participant{Number: decodeNumber(e.number[other]), ProxyNumber: decodeNumber(t.proxies[e.proxy[other]])}}
 	}
