@@ -68,11 +68,19 @@ func BenchmarkHandlerPostgres(b *testing.B) {
 			b.ReportAllocs()
 			b.SetParallelism(16)
 			defer reportCPU(b)()
+			checks0 := ix.Stats().Checks
+			batches0, calls0 := db.CallQueueStats()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					serveOne(b, bc.h, &reqs[int(next.Add(1)-1)%len(reqs)], http.StatusOK, true)
 				}
 			})
+			if c := ix.Stats().Checks - checks0; c > 0 {
+				b.ReportMetric(float64(b.N)/float64(c), "calls/check")
+			}
+			if batches, calls := db.CallQueueStats(); batches > batches0 {
+				b.ReportMetric(float64(calls-calls0)/float64(batches-batches0), "records/statement")
+			}
 		})
 	}
 }

@@ -272,7 +272,11 @@ const createCallsStmt = `WITH v AS (
 		FROM ins JOIN first AS f ON f.uuid = ins.uuid
 		JOIN conversations AS c ON c.id = f.conversation_id
 		LEFT JOIN participants AS p ON p.conversation_id = c.id AND p.number = f.from_number AND p.proxy_number = f.to_number
-		WHERE c.callback_url <> '' OR (SELECT global_target FROM callback_settings WHERE id = 1)
+		-- The first test is the whole batch's, evaluated once: with no
+		-- callback target anywhere the join is not run at all.
+		WHERE ((SELECT global_target FROM callback_settings WHERE id = 1)
+				OR EXISTS (SELECT 1 FROM conversations WHERE callback_url <> ''))
+			AND (c.callback_url <> '' OR (SELECT global_target FROM callback_settings WHERE id = 1))
 		ORDER BY f.n
 		RETURNING 1)
 	SELECT (SELECT count(*) FROM cb)`
