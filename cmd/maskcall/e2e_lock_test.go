@@ -80,19 +80,7 @@ func TestAnswerWhileAnotherProcessHoldsTheWriteLock(t *testing.T) {
 	srv := startServe(t, e)
 
 	// The other process's write lock.
-	lockDB, err := sql.Open("sqlite", "file:"+e.DB+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lockDB.Close()
-	conn, err := lockDB.Conn(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	conn := takeWriteLock(t, e.DB)
 	locked := time.Now()
 	const hold = 6 * time.Second
 	released := false
@@ -193,21 +181,7 @@ func TestJournaledCallsSurviveSIGKILL(t *testing.T) {
 	c := runJSON[conversation](t, e, "conversation", "create", "+447700900123", "+442079460321", "--no-sms", "--insight", "none", "-o", "json")
 	caller := c.Participants[0]
 	srv := startServe(t, e)
-	// serve's index serves the call from memory once loaded; either way
-	// the first call routes.
-	lockDB, err := sql.Open("sqlite", "file:"+e.DB+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lockDB.Close()
-	conn, err := lockDB.Conn(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	conn := takeWriteLock(t, e.DB)
 	var uuids []string
 	for i := range 5 {
 		uuid := fmt.Sprintf("5e1f0c3a-0000-4000-8000-0000000b%04d", i)
@@ -245,4 +219,25 @@ func TestJournaledCallsSurviveSIGKILL(t *testing.T) {
 	if journals, _ := filepath.Glob(e.DB + "-calls.*"); len(journals) != 0 {
 		t.Errorf("journal files left after the replay: %v", journals)
 	}
+}
+
+// takeWriteLock holds the SQLite file's write lock from a connection of
+// its own, as another process (a sqlite3 shell) would: BEGIN IMMEDIATE,
+// until the test rolls it back or ends.
+func takeWriteLock(t *testing.T, path string) *sql.Conn {
+	t.Helper()
+	lockDB, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lockDB.Close() })
+	conn, err := lockDB.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	return conn
 }
