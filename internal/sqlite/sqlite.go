@@ -174,9 +174,11 @@ func (db *DB) Open() (err error) {
 	if err := db.migrate(ctx); err != nil {
 		return err
 	}
-	// The records a killed serve had journaled and not committed.
+	// The records a killed serve had journaled and not committed. A
+	// journal that cannot be written now (a read-only file, say) stays for
+	// the next process: nothing is lost by going on without it.
 	if n, err := db.replayCallJournals(ctx); err != nil {
-		return fmt.Errorf("replay the call journal of %s: %w", db.path, err)
+		db.warn(fmt.Sprintf("the call journal of %s could not be replayed yet: %v", db.path, err))
 	} else if n > 0 {
 		db.warn(fmt.Sprintf("replayed %d call records that a stopped serve had journaled and not committed", n))
 	}
