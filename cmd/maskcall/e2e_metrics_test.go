@@ -203,6 +203,17 @@ func TestMetrics(t *testing.T) {
 	if v, _ := after.value("maskcall_queue_depth", "queue", "sms_relay"); v != 0 {
 		t.Errorf("sms_relay queue_depth = %v after the text was relayed", v)
 	}
+	// The route index answered (or, while it loaded, handed to the store)
+	// both authentic calls, and holds the one conversation.
+	if v, _ := after.value("maskcall_route_index_loaded"); v != 1 {
+		t.Errorf("route_index_loaded = %v", v)
+	}
+	if v, _ := after.value("maskcall_route_index_conversations"); v != 1 {
+		t.Errorf("route_index_conversations = %v, want 1", v)
+	}
+	if got := delta("maskcall_route_index_version_checks_total") + delta("maskcall_route_index_store_lookups_total"); got < 1 {
+		t.Errorf("the route index saw no call: checks and store lookups moved by %v", got)
+	}
 
 	// No phone number in any label value.
 	for name, f := range after {
