@@ -204,3 +204,28 @@ func TestJournalRecordRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// Answers do not outrun the database for long: past journalBacklog
+// records waiting, QueueCall waits for its own record (here, while another
+// process holds the write lock, until its wait runs out), still reporting
+// it safe.
+func TestCallJournal_Backpressure(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "maskcall.db")
+	db := openJournaled(t, path)
+	conv, _ := MustCreateCall(t, db)
+	release := holdWriteLock(t, db)
+	defer release()
+	const wait = 50 * time.Millisecond
+	for i := range journalBacklog + 3 {
+		c := &maskcall.Call{UUID: fmt.Sprintf("bp-%d", i), ConversationID: conv.ID, From: alice, To: gb1, Status: "started"}
+		start := time.Now()
+		written, err := db.QueueCall(context.Background(), c, t0, wait, nil)
+		if !written || err != nil {
+			t.Fatalf("QueueCall %d = %v, %v", i, written, err)
+		}
+		waited := time.Since(start) >= wait
+		if over := i >= journalBacklog; over != waited {
+			t.Fatalf("record %d (backlog %d) waited %v for the locked database", i, journalBacklog, waited)
+		}
+	}
+}
