@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/maskcall/maskcall/internal/maskcall"
@@ -126,6 +127,51 @@ const (
 		SET status = ?, duration = ?, started_at = ?, ended_at = ?
 		WHERE id = ?`
 )
+
+// callRowsPerInsert is how many call records one insertCallsStmt writes.
+const callRowsPerInsert = 32
+
+// insertCallsStmt is insertCallStmt for callRowsPerInsert records: one
+// statement, one pass of the VM, where a batch of records used to pay
+// database/sql's and the VM's setup for each.
+var insertCallsStmt = func() string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO interactions
+		(kind, conversation_id, uuid, conversation_uuid, from_number, to_number, status, duration, started_at, ended_at, created_at)
+		VALUES `)
+	for i := range callRowsPerInsert {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	b.WriteString(" ON CONFLICT (uuid) DO NOTHING")
+	return b.String()
+}()
+
+// leadingCalls counts the QueueCall records at the head of ops.
+func leadingCalls(ops []*writeOp) int {
+	n := 0
+	for n < len(ops) && ops[n].call != nil && !ops[n].durable {
+		n++
+	}
+	return n
+}
+
+// insertCalls writes the records of callRowsPerInsert QueueCall ops in one
+// statement, as createCall writes each when no callback target exists (a
+// record already there is skipped). If it fails, SQLite undid the whole
+// statement.
+func insertCalls(ctx context.Context, tx *Tx, ops []*writeOp) error {
+	args := make([]any, 0, 11*len(ops))
+	for _, op := range ops {
+		c := op.call
+		args = append(args, kindCall, c.ConversationID, c.UUID, c.ConversationUUID, c.From, c.To, c.Status, c.Duration,
+			nullTime(c.StartedAt), nullTime(c.EndedAt), formatTime(op.callNow))
+	}
+	_, err := tx.exec(ctx, tx.w.insertCalls, insertCallsStmt, args...)
+	return err
+}
 
 func validateCall(c *maskcall.Call) error {
 	if c.UUID == "" {

@@ -91,6 +91,10 @@ type writeOp struct {
 	later func(error)
 	// seq: a journaled record's number in the call journal (0: none).
 	seq uint64
+	// call, callNow: the record of a QueueCall op (what fn writes), so
+	// that a run of them can be written in one statement (insertCalls).
+	call    *maskcall.Call
+	callNow time.Time
 }
 
 const (
@@ -155,7 +159,7 @@ type committer struct {
 // writeStmts are the grouped writes' statements, prepared once on the
 // write connection.
 type writeStmts struct {
-	insertCall                 *sql.Stmt
+	insertCall, insertCalls    *sql.Stmt
 	callByUUID, callByConvUUID *sql.Stmt
 	insertEvent, updateCall    *sql.Stmt
 	// msg: the SMS relay's (message.go).
@@ -170,6 +174,7 @@ func (s *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 		query string
 	}{
 		{&s.insertCall, insertCallStmt},
+		{&s.insertCalls, insertCallsStmt},
 		{&s.callByUUID, callByUUIDQuery},
 		{&s.callByConvUUID, callByConversationUUIDQuery},
 		{&s.insertEvent, insertEventStmt},
@@ -196,7 +201,7 @@ func (s *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 }
 
 func (s *writeStmts) close() {
-	for _, st := range []*sql.Stmt{s.insertCall, s.callByUUID, s.callByConvUUID, s.insertEvent, s.updateCall,
+	for _, st := range []*sql.Stmt{s.insertCall, s.insertCalls, s.callByUUID, s.callByConvUUID, s.insertEvent, s.updateCall,
 		s.globalTarget, s.anyTarget, s.callParty, s.insertCallback} {
 		if st != nil {
 			st.Close()
@@ -536,8 +541,30 @@ func (c *committer) run1(ops []*writeOp) bool {
 	c.batches.Add(1)
 	c.ran.Add(int64(len(ops)))
 	tx.w = &c.stmts
-	ok := 0
-	for _, op := range ops {
+	ok, start := 0, 0
+	// Records queued by QueueCall come first in a batch: with no callback
+	// target anywhere (so no call.started events to write), they go in
+	// statements of callRowsPerInsert rows, the rest one by one.
+	if n := leadingCalls(ops); n >= callRowsPerInsert {
+		if anywhere, err := anyTarget(ctx, tx); err == nil && !anywhere {
+			for start+callRowsPerInsert <= n {
+				chunk := ops[start : start+callRowsPerInsert]
+				if err := insertCalls(ctx, tx, chunk); err != nil {
+					var ce *cleanError
+					if errors.As(clean(formatError(err)), &ce) {
+						break // nothing of it written: these go one by one
+					}
+					return false
+				}
+				for _, op := range chunk {
+					op.err, op.clean = nil, false
+				}
+				ok += len(chunk)
+				start += len(chunk)
+			}
+		}
+	}
+	for _, op := range ops[start:] {
 		var err error
 		if op.durable && len(ops) > 1 {
 			err = runInSavepoint(ctx, tx, op.fn)
@@ -641,6 +668,7 @@ func (db *DB) QueueCall(ctx context.Context, c *maskcall.Call, now time.Time, wa
 		return false, err
 	}
 	op := &writeOp{ctx: context.Background(), done: make(chan struct{}), queued: true, later: later,
+		call: c, callNow: now,
 		fn: func(ctx context.Context, tx *Tx) error { return createCall(ctx, tx, c, now) }}
 	if j := db.journal; j != nil {
 		// The record is safe once journaled: the call is answered now and

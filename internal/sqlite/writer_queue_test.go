@@ -155,3 +155,60 @@ func TestQueueCall_Refused(t *testing.T) {
 		t.Errorf("later: %v, want ENOTFOUND", err)
 	}
 }
+
+// Records queued together are written callRowsPerInsert to a statement
+// when no callback can go anywhere; one whose conversation is gone fails
+// alone (its statement's others go one by one), a repeated uuid is
+// written once, and every record is as CreateCall writes it.
+func TestQueueCall_ManyInOneStatement(t *testing.T) {
+	db := MustOpenDB(t)
+	conv, _ := MustCreateCall(t, db)
+	release := holdWriteLock(t, db)
+	const n = 3*callRowsPerInsert + 5
+	outcomes := make([]chan error, n)
+	for i := range n {
+		c := &maskcall.Call{UUID: fmt.Sprintf("m-%d", i), ConversationUUID: "CON-M", ConversationID: conv.ID, From: alice, To: gb1, Status: "started"}
+		switch i {
+		case callRowsPerInsert + 3:
+			c.ConversationID = "cv_missing" // in the second statement
+		case 2*callRowsPerInsert + 1:
+			c.UUID = "m-0" // again
+		}
+		outcomes[i] = make(chan error, 1)
+		ch := outcomes[i]
+		if written, err := db.QueueCall(context.Background(), c, t0.Add(time.Duration(i)), 0, func(err error) { ch <- err }); written || err != nil {
+			t.Fatalf("QueueCall %d = %v, %v", i, written, err)
+		}
+	}
+	release()
+	for i, ch := range outcomes {
+		err := <-ch
+		if i == callRowsPerInsert+3 {
+			if maskcall.ErrorCode(err) != maskcall.ENOTFOUND {
+				t.Errorf("record %d of a missing conversation: %v, want ENOTFOUND", i, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("record %d: %v", i, err)
+		}
+	}
+	calls, err := db.FindCalls(context.Background(), conv.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(calls), 1+n-2; got != want {
+		t.Fatalf("%d calls, want %d", got, want)
+	}
+	for _, c := range calls[1:] {
+		if c.ConversationUUID != "CON-M" || c.From != alice || c.To != gb1 || c.Status != "started" {
+			t.Errorf("call %+v", c)
+		}
+	}
+	// The first of the repeated uuid won, as with CreateCall.
+	for _, c := range calls {
+		if c.UUID == "m-0" && c.ConversationUUID != "CON-M" {
+			t.Errorf("m-0 = %+v", c)
+		}
+	}
+}
