@@ -120,6 +120,12 @@ func (j *callJournal) append(c *maskcall.Call, now time.Time, admit func() error
 	n, err := j.f.Write(j.buf)
 	j.size += int64(n)
 	if err != nil {
+		// A part of the line may be in the file: the next record starts a
+		// file of its own, so that it is not read as the rest of this one.
+		old := journalFile{f: j.f, last: j.seq}
+		if j.next() == nil {
+			j.rotated = append(j.rotated, old)
+		}
 		return maskcall.Errorf(maskcall.ESTORE, "The call journal could not be written: %v", err)
 	}
 	j.seq++
