@@ -40,12 +40,13 @@ import (
 // generation past journalRotateBytes and removed once every record in it
 // committed; at Close, whatever committed is removed.
 type callJournal struct {
-	mu   sync.Mutex
-	base string // <db>-calls
-	f    *os.File
-	gen  int
-	size int64
-	seq  uint64 // of the last record appended
+	mu     sync.Mutex
+	base   string // <db>-calls
+	f      *os.File
+	gen    int
+	size   int64
+	opened time.Time // of f
+	seq    uint64    // of the last record appended
 	// rotated files, oldest first, each removed once the records up to
 	// last committed.
 	rotated []journalFile
@@ -92,8 +93,30 @@ func (j *callJournal) next() error {
 		os.Remove(f.Name())
 		return fmt.Errorf("call journal: %w", err)
 	}
-	j.f, j.size = f, 0
+	j.f, j.size, j.opened = f, 0, time.Now()
 	return nil
+}
+
+// rotateIfCommitted starts a new file when the current one holds records,
+// all of them numbered up to upTo (committed), and is at least minAge
+// old; the old one joins the rotated files, removed by committed.
+func (j *callJournal) rotateIfCommitted(upTo uint64, minAge time.Duration) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.f == nil || j.size == 0 || j.seq > upTo || time.Since(j.opened) < minAge {
+		return
+	}
+	old := journalFile{f: j.f, last: j.seq}
+	if j.next() == nil {
+		j.rotated = append(j.rotated, old)
+	}
+}
+
+// holdsRecords reports whether any journal file holds records.
+func (j *callJournal) holdsRecords() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.size > 0 || len(j.rotated) > 0
 }
 
 // append writes c's record, then queue runs with its sequence number,

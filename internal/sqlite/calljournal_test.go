@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -227,5 +228,41 @@ func TestCallJournal_Backpressure(t *testing.T) {
 		if over := i >= journalBacklog; over != waited {
 			t.Fatalf("record %d (backlog %d) waited %v for the locked database", i, journalBacklog, waited)
 		}
+	}
+}
+
+// A journal does not keep the numbers of committed calls: once its records
+// all committed, the file is replaced within about journalIdleRotate, also
+// when nothing else happens.
+func TestCallJournal_LetGoOnceCommitted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "maskcall.db")
+	db := openJournaled(t, path)
+	conv, _ := MustCreateCall(t, db)
+	c := &maskcall.Call{UUID: "kept-not", ConversationID: conv.ID, From: alice, To: gb1, Status: "started"}
+	done := make(chan error, 1)
+	if ok, err := db.QueueCall(context.Background(), c, t0, time.Second, func(err error) { done <- err }); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	holds := func() bool {
+		files, _ := filepath.Glob(journalBase(path) + ".*")
+		for _, f := range files {
+			if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), alice) {
+				return true
+			}
+		}
+		return false
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for holds() {
+		if time.Now().After(deadline) {
+			t.Fatalf("a journal still holds %s %s after its call committed", alice, "10 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !hasCall(t, db, conv.ID, "kept-not") {
+		t.Fatal("the call is not recorded")
 	}
 }

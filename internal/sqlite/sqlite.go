@@ -209,14 +209,13 @@ func (db *DB) Open() (err error) {
 	if db.versionStmt, err = db.rdb.PrepareContext(ctx, routeVersionQuery); err != nil {
 		return db.openError(err)
 	}
-	if db.w, err = newCommitter(db); err != nil {
-		return db.openError(err)
-	}
 	if db.CallJournal && callJournalSupported {
 		if db.journal, err = openCallJournal(db.path); err != nil {
 			return err
 		}
-		db.w.journal = db.journal
+	}
+	if db.w, err = newCommitter(db); err != nil {
+		return db.openError(err)
 	}
 	return nil
 }
@@ -233,6 +232,10 @@ func (db *DB) Close() error {
 			db.journal = nil
 		}
 		db.w = nil
+	}
+	if db.journal != nil {
+		db.journal.close(true) // opened, never written to: Open failed after it
+		db.journal = nil
 	}
 	if db.routeStmt != nil {
 		errs = append(errs, db.routeStmt.Close())

@@ -216,7 +216,7 @@ func (s *writeStmts) close() {
 
 func newCommitter(db *DB) (*committer, error) {
 	c := &committer{db: db, ops: make(chan *writeOp, maxBatch), quit: make(chan struct{}), done: make(chan struct{}),
-		wake: make(chan struct{}, 1)}
+		wake: make(chan struct{}, 1), journal: db.journal}
 	if err := c.stmts.prepare(context.Background(), db.wdb); err != nil {
 		c.stmts.close()
 		return nil, err
@@ -349,10 +349,12 @@ func (c *committer) takePending(batch []*writeOp, n int) ([]*writeOp, bool) {
 	return batch, len(c.pending) == 0
 }
 
-// releaseJournal removes the journal files whose records all committed.
-// It runs between batches: a record numbered up to the journal's last is
-// then either written or still pending (it is queued before its number is
-// published).
+// releaseJournal removes the journal files whose records all committed,
+// the current one too once it is journalIdleRotate old and all of it
+// committed: the records' numbers stay in a journal no longer than the
+// call records need it. It runs between batches: a record numbered up to
+// the journal's last is then either written or still pending (it is
+// queued before its number is published).
 func (c *committer) releaseJournal() {
 	upTo := c.journal.lastSeq()
 	c.pendMu.Lock()
@@ -362,8 +364,15 @@ func (c *committer) releaseJournal() {
 		}
 	}
 	c.pendMu.Unlock()
-	c.journal.committed(upTo)
+	c.journal.rotateIfCommitted(upTo, journalIdleRotate)
+	if c.journal.hasRotated() {
+		c.journal.committed(upTo)
+	}
 }
+
+// journalIdleRotate is how long a journal file may hold records that all
+// committed before it is replaced by a new one (and removed).
+const journalIdleRotate = time.Second
 
 // journalBacklog is how many journaled records may wait for the committer
 // before answers wait for theirs: about a batch, so the backlog stays
@@ -411,11 +420,30 @@ func (c *committer) run() {
 					return
 				}
 			} else {
+				// An idle server's journal is let go after a while too
+				// (numbers in it outlive nothing they were written for).
+				var idle *time.Timer
+				var fired <-chan time.Time
+				if c.journal != nil && c.journal.holdsRecords() {
+					idle = time.NewTimer(journalIdleRotate)
+					fired = idle.C
+				}
+				stop := func() {
+					if idle != nil {
+						idle.Stop()
+					}
+				}
 				select {
 				case op := <-c.ops:
+					stop()
 					carry = append(carry, op)
 				case <-c.wake:
+					stop()
+				case <-fired:
+					c.releaseJournal()
+					continue
 				case <-c.quit:
+					stop()
 					// Commit what is queued, then stop.
 					quitting = true
 					continue
@@ -442,7 +470,7 @@ func (c *committer) run() {
 		}
 		retry := c.commit(batch)
 		c.checkpointSoon()
-		if c.journal != nil && len(retry) == 0 && c.journal.hasRotated() {
+		if c.journal != nil && len(retry) == 0 {
 			c.releaseJournal()
 		}
 		if c.truncateWanted.Load() {
