@@ -97,21 +97,6 @@ func (j *callJournal) next() error {
 	return nil
 }
 
-// rotateIfCommitted starts a new file when the current one holds records,
-// all of them numbered up to upTo (committed), and is at least minAge
-// old; the old one joins the rotated files, removed by committed.
-func (j *callJournal) rotateIfCommitted(upTo uint64, minAge time.Duration) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.f == nil || j.size == 0 || j.seq > upTo || time.Since(j.opened) < minAge {
-		return
-	}
-	old := journalFile{f: j.f, last: j.seq}
-	if j.next() == nil {
-		j.rotated = append(j.rotated, old)
-	}
-}
-
 // holdsRecords reports whether any journal file holds records.
 func (j *callJournal) holdsRecords() bool {
 	j.mu.Lock()
@@ -155,11 +140,19 @@ func (j *callJournal) append(c *maskcall.Call, now time.Time, admit func() error
 	return queue(j.seq)
 }
 
-// committed removes the rotated files whose records all committed: every
-// record numbered up to upTo.
-func (j *callJournal) committed(upTo uint64) {
+// release lets go of what committed: every record numbered up to upTo.
+// The current file, when it holds records, all committed, and is minAge
+// old, joins the rotated files; the rotated files whose records all
+// committed are removed.
+func (j *callJournal) release(upTo uint64, minAge time.Duration) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.f != nil && j.size > 0 && j.seq <= upTo && time.Since(j.opened) >= minAge {
+		old := journalFile{f: j.f, last: j.seq}
+		if j.next() == nil {
+			j.rotated = append(j.rotated, old)
+		}
+	}
 	k := 0
 	for k < len(j.rotated) && j.rotated[k].last <= upTo {
 		f := j.rotated[k].f
@@ -168,13 +161,6 @@ func (j *callJournal) committed(upTo uint64) {
 		k++
 	}
 	j.rotated = j.rotated[k:]
-}
-
-// hasRotated reports whether a rotated file waits for its records.
-func (j *callJournal) hasRotated() bool {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return len(j.rotated) > 0
 }
 
 func (j *callJournal) lastSeq() uint64 {

@@ -18,6 +18,9 @@ var _ maskcall.RouteFeed = (*DB)(nil)
 
 const (
 	routeVersionQuery = `SELECT version FROM route_version WHERE id = 0`
+	// routeKeptQuery reads the version and pruned_before (changes up to
+	// it are no longer kept).
+	routeKeptQuery = `SELECT version, pruned_before FROM route_version WHERE id = 0`
 
 	// routeRecordColumns read a conversation's record, one row per
 	// participant (the participants' primary key puts them in position
@@ -88,7 +91,7 @@ func (db *DB) RouteChanges(ctx context.Context, since int64, fn func(*maskcall.R
 	}
 	r, err := read(ctx, db, time.Time{}, func(tx *Tx) (result, error) {
 		var v, pruned int64
-		if err := tx.QueryRowContext(ctx, `SELECT version, pruned_before FROM route_version WHERE id = 0`).Scan(&v, &pruned); err != nil {
+		if err := tx.QueryRowContext(ctx, routeKeptQuery).Scan(&v, &pruned); err != nil {
 			return result{}, formatError(err)
 		}
 		if v == since {
@@ -218,7 +221,7 @@ func (db *DB) PruneRouteChanges(ctx context.Context, keep int64) error {
 // pruneRouteChanges drops the changes older than the last keep versions.
 func pruneRouteChanges(ctx context.Context, tx *Tx, keep int64) error {
 	var v, pruned int64
-	if err := tx.QueryRowContext(ctx, `SELECT version, pruned_before FROM route_version WHERE id = 0`).Scan(&v, &pruned); err != nil {
+	if err := tx.QueryRowContext(ctx, routeKeptQuery).Scan(&v, &pruned); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}

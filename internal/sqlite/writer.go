@@ -364,10 +364,7 @@ func (c *committer) releaseJournal() {
 		}
 	}
 	c.pendMu.Unlock()
-	c.journal.rotateIfCommitted(upTo, journalIdleRotate)
-	if c.journal.hasRotated() {
-		c.journal.committed(upTo)
-	}
+	c.journal.release(upTo, journalIdleRotate)
 }
 
 // journalIdleRotate is how long a journal file may hold records that all
