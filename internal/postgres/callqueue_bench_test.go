@@ -28,15 +28,7 @@ func BenchmarkQueueCall(b *testing.B) {
 			if err := db.SetCallbackTarget(ctx, true, now); err != nil {
 				b.Fatal(err)
 			}
-			for i := 0; i < 4; i++ {
-				MustCreateNumber(b, db, fmt.Sprintf("+44770090000%d", i), "GB")
-			}
-			const pairs = 100
-			var convs []*maskcall.Conversation
-			for i := 0; i < pairs; i++ {
-				convs = append(convs, MustCreateConversation(b, db, now, 0,
-					gb(fmt.Sprintf("+4477009%05d", 10000+i), "a"), gb(fmt.Sprintf("+4477009%05d", 50000+i), "b")))
-			}
+			convs := mustBenchConversations(b, db, now)
 			var seq atomic.Int64
 			b.SetParallelism(max(1, 32/runtime.GOMAXPROCS(0)))
 			b0, n0 := db.CallQueueStats()
@@ -44,7 +36,7 @@ func BenchmarkQueueCall(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					n := seq.Add(1)
-					cv := convs[int(n)%pairs]
+					cv := convs[int(n)%len(convs)]
 					p := cv.Participants[n%2]
 					c := &maskcall.Call{UUID: fmt.Sprintf("leg-%d", n), ConversationUUID: fmt.Sprintf("CON-%d", n),
 						ConversationID: cv.ID, From: p.Number, To: p.ProxyNumber, Status: "started", StartedAt: &now}

@@ -22,15 +22,7 @@ func BenchmarkRecordInboundSMS(b *testing.B) {
 	ctx := context.Background()
 	now := time.Now().UTC()
 	db.Now = func() time.Time { return now }
-	for i := 0; i < 4; i++ {
-		MustCreateNumber(b, db, fmt.Sprintf("+44770090000%d", i), "GB")
-	}
-	const pairs = 100
-	var convs []*maskcall.Conversation
-	for i := 0; i < pairs; i++ {
-		convs = append(convs, MustCreateConversation(b, db, now, 0,
-			gb(fmt.Sprintf("+4477009%05d", 10000+i), "a"), gb(fmt.Sprintf("+4477009%05d", 50000+i), "b")))
-	}
+	convs := mustBenchConversations(b, db, now)
 	var seq atomic.Int64
 	b.SetParallelism(16 / max(1, runtime.GOMAXPROCS(0)))
 	b.ResetTimer()
@@ -38,7 +30,7 @@ func BenchmarkRecordInboundSMS(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			n := seq.Add(1)
-			p := convs[int(n)%pairs].Participants[n%2]
+			p := convs[int(n)%len(convs)].Participants[n%2]
 			in := &maskcall.InboundSMS{MessageID: fmt.Sprintf("0B%015X", n), From: p.Number, To: p.ProxyNumber, Text: "I'm outside"}
 			res, err := db.RecordInboundSMS(ctx, in, maskcall.InboundPolicy{}, now)
 			if err != nil {
@@ -54,4 +46,19 @@ func BenchmarkRecordInboundSMS(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 	b.ReportMetric(0, "ns/op")
+}
+
+// mustBenchConversations gives the benchmarks a pool of 4 numbers and 100
+// conversations between GB numbers, created at now.
+func mustBenchConversations(b *testing.B, db *DB, now time.Time) []*maskcall.Conversation {
+	b.Helper()
+	for i := 0; i < 4; i++ {
+		MustCreateNumber(b, db, fmt.Sprintf("+44770090000%d", i), "GB")
+	}
+	var convs []*maskcall.Conversation
+	for i := 0; i < 100; i++ {
+		convs = append(convs, MustCreateConversation(b, db, now, 0,
+			gb(fmt.Sprintf("+4477009%05d", 10000+i), "a"), gb(fmt.Sprintf("+4477009%05d", 50000+i), "b")))
+	}
+	return convs
 }
