@@ -1,0 +1,159 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// BenchmarkCallRecordFloor measures what SQLite itself (modernc, in WAL
+// mode with synchronous=NORMAL, as serve runs it) costs to keep one call
+// record, with none of maskcall's code around it: a hand-made interactions
+// table, rows inserted 256 to a transaction (serve's largest batch) and a
+// PASSIVE checkpoint every 1,000 rows (serve's checkpointer runs one every
+// 100 ms, about that many records at the load test's rate). Each variant adds
+// one of the indexes the product reads calls by:
+//
+//   - table: the rows alone, an append (the floor of any durable row);
+//   - uuid: + the unique uuid, which makes a retried answer webhook change
+//     nothing and finds an event's call;
+//   - history: + (conversation_id, created_at, id), a conversation's calls
+//     and the cascade when it is purged;
+//   - shipped: + conversation_uuid, the call an outbound leg's events
+//     belong to (the schema serve writes).
+//
+// The three index keys are random (Vonage's uuids, the conversation a call
+// belongs to), so each record dirties about one leaf page of each: one WAL
+// frame at the commit and one page copied at the checkpoint. Each variant
+// starts from -floor-rows existing calls over 1,000,000 conversations
+// (the load test's largest size). CPU per record is the benchmark's own
+// (one goroutine, no concurrency): ns/op is per record.
+//
+//	go test -run '^$' -bench CallRecordFloor -benchtime 100000x ./internal/sqlite/
+func BenchmarkCallRecordFloor(b *testing.B) {
+	variants := []struct {
+		name    string
+		indexes []string
+	}{
+		{"table", nil},
+		{"uuid", []string{`CREATE UNIQUE INDEX i_uuid ON interactions (uuid)`}},
+		{"history", []string{`CREATE UNIQUE INDEX i_uuid ON interactions (uuid)`,
+			`CREATE INDEX i_conv ON interactions (conversation_id, created_at, id)`}},
+		{"shipped", []string{`CREATE UNIQUE INDEX i_uuid ON interactions (uuid)`,
+			`CREATE INDEX i_conv ON interactions (conversation_id, created_at, id)`,
+			`CREATE INDEX i_cuuid ON interactions (conversation_uuid) WHERE conversation_uuid <> ''`}},
+	}
+	for _, v := range variants {
+		b.Run(v.name, func(b *testing.B) {
+			db := mustFloorDB(b, v.indexes, floorRows)
+			ctx := context.Background()
+			insert, err := db.Prepare(floorInsert)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer insert.Close()
+			b.ResetTimer()
+			for done := 0; done < b.N; {
+				tx, err := db.BeginTx(ctx, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				st := tx.StmtContext(ctx, insert)
+				n := min(256, b.N-done)
+				for range n {
+					r := floorRecord()
+					if _, err := st.ExecContext(ctx, r...); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := tx.Commit(); err != nil {
+					b.Fatal(err)
+				}
+				if done/1000 != (done+n)/1000 {
+					if _, err := db.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
+						b.Fatal(err)
+					}
+				}
+				done += n
+			}
+		})
+	}
+}
+
+// floorRows is how many calls each variant's table holds before it is
+// timed: the answer phase of the load test writes about 300,000.
+const floorRows = 300_000
+
+const floorConversations = 1_000_000
+
+const floorInsert = `INSERT INTO interactions
+	(kind, conversation_id, uuid, conversation_uuid, from_number, to_number, status, created_at)
+	VALUES ('call', ?, ?, ?, ?, ?, 'started', ?)`
+
+func floorRecord() []any {
+	return []any{fmt.Sprintf("cv_seed%08d", rand.IntN(floorConversations)), uuid.NewString(), uuid.NewString(),
+		"+447700900123", "+447700900456", time.Now().UTC().Format(time.RFC3339Nano)}
+}
+
+// mustFloorDB makes a WAL database in b's temporary directory with the
+// interactions table, the given indexes and rows calls in it, checkpointed.
+func mustFloorDB(b *testing.B, indexes []string, rows int) *sql.DB {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "floor.db")
+	db, err := sql.Open("sqlite", dsn(path, "_pragma=journal_mode(wal)", "_pragma=synchronous(normal)",
+		fmt.Sprintf("_pragma=wal_autocheckpoint(%d)", walBackstopPages)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	b.Cleanup(func() { db.Close() })
+	ctx := context.Background()
+	schema := `CREATE TABLE interactions (
+		id                INTEGER PRIMARY KEY,
+		kind              TEXT NOT NULL,
+		conversation_id   TEXT NOT NULL,
+		uuid              TEXT NOT NULL,
+		conversation_uuid TEXT NOT NULL DEFAULT '',
+		from_number       TEXT NOT NULL DEFAULT '',
+		to_number         TEXT NOT NULL DEFAULT '',
+		status            TEXT NOT NULL DEFAULT '',
+		duration          INTEGER NOT NULL DEFAULT 0,
+		started_at        TEXT,
+		ended_at          TEXT,
+		created_at        TEXT NOT NULL);` + strings.Join(indexes, ";\n")
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		b.Fatal(err)
+	}
+	// The existing calls, in one transaction with room for the index pages.
+	if _, err := db.ExecContext(ctx, `PRAGMA cache_size = -262144`); err != nil {
+		b.Fatal(err)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := tx.Prepare(floorInsert)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range rows {
+		if _, err := st.Exec(floorRecord()...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	// Back to serve's write cache, and an empty WAL to start from.
+	if _, err := db.ExecContext(ctx, `PRAGMA cache_size = -8192; PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		b.Fatal(err)
+	}
+	return db
+}
