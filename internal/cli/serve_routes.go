@@ -10,7 +10,8 @@ import (
 // startRouteIndex puts serve's route index in front of the store when the
 // store feeds one and serve.route_index is on (the default): calls are
 // then answered from memory, the store's route version checked before
-// each (routeindex). It loads in the background; the store answers until
+// each (SQLite) or after each announcement of a change (PostgreSQL)
+// (routeindex). It loads in the background; the store answers until
 // it has.
 func startRouteIndex(cfg *Config, store maskcall.Store, logger *slog.Logger) (maskcall.RouteStore, func(), error) {
 	on, err := cfg.Bool("serve.route_index")
@@ -22,6 +23,7 @@ func startRouteIndex(cfg *Config, store maskcall.Store, logger *slog.Logger) (ma
 		return store, func() {}, nil
 	}
 	ix := routeindex.New(feed, logger)
+	ix.Watch() // PostgreSQL: a version read after an announcement, not before every call
 	ix.Start()
 	return ix, ix.Close, nil
 }

@@ -57,6 +57,26 @@ type RouteFeed interface {
 	RouteChanges(ctx context.Context, since int64, fn func(*RouteRecord) error) (version int64, ok bool, err error)
 }
 
+// RouteWatcher is implemented by stores that announce route changes
+// (PostgreSQL's LISTEN/NOTIFY), so that an index need not read the route
+// version before every call, only after an announcement.
+type RouteWatcher interface {
+	// WatchRoutes announces route changes to w until stop is called:
+	// w.RoutesChanged after every route change this store commits, before
+	// the write returns, and after those committed by anyone else (another
+	// replica, the CLI, psql) once the database has told. w.RouteWatchLive
+	// says whether announcements of others' changes are flowing: false once
+	// they may be missed (the listening connection lost); true again once
+	// they flow, after a RoutesChanged that covers whatever was missed.
+	WatchRoutes(w RouteWatch) (stop func())
+}
+
+// RouteWatch hears a RouteWatcher's announcements.
+type RouteWatch interface {
+	RoutesChanged()
+	RouteWatchLive(live bool)
+}
+
 // Route returns the route of a call from `from` to proxy `to` in r at now:
 // the participant whose active, unexpired key it is, and the other side;
 // nil if none. Country and Label are not part of a record and stay empty.

@@ -203,7 +203,8 @@ maskcall_vonage_requests_total{endpoint="epGET",status="error"} 1
 
 func TestRouteIndexCollector(t *testing.T) {
 	c := &RouteIndexCollector{Stats: func() routeindex.Stats {
-		return routeindex.Stats{Loaded: true, Conversations: 7, Checks: 30, Applied: 4, Fallbacks: 2, Loads: 1}
+		return routeindex.Stats{Loaded: true, Conversations: 7, Checks: 30, Applied: 4, Fallbacks: 2, Loads: 1,
+			Watching: true, Announcements: 9, Unchecked: 40}
 	}}
 	want := `
 # HELP maskcall_route_index_conversations Conversations in the route index.
@@ -218,9 +219,19 @@ maskcall_route_index_store_lookups_total 2
 # HELP maskcall_route_index_version_checks_total Reads of the database's route version (each serves the calls that arrived while the one before ran).
 # TYPE maskcall_route_index_version_checks_total counter
 maskcall_route_index_version_checks_total 30
+# HELP maskcall_route_index_watching 1 while the database announces route changes (PostgreSQL's LISTEN): calls check the route version only after one.
+# TYPE maskcall_route_index_watching gauge
+maskcall_route_index_watching 1
+# HELP maskcall_route_index_announcements_total Route changes announced to the index (its own process's and, through the database, others').
+# TYPE maskcall_route_index_announcements_total counter
+maskcall_route_index_announcements_total 9
+# HELP maskcall_route_index_unchecked_lookups_total Calls answered without a route version check, nothing having been announced since the last.
+# TYPE maskcall_route_index_unchecked_lookups_total counter
+maskcall_route_index_unchecked_lookups_total 40
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "maskcall_route_index_conversations", "maskcall_route_index_loaded",
-		"maskcall_route_index_store_lookups_total", "maskcall_route_index_version_checks_total"); err != nil {
+		"maskcall_route_index_store_lookups_total", "maskcall_route_index_version_checks_total",
+		"maskcall_route_index_watching", "maskcall_route_index_announcements_total", "maskcall_route_index_unchecked_lookups_total"); err != nil {
 		t.Error(err)
 	}
 }

@@ -24,11 +24,18 @@ var (
 		"Calls the database's own lookup answered (the index loading, or a version check failed).", nil, nil)
 	indexLoadsDesc = prometheus.NewDesc(namespace+"_route_index_loads_total",
 		"Complete loads of the index (at start, and when it fell too far behind).", nil, nil)
+	indexWatchingDesc = prometheus.NewDesc(namespace+"_route_index_watching",
+		"1 while the database announces route changes (PostgreSQL's LISTEN): calls check the route version only after one.", nil, nil)
+	indexAnnouncedDesc = prometheus.NewDesc(namespace+"_route_index_announcements_total",
+		"Route changes announced to the index (its own process's and, through the database, others').", nil, nil)
+	indexUncheckedDesc = prometheus.NewDesc(namespace+"_route_index_unchecked_lookups_total",
+		"Calls answered without a route version check, nothing having been announced since the last.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c *RouteIndexCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{indexLoadedDesc, indexConvDesc, indexChecksDesc, indexAppliedDesc, indexFallbackDesc, indexLoadsDesc} {
+	for _, d := range []*prometheus.Desc{indexLoadedDesc, indexConvDesc, indexChecksDesc, indexAppliedDesc, indexFallbackDesc, indexLoadsDesc,
+		indexWatchingDesc, indexAnnouncedDesc, indexUncheckedDesc} {
 		ch <- d
 	}
 }
@@ -46,4 +53,11 @@ func (c *RouteIndexCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(indexAppliedDesc, prometheus.CounterValue, float64(s.Applied))
 	ch <- prometheus.MustNewConstMetric(indexFallbackDesc, prometheus.CounterValue, float64(s.Fallbacks))
 	ch <- prometheus.MustNewConstMetric(indexLoadsDesc, prometheus.CounterValue, float64(s.Loads))
+	watching := 0.0
+	if s.Watching {
+		watching = 1
+	}
+	ch <- prometheus.MustNewConstMetric(indexWatchingDesc, prometheus.GaugeValue, watching)
+	ch <- prometheus.MustNewConstMetric(indexAnnouncedDesc, prometheus.CounterValue, float64(s.Announcements))
+	ch <- prometheus.MustNewConstMetric(indexUncheckedDesc, prometheus.CounterValue, float64(s.Unchecked))
 }

@@ -91,6 +91,7 @@ func (db *DB) RecordCallEvent(ctx context.Context, ev maskcall.CallEvent, now ti
 	var ok bool
 	// Idempotent: a second run finds the event stored and changes nothing.
 	err := db.inIdempotentTx(ctx, now, func(tx *Tx) (err error) {
+		tx.routeNeutral = true
 		ok, err = recordCallEvent(ctx, tx, ev)
 		return err
 	})

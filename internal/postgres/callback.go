@@ -115,6 +115,7 @@ func (db *DB) RecordOutOfSessionCall(ctx context.Context, c maskcall.OutOfSessio
 func (db *DB) ClaimCallbacks(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]*maskcall.Callback, error) {
 	var cbs []*maskcall.Callback
 	err := db.inTx(ctx, now, func(tx *Tx) error {
+		tx.routeNeutral = true
 		cbs = nil
 		// Events whose worker stopped first, then due ones: each in
 		// claim order.
@@ -161,6 +162,7 @@ func sortCallbacks(cbs []*maskcall.Callback, less func(a, b *maskcall.Callback) 
 func (db *DB) FinishCallback(ctx context.Context, cb *maskcall.Callback, o maskcall.CallbackOutcome, now time.Time) (bool, error) {
 	var ok bool
 	err := db.inIdempotentTx(ctx, now, func(tx *Tx) error {
+		tx.routeNeutral = true
 		next := tx.now
 		var delivered *time.Time
 		switch o.State {

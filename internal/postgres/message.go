@@ -53,6 +53,7 @@ func (db *DB) RecordInboundSMS(ctx context.Context, in *maskcall.InboundSMS, p m
 	}
 	var res *maskcall.InboundResult
 	err := db.inTx(ctx, now, func(tx *Tx) (err error) {
+		tx.routeNeutral = true
 		res, err = recordInboundSMS(ctx, tx, in, p, tx.now)
 		return err
 	})
@@ -317,6 +318,7 @@ func insertRelayJob(ctx context.Context, tx *Tx, messageID string, kind maskcall
 func (db *DB) ClaimRelayJobs(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]*maskcall.RelayJob, error) {
 	var jobs []*maskcall.RelayJob
 	err := db.inTx(ctx, now, func(tx *Tx) (err error) {
+		tx.routeNeutral = true
 		jobs, err = claimRelayJobs(ctx, tx, tx.now, limit, lease)
 		return err
 	})
@@ -432,7 +434,10 @@ func messageParts(ctx context.Context, tx *Tx, messageID string) ([]maskcall.Mes
 // FinishRelayJob records the outcome of a claimed job; see
 // sqlite.DB.FinishRelayJob.
 func (db *DB) FinishRelayJob(ctx context.Context, job *maskcall.RelayJob, o maskcall.RelayOutcome, maxAttempts int, now time.Time) error {
-	return db.inTx(ctx, now, func(tx *Tx) error { return finishRelayJob(ctx, tx, job, o, maxAttempts, tx.now) })
+	return db.inTx(ctx, now, func(tx *Tx) error {
+		tx.routeNeutral = true
+		return finishRelayJob(ctx, tx, job, o, maxAttempts, tx.now)
+	})
 }
 
 func finishRelayJob(ctx context.Context, tx *Tx, job *maskcall.RelayJob, o maskcall.RelayOutcome, maxAttempts int, now time.Time) error {

@@ -91,6 +91,10 @@ type DB struct {
 
 	// calls batches queued call records (QueueCall, callqueue.go).
 	calls *callQueue
+
+	// watchers hear of the route changes this store commits
+	// (routewatch.go).
+	watchers routeWatchers
 }
 
 var (
@@ -359,6 +363,11 @@ type Tx struct {
 	// worker is woken once this commits.
 	target        *bool
 	wroteCallback bool
+	// routeNeutral: the transaction writes no table a route is read from
+	// (call events, callback deliveries, messages), so committing it
+	// announces nothing to this process's route index (routewatch.go).
+	// Unset, a commit announces a possible change: always safe.
+	routeNeutral bool
 }
 
 // inTx runs f in a read-committed transaction stamped now (db.Now() if
@@ -464,6 +473,12 @@ func (db *DB) tryTx(ctx context.Context, now time.Time, f func(*Tx) error) error
 	}
 	if tx.wroteCallback {
 		db.notifyCallback()
+	}
+	// Before the write returns: a route index of this process must not
+	// answer from what the change replaced (routewatch.go). A transaction
+	// that changed no route only costs the index one version read.
+	if !tx.routeNeutral {
+		db.watchers.changed()
 	}
 	return nil
 }

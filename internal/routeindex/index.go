@@ -16,6 +16,17 @@
 // wait for the next one, which starts after they arrived and serves them
 // all. Under load one cheap read serves many calls.
 //
+// On a store that announces route changes (maskcall.RouteWatcher:
+// PostgreSQL's LISTEN/NOTIFY) the index reads the version only after an
+// announcement, or once the last check is MaxWatchAge old: a call arriving
+// when nothing was announced since the last check began is answered from
+// memory at once. The store announces its own changes before the write
+// returns, so a change made through this process is seen by the very next
+// call; one made elsewhere, once PostgreSQL delivered its notification,
+// and at the latest MaxWatchAge after it committed should a notification
+// be lost. While announcements do not flow (the listening connection
+// lost), every call checks, as above.
+//
 // Until the index has loaded (in the background, seconds at a million
 // conversations), and whenever it must load again (the store no longer
 // keeps the changes since its version), the store answers.
@@ -62,21 +73,40 @@ type Index struct {
 	running bool
 	lastErr error // the error of generation done, if any
 
+	// The watch (a maskcall.RouteWatcher store): announcements counted, and
+	// whether they flow. covered is the count read as the check that set
+	// validGen began, coveredAt when it began (zero: no such check on this
+	// table); both under mu.
+	watchLive atomic.Bool
+	announced atomic.Uint64
+	stopWatch func()
+	covered   uint64
+	coveredAt time.Time
+	// MaxWatchAge is how old the last check may be for a call to be
+	// answered without one while the watch is live (DefaultMaxWatchAge;
+	// set before Start).
+	MaxWatchAge time.Duration
+
 	loading atomic.Bool
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 
 	// Stats.
-	checks, applied, fallbacks, loads atomic.Int64
+	checks, applied, fallbacks, loads, unchecked atomic.Int64
 }
+
+// DefaultMaxWatchAge bounds how late a change made elsewhere can be seen
+// should its announcement be lost: the target for replicas is
+// 100 ms.
+const DefaultMaxWatchAge = 50 * time.Millisecond
 
 var _ maskcall.RouteStore = (*Index)(nil)
 
 // New returns an index over store, not loaded: Start (or Load) loads it.
 // log, if not nil, hears of loads and reloads.
 func New(store Store, log *slog.Logger) *Index {
-	ix := &Index{store: store, log: log}
+	ix := &Index{store: store, log: log, MaxWatchAge: DefaultMaxWatchAge}
 	ix.cond = sync.NewCond(&ix.cmu)
 	ix.ctx, ix.cancel = context.WithCancel(context.Background())
 	return ix
@@ -90,9 +120,38 @@ func (ix *Index) Load(ctx context.Context) error {
 	return ix.load(ctx)
 }
 
+// Watch makes the index listen to the store's announcements of route
+// changes, if it makes them (maskcall.RouteWatcher), until Close: calls
+// then check the version only after one (see the package doc). Without
+// Watch every call checks. It reports whether the store announces.
+func (ix *Index) Watch() bool {
+	w, ok := ix.store.(maskcall.RouteWatcher)
+	if ok && ix.stopWatch == nil {
+		ix.stopWatch = w.WatchRoutes(ix)
+	}
+	return ok
+}
+
+// RoutesChanged implements maskcall.RouteWatch: the next call checks.
+func (ix *Index) RoutesChanged() { ix.announced.Add(1) }
+
+// RouteWatchLive implements maskcall.RouteWatch.
+func (ix *Index) RouteWatchLive(live bool) {
+	if ix.watchLive.Swap(live) != live {
+		if live {
+			ix.logInfo("announcements of route changes flow: calls check the route version only after one")
+		} else {
+			ix.logWarn("announcements of route changes lost: every call checks the route version until they flow again")
+		}
+	}
+}
+
 // Close stops a load under way and frees the index's memory; lookups are
 // then answered by the store.
 func (ix *Index) Close() {
+	if ix.stopWatch != nil {
+		ix.stopWatch()
+	}
 	ix.cancel()
 	ix.wg.Wait()
 	ix.mu.Lock()
@@ -112,6 +171,10 @@ type Stats struct {
 	Applied       int64 // changed conversations applied
 	Fallbacks     int64 // lookups the store answered (not loaded, or a load under way)
 	Loads         int64 // loads completed
+	// The watch (stores that announce route changes).
+	Watching      bool  // announcements flow: calls check only after one
+	Announcements int64 // announcements heard (this process's changes and others')
+	Unchecked     int64 // calls answered without a version check (nothing announced since the last)
 }
 
 // Stats reports the index's counters.
@@ -123,6 +186,7 @@ func (ix *Index) Stats() Stats {
 	}
 	ix.mu.RUnlock()
 	s.Checks, s.Applied, s.Fallbacks, s.Loads = ix.checks.Load(), ix.applied.Load(), ix.fallbacks.Load(), ix.loads.Load()
+	s.Watching, s.Announcements, s.Unchecked = ix.watchLive.Load(), int64(ix.announced.Load()), ix.unchecked.Load()
 	return s
 }
 
@@ -130,6 +194,19 @@ func (ix *Index) Stats() Stats {
 // store's FindRoute would for a call arriving now: ENOTFOUND if none.
 // Only the participants' numbers and proxy numbers are filled in.
 func (ix *Index) FindRoute(ctx context.Context, from, to string, now time.Time) (*maskcall.Route, error) {
+	if ix.watchLive.Load() {
+		// Read before the table: an announcement after this read makes
+		// the next call check, not this one, which arrived before it.
+		a := ix.announced.Load()
+		ix.mu.RLock()
+		if ix.tab != nil && !ix.coveredAt.IsZero() && ix.covered == a && time.Since(ix.coveredAt) < ix.MaxWatchAge {
+			r := ix.tab.lookup(from, to, now)
+			ix.mu.RUnlock()
+			ix.unchecked.Add(1)
+			return found(r, from, to)
+		}
+		ix.mu.RUnlock()
+	}
 	gen, err := ix.fresh(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -151,6 +228,10 @@ func (ix *Index) FindRoute(ctx context.Context, from, to string, now time.Time) 
 	}
 	r := ix.tab.lookup(from, to, now)
 	ix.mu.RUnlock()
+	return found(r, from, to)
+}
+
+func found(r *maskcall.Route, from, to string) (*maskcall.Route, error) {
 	if r == nil {
 		return nil, maskcall.Errorf(maskcall.ENOTFOUND, "No active conversation routes calls from %s to %s.",
 			maskcall.MaskNumber(from), to)
@@ -203,6 +284,9 @@ func (ix *Index) check(gen uint64) error {
 	// the calls go to the store's lookup) well within Vonage's 5 s.
 	ctx, cancel := context.WithTimeout(ix.ctx, checkTimeout)
 	defer cancel()
+	// Read before the version: what is announced after it, the next call
+	// checks for.
+	announced, began := ix.announced.Load(), time.Now()
 	for {
 		ix.mu.RLock()
 		tab, since := ix.tab, ix.version
@@ -218,6 +302,7 @@ func (ix *Index) check(gen uint64) error {
 			ix.mu.Lock()
 			if ix.tab == tab && ix.version == since {
 				ix.validGen = gen
+				ix.covered, ix.coveredAt = announced, began
 				ix.mu.Unlock()
 				return nil
 			}
@@ -262,6 +347,7 @@ func (ix *Index) check(gen uint64) error {
 			return nil
 		}
 		ix.version, ix.validGen = v, gen
+		ix.covered, ix.coveredAt = announced, began
 		ix.mu.Unlock()
 		ix.applied.Add(int64(len(changed)))
 		return nil
@@ -313,7 +399,7 @@ func (ix *Index) load(ctx context.Context) error {
 	}
 	ix.mu.Lock()
 	old := ix.tab
-	ix.tab, ix.version, ix.validGen = tab, v, 0
+	ix.tab, ix.version, ix.validGen, ix.coveredAt = tab, v, 0, time.Time{}
 	n := tab.live + len(tab.odd)
 	ix.mu.Unlock()
 	if old != nil {

@@ -92,6 +92,15 @@ func RunHarness(t *testing.T, h Harness) {
 	}
 }
 
+// RunRouteProperty runs only the route property test with h: for a
+// second configuration of what answers calls (Harness.Routes).
+func RunRouteProperty(t *testing.T, h Harness) {
+	if h.New == nil {
+		t.Fatal("storetest: Harness.New is nil")
+	}
+	(&harness{h}).testRouteProperty(t)
+}
+
 type harness struct{ Harness }
 
 func (h *harness) open(t *testing.T) maskcall.Store { return h.New(t) }
