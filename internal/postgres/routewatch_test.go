@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -141,4 +142,60 @@ func TestRouteWatch_Property(t *testing.T) {
 			return ix
 		},
 	})
+}
+
+// BenchmarkRouteWatchBound measures the bound between replicas: how long
+// after another replica's create or end returned the index of this one
+// answers by it (asked every 50 µs, MaxWatchAge an hour so only the
+// announcement counts). It reports the median, the 99th percentile and
+// the worst of the creates and ends timed.
+//
+//	MASKCALL_TEST_POSTGRES=... go test -run '^$' -bench RouteWatchBound -benchtime 500x ./internal/postgres/
+func BenchmarkRouteWatchBound(b *testing.B) {
+	ctx := context.Background()
+	a := MustOpenDB(b)
+	other := MustOpenDBAt(b, a.url)
+	MustCreateNumber(b, a, gb1, "GB")
+	ix := routeindex.New(a, nil)
+	ix.MaxWatchAge = time.Hour
+	ix.Watch()
+	b.Cleanup(ix.Close)
+	if err := ix.Load(ctx); err != nil {
+		b.Fatal(err)
+	}
+	for start := time.Now(); !ix.Stats().Watching; time.Sleep(time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			b.Fatal("no announcements after 10 s")
+		}
+	}
+	seen := func(want bool) time.Duration {
+		start := time.Now()
+		for routes(ix, alice, gb1) != want {
+			if time.Since(start) > 10*time.Second {
+				b.Fatalf("not seen after 10 s (want routed %v)", want)
+			}
+			// Not a spin: on two cores it would take the CPU the
+			// notification needs to arrive.
+			time.Sleep(50 * time.Microsecond)
+		}
+		return time.Since(start)
+	}
+	var lat []time.Duration
+	b.ResetTimer()
+	for range b.N {
+		c, err := createConv(other, t0, 0, gb(alice, "a"), gb(bob, "b"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, seen(true))
+		if _, err := other.EndConversation(ctx, c.ID, "", t0); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, seen(false))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "max-µs")
 }
