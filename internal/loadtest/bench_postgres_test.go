@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/maskcall/maskcall/internal/maskcall"
 	"github.com/maskcall/maskcall/internal/postgres"
 	"github.com/maskcall/maskcall/internal/postgres/pgseed"
@@ -24,8 +25,9 @@ import (
 //
 //	MASKCALL_TEST_POSTGRES=... go test -run '^$' -bench HandlerPostgres -cpuprofile cpu.out ./internal/loadtest/
 //
-// cpu-ns/op is this process's CPU only; PostgreSQL's backends spend theirs
-// besides.
+// cpu-ns/op is this process's CPU; db-cpu-ns/op is that of the server's
+// processes connected to the test database (from /proc: a server on this
+// machine, and no other test using the database meanwhile).
 func BenchmarkHandlerPostgres(b *testing.B) {
 	const n = 20_000
 	url := pgtest.Schema(b)
@@ -83,6 +85,8 @@ func BenchmarkHandlerPostgres(b *testing.B) {
 			b.ReportAllocs()
 			b.SetParallelism(16)
 			defer reportCPU(b)()
+			db0 := backendsCPU(b, url)
+			defer func() { b.ReportMetric((backendsCPU(b, url)-db0)*1e9/float64(b.N), "db-cpu-ns/op") }()
 			checks0 := bc.ix.Stats().Checks
 			batches0, calls0 := db.CallQueueStats()
 			b.RunParallel(func(pb *testing.PB) {
@@ -98,4 +102,28 @@ func BenchmarkHandlerPostgres(b *testing.B) {
 			}
 		})
 	}
+}
+
+// backendsCPU returns the CPU seconds of the PostgreSQL server processes
+// connected to url's database.
+func backendsCPU(b *testing.B, url string) float64 {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		b.Fatal(err)
+	}
+	var s float64
+	for _, p := range pids {
+		s += processCPU(int(p))
+	}
+	return s
 }
