@@ -137,7 +137,8 @@ func (ix *Index) RoutesChanged() { ix.announced.Add(1) }
 
 // RouteWatchLive implements maskcall.RouteWatch.
 func (ix *Index) RouteWatchLive(live bool) {
-	if ix.watchLive.Swap(live) != live {
+	// Closing stops the watch: nothing was lost then.
+	if ix.watchLive.Swap(live) != live && ix.ctx.Err() == nil {
 		if live {
 			ix.logInfo("announcements of route changes flow: calls check the route version only after one")
 		} else {
@@ -149,10 +150,10 @@ func (ix *Index) RouteWatchLive(live bool) {
 // Close stops a load under way and frees the index's memory; lookups are
 // then answered by the store.
 func (ix *Index) Close() {
+	ix.cancel()
 	if ix.stopWatch != nil {
 		ix.stopWatch()
 	}
-	ix.cancel()
 	ix.wg.Wait()
 	ix.mu.Lock()
 	if ix.tab != nil {
