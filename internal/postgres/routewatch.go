@@ -28,8 +28,10 @@ const routesChannel = "maskcall_routes"
 type routeWatchers struct {
 	mu   sync.Mutex
 	list []maskcall.RouteWatch
-	// listenPID is the listening connection's backend (tests end it).
-	listenPID atomic.Uint32
+	// listenPID is the listening connection's backend (tests end it);
+	// beforeListen, if set, runs before each connection (tests hold it).
+	listenPID    atomic.Uint32
+	beforeListen atomic.Pointer[func()]
 }
 
 func (ws *routeWatchers) add(w maskcall.RouteWatch) {
@@ -88,6 +90,9 @@ func (db *DB) WatchRoutes(w maskcall.RouteWatch) (stop func()) {
 func (db *DB) listenRoutes(ctx context.Context, w maskcall.RouteWatch) (listened bool) {
 	if db.pool == nil {
 		return false
+	}
+	if f := db.watchers.beforeListen.Load(); f != nil {
+		(*f)()
 	}
 	conn, err := pgx.ConnectConfig(ctx, db.pool.Config().ConnConfig.Copy())
 	if err != nil {
