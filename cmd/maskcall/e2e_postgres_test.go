@@ -348,6 +348,28 @@ func TestPostgresReplicas(t *testing.T) {
 			t.Fatalf("replica %s died: %v\n%s", p.URL, err, p.stderr.String())
 		}
 		resp.Body.Close()
+		// Its route index listened to route changes from the start, lost
+		// the listening connection with the others, and listened again.
+		const flow, lost = "announcements of route changes flow", "announcements of route changes lost"
+		eventually(t, 10*time.Second, "replica "+p.URL+" listens to route changes again", func() bool {
+			out := p.stderr.String()
+			return strings.Count(out, flow) >= 2 && strings.Count(out, lost) >= 1 &&
+				strings.LastIndex(out, flow) > strings.LastIndex(out, lost)
+		})
+	}
+	// A conversation the CLI creates now is routed by both replicas: they
+	// hear of it from PostgreSQL (BenchmarkRouteWatchBound measures how
+	// soon; here only that they do).
+	y := createConversation(t, e, "+447700900911", "+447700900912")
+	ya, yb := y.Participants[0], y.Participants[1]
+	for _, p := range []*serveProc{r2, r3} {
+		eventually(t, 10*time.Second, "replica "+p.URL+" routes a conversation the CLI just created", func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			res, err := e.SB.SimulateCall(ctx, sandbox.CallRequest{From: digits(ya.Number), To: digits(ya.ProxyNumber),
+				AnswerURL: p.URL + "/webhooks/answer", EventURL: p.URL + "/webhooks/event"})
+			return err == nil && res.Connected && res.ConnectTo == digits(yb.Number)
+		})
 	}
 
 	// Nothing acknowledged is missing: every call a replica connected is
