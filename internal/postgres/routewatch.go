@@ -98,7 +98,12 @@ func (db *DB) listenRoutes(ctx context.Context, w maskcall.RouteWatch) (listened
 	if err != nil {
 		return false
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer func() {
+		// Bounded: a server that stopped answering must not hold up Close.
+		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		conn.Close(cctx)
+	}()
 	if _, err := conn.Exec(ctx, "LISTEN "+routesChannel); err != nil {
 		return false
 	}
