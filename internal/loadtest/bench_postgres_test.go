@@ -15,6 +15,7 @@ import (
 	"github.com/maskcall/maskcall/internal/postgres"
 	"github.com/maskcall/maskcall/internal/postgres/pgseed"
 	"github.com/maskcall/maskcall/internal/postgres/pgtest"
+	"github.com/maskcall/maskcall/internal/procstat"
 	"github.com/maskcall/maskcall/internal/routeindex"
 	"github.com/maskcall/maskcall/internal/webhook"
 )
@@ -123,7 +124,7 @@ func backendsCPU(b *testing.B, url string) float64 {
 	}
 	var s float64
 	for _, p := range pids {
-		s += processCPU(int(p))
+		s += procstat.CPU(int(p))
 	}
 	return s
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/maskcall/maskcall/internal/procstat"
 )
 
 // request is one pre-built webhook request: everything but the host is
@@ -243,7 +245,7 @@ func processesCPU(pids []int) float64 {
 	var sum float64
 	for _, pid := range pids {
 		if pid != 0 {
-			sum += processCPU(pid)
+			sum += procstat.CPU(pid)
 		}
 	}
 	return sum

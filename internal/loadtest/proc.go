@@ -163,30 +163,6 @@ func readMemory(pid int) memory {
 	return m
 }
 
-// clockTicks is USER_HZ, the unit of /proc/PID/stat's times; 100 on every
-// Linux architecture Go supports.
-const clockTicks = 100
-
-// processCPU returns the user plus system CPU seconds pid has used.
-func processCPU(pid int) float64 {
-	buf, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The command name may contain spaces; fields start after its ')'.
-	s := string(buf)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 {
-		s = s[i+1:]
-	}
-	f := strings.Fields(s)
-	if len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	return (utime + stime) / clockTicks
-}
-
 // selfCPU returns the user plus system CPU seconds this process has used.
 func selfCPU() float64 {
 	var ru syscall.Rusage

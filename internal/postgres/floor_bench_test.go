@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/maskcall/maskcall/internal/postgres/pgtest"
+	"github.com/maskcall/maskcall/internal/procstat"
 )
 
 // BenchmarkCallRecordFloor measures what PostgreSQL itself costs to keep
@@ -62,7 +61,7 @@ func BenchmarkCallRecordFloor(b *testing.B) {
 			if err := conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
 				b.Fatal(err)
 			}
-			cpu0 := backendCPU(pid)
+			cpu0 := procstat.CPU(pid)
 			b.ResetTimer()
 			for done := 0; done < b.N; {
 				n := min(16, b.N-done)
@@ -72,7 +71,7 @@ func BenchmarkCallRecordFloor(b *testing.B) {
 				done += n
 			}
 			b.StopTimer()
-			b.ReportMetric((backendCPU(pid)-cpu0)*1e9/float64(b.N), "backend-ns/record")
+			b.ReportMetric((procstat.CPU(pid)-cpu0)*1e9/float64(b.N), "backend-ns/record")
 		})
 	}
 }
@@ -126,24 +125,4 @@ func insertFloorRecords(ctx context.Context, conn *pgx.Conn, n int) error {
 		SELECT 'call', c, u, cu, '+447700900123', '+447700900456', 'started', $4
 		FROM unnest($1::text[], $2::text[], $3::text[]) AS r(c, u, cu)`, convs, uuids, cuuids, time.Now())
 	return err
-}
-
-// backendCPU is the CPU seconds process pid has used, from /proc (0 if it
-// cannot be read: the server runs elsewhere).
-func backendCPU(pid int) float64 {
-	buf, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(buf)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 {
-		s = s[i+1:]
-	}
-	f := strings.Fields(s)
-	if len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	return (utime + stime) / 100 // USER_HZ, 100 on Linux
 }

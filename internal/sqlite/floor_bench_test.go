@@ -7,12 +7,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/maskcall/maskcall/internal/procstat"
 )
 
 // BenchmarkCallRecordFloor measures what SQLite itself (modernc, in WAL
@@ -62,7 +63,7 @@ func BenchmarkCallRecordFloor(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer insert.Close()
-			cpu0 := selfCPU()
+			cpu0 := procstat.CPU(os.Getpid())
 			b.ResetTimer()
 			for done := 0; done < b.N; {
 				tx, err := db.BeginTx(ctx, nil)
@@ -88,29 +89,9 @@ func BenchmarkCallRecordFloor(b *testing.B) {
 				done += n
 			}
 			b.StopTimer()
-			b.ReportMetric((selfCPU()-cpu0)*1e9/float64(b.N), "cpu-ns/record")
+			b.ReportMetric((procstat.CPU(os.Getpid())-cpu0)*1e9/float64(b.N), "cpu-ns/record")
 		})
 	}
-}
-
-// selfCPU is the CPU seconds this process has used, from /proc/self/stat
-// (0 where there is none).
-func selfCPU() float64 {
-	buf, err := os.ReadFile("/proc/self/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(buf)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 {
-		s = s[i+1:]
-	}
-	f := strings.Fields(s)
-	if len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	return (utime + stime) / 100 // USER_HZ
 }
 
 // floorRows is how many calls each variant's table holds before it is
