@@ -23,9 +23,7 @@ import (
 // Once the store commits grouped writes, checkpoints move to their own
 // connection and goroutine instead: after a commit the committer nudges the
 // checkpointer, which runs a PASSIVE checkpoint (it never blocks readers or
-// the writer) at most every checkpointInterval. The write connection keeps
-// an automatic checkpoint only as a backstop, at walBackstopPages, should
-// the checkpointer fall behind.
+// the writer) at most every checkpointInterval.
 //
 // The WAL's size. A PASSIVE checkpoint copies pages back but never makes
 // the writer start the -wal file over: SQLite restarts the WAL only when a
@@ -33,22 +31,43 @@ import (
 // sustained writes (a batch always in flight) may never come, so the file
 // kept growing (196 MiB in the load test) and stayed at its largest. So:
 //
-//   - when, after a PASSIVE checkpoint, the -wal file is over
-//     walRestartFrames pages, the committer runs a TRUNCATE checkpoint on
-//     the write
-//     connection between two batches (a checkpointer of its own could not
-//     get the write lock between back-to-back batches: SQLite's busy wait
-//     is not fair): it waits for the readers of old pages to finish (route
-//     lookups are short), copies the rest and truncates the file to
-//     nothing. It waits at most truncateBusyTimeout for readers (another
-//     process's long read) and otherwise tries again after a later batch;
+//   - the write connection's automatic checkpoint is set to
+//     walRestartFrames: once a commit leaves more frames than that in the
+//     WAL, SQLite checkpoints on the write connection right after it, with
+//     no other writer, so it copies every frame no reader still needs,
+//     and the next write starts the WAL over from its beginning, in the
+//     same file;
+//   - journal_size_limit (walSizeLimit) cuts a restarted file back, but
+//     only what is past a quarter more than that;
+//   - when, after a PASSIVE checkpoint, the -wal file is over walSizeLimit
+//     anyway (readers kept the restart off), the committer runs a TRUNCATE
+//     checkpoint on the write connection between two batches (a
+//     checkpointer of its own could not get the write lock between
+//     back-to-back batches: SQLite's busy wait is not fair): it waits for
+//     the readers of old pages to finish, copies the rest and truncates the
+//     file to nothing. It waits at most truncateBusyTimeout for readers
+//     (another process's long read) and otherwise tries again after a
+//     later batch;
 //   - when the writer has been idle for idleTruncate, it runs one TRUNCATE
-//     checkpoint too, so a quiet server's WAL is empty;
-//   - journal_size_limit (walSizeLimit) truncates the file whenever SQLite
-//     restarts the WAL by itself.
+//     checkpoint too, so a quiet server's WAL is empty.
 //
-// So the WAL stays about walRestartFrames pages plus what is written
-// while one checkpoint runs (TestWALStaysBounded).
+// So the -wal file stays about walSizeLimit plus what is written while one
+// checkpoint runs (TestWALStaysBounded).
+//
+// Why the file keeps its blocks, and why the bound is large (192 MiB of
+// frames): cutting the file back is what cost. With the WAL truncated to
+// nothing by a TRUNCATE checkpoint every 16 MiB (as it was), each commit
+// after one wrote into blocks the filesystem had to allocate again, and
+// under the load test's answers (about 13 KiB of WAL a call record: three
+// index pages and the table's) that was ten times a second. Restarting
+// the WAL in the file it has took serve from 36 % to 43-47 % of the bare
+// handler's answers at 1,000,000 conversations, its CPU from 96 to 72-83
+// µs an answer and its p99 from 30 to 9-11 ms (BENCHMARKS.md); bounds of
+// 64 MiB gained nothing. Each restart still holds the committer up (the
+// checkpoint it runs, 30-50 ms there, every half second or so), which is
+// what is left of serve's p99. What it costs: up to 256 MiB of disk for
+// the -wal file while writes go on; an idle server's is emptied after
+// idleTruncate.
 //
 // Durability: with synchronous=NORMAL a commit is not fsynced by itself,
 // so it survives a crash of maskcall but not of the machine. Each
@@ -61,14 +80,18 @@ import (
 // and so about the most recent work a power loss can cost.
 const checkpointInterval = 100 * time.Millisecond
 
-// walRestartFrames is the WAL size, in 4 KiB pages (SQLite's default page
-// size), past which the committer truncates the WAL: 16 MiB. A variable only so
-// that TestWALStaysBounded can show the bound with less work.
-var walRestartFrames = 4096
+// walRestartFrames is the write connection's automatic checkpoint: the
+// WAL frames (4 KiB pages, SQLite's default page size) past which a commit
+// checkpoints and the next write restarts the WAL (192 MiB; SQLite's
+// default is 1000). A variable only so that TestWALStaysBounded can show
+// the bound with less work.
+var walRestartFrames = 49152
 
-// walSizeLimit is journal_size_limit: the size a restarted WAL file is
-// truncated to.
-const walSizeLimit = 16 << 20
+// walSizeLimit is journal_size_limit, the size a restarted -wal file is
+// cut back to, and the size past which the committer truncates it: a
+// quarter more than walRestartFrames, so that a restart in time leaves the
+// file as it is.
+func walSizeLimit() int64 { return int64(walRestartFrames) * 4096 * 5 / 4 }
 
 // truncateBusyTimeout bounds how long a TRUNCATE checkpoint waits for the
 // write lock and for readers, so it never holds up writes for long.
@@ -77,10 +100,6 @@ const truncateBusyTimeout = 200 * time.Millisecond
 // idleTruncate is how long the writer must be idle before the
 // checkpointer empties the WAL.
 const idleTruncate = time.Second
-
-// walBackstopPages is the automatic checkpoint of the write connection
-// while the background checkpointer runs (SQLite's default is 1000).
-const walBackstopPages = 50_000
 
 type checkpointer struct {
 	db    *DB
@@ -99,7 +118,7 @@ func startCheckpointer(db *DB) (*checkpointer, error) {
 	cdb, err := sql.Open("sqlite", dsn(db.path,
 		"_pragma=busy_timeout("+fmt.Sprint(busyTimeout.Milliseconds())+")",
 		"_pragma=synchronous(normal)",
-		fmt.Sprintf("_pragma=journal_size_limit(%d)", walSizeLimit),
+		fmt.Sprintf("_pragma=journal_size_limit(%d)", walSizeLimit()),
 	))
 	if err != nil {
 		return nil, err
@@ -165,8 +184,8 @@ func (c *checkpointer) run() {
 		}
 		last = time.Now()
 		// A failure (the database locked by another process's
-		// checkpoint, say) is retried at the next nudge; the backstop
-		// bounds the WAL meanwhile.
+		// checkpoint, say) is retried at the next nudge; the write
+		// connection's automatic checkpoint bounds the WAL meanwhile.
 		_, _ = c.cdb.ExecContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`)
 		if w != nil && walOverBound(c.db.path) {
 			w.truncateWanted.Store(true)
@@ -181,11 +200,10 @@ func (c *checkpointer) truncate() bool {
 	return truncateWAL(c.cdb)
 }
 
-// walOverBound reports whether the -wal file is over walRestartFrames
-// pages.
+// walOverBound reports whether the -wal file is over walSizeLimit.
 func walOverBound(path string) bool {
 	fi, err := os.Stat(path + "-wal")
-	return err == nil && fi.Size() > int64(walRestartFrames)*4096
+	return err == nil && fi.Size() > walSizeLimit()
 }
 
 // truncateWAL runs a TRUNCATE checkpoint on one connection of pool,

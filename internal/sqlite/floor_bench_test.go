@@ -115,7 +115,7 @@ func mustFloorDB(b *testing.B, indexes []string, rows int) *sql.DB {
 	b.Helper()
 	path := filepath.Join(b.TempDir(), "floor.db")
 	db, err := sql.Open("sqlite", dsn(path, "_pragma=journal_mode(wal)", "_pragma=synchronous(normal)",
-		fmt.Sprintf("_pragma=wal_autocheckpoint(%d)", walBackstopPages)))
+		fmt.Sprintf("_pragma=wal_autocheckpoint(%d)", walRestartFrames)))
 	if err != nil {
 		b.Fatal(err)
 	}

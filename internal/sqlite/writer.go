@@ -237,7 +237,7 @@ func (c *committer) close() {
 }
 
 // checkpointSoon has the checkpointer checkpoint soon, starting it (and
-// raising the write connection's automatic checkpoint to a backstop) the
+// raising the write connection's automatic checkpoint to walRestartFrames) the
 // first time. It runs on the committer's goroutine, between transactions.
 func (c *committer) checkpointSoon() {
 	if !c.ckptStarted {
@@ -246,13 +246,13 @@ func (c *committer) checkpointSoon() {
 		if err != nil {
 			return // the write connection keeps checkpointing itself
 		}
-		if _, err := c.db.wdb.ExecContext(context.Background(), fmt.Sprintf(`PRAGMA wal_autocheckpoint = %d`, walBackstopPages)); err != nil {
+		if _, err := c.db.wdb.ExecContext(context.Background(), fmt.Sprintf(`PRAGMA wal_autocheckpoint = %d`, walRestartFrames)); err != nil {
 			ck.close()
 			return
 		}
 		// A WAL the writer restarts is cut back to walSizeLimit
 		// (checkpoint.go).
-		_, _ = c.db.wdb.ExecContext(context.Background(), fmt.Sprintf(`PRAGMA journal_size_limit = %d`, walSizeLimit))
+		_, _ = c.db.wdb.ExecContext(context.Background(), fmt.Sprintf(`PRAGMA journal_size_limit = %d`, walSizeLimit()))
 		c.ckpt = ck
 	}
 	if c.ckpt != nil {

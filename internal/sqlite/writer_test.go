@@ -265,7 +265,7 @@ func TestGroupCommit_Close(t *testing.T) {
 
 // Grouped writes are checkpointed in the background: the database file
 // grows while the store stays open, and the write connection's own
-// automatic checkpoint is only a backstop.
+// automatic checkpoint is set to walRestartFrames.
 func TestGroupCommit_BackgroundCheckpoint(t *testing.T) {
 	db := MustOpenDB(t)
 	ctx := context.Background()
@@ -294,7 +294,7 @@ func TestGroupCommit_BackgroundCheckpoint(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	var pages int
-	if err := db.wdb.QueryRow(`PRAGMA wal_autocheckpoint`).Scan(&pages); err != nil || pages != walBackstopPages {
+	if err := db.wdb.QueryRow(`PRAGMA wal_autocheckpoint`).Scan(&pages); err != nil || pages != walRestartFrames {
 		t.Fatalf("wal_autocheckpoint = %d, %v", pages, err)
 	}
 }
