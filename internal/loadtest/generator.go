@@ -48,7 +48,16 @@ type loadResult struct {
 	// window; 0 for SQLite, which runs inside serve.
 	DBCPUSeconds    float64       `json:"db_cpu_seconds,omitempty"`
 	DBCPUPerRequest time.Duration `json:"db_cpu_per_request_ns,omitempty"`
-	FirstError      string        `json:"first_error,omitempty"`
+	// MachineBusySeconds is the whole machine's busy CPU time over the
+	// window (every process and the kernel), of MachineCPUSeconds in all
+	// (the window times the CPUs): MachineBusy is their ratio, and
+	// MachinePerRequest the busy time per request. Two targets run at the
+	// same MachineBusy compare by MachinePerRequest.
+	MachineBusySeconds float64       `json:"machine_busy_seconds,omitempty"`
+	MachineCPUSeconds  float64       `json:"machine_cpu_seconds,omitempty"`
+	MachineBusy        float64       `json:"machine_busy,omitempty"`
+	MachinePerRequest  time.Duration `json:"machine_per_request_ns,omitempty"`
+	FirstError         string        `json:"first_error,omitempty"`
 
 	hist histogram
 }
@@ -60,6 +69,8 @@ func (r *loadResult) add(o *loadResult) {
 	r.CPUSeconds += o.CPUSeconds
 	r.ClientCPUSeconds += o.ClientCPUSeconds
 	r.DBCPUSeconds += o.DBCPUSeconds
+	r.MachineBusySeconds += o.MachineBusySeconds
+	r.MachineCPUSeconds += o.MachineCPUSeconds
 	r.hist.merge(&o.hist)
 	if r.FirstError == "" {
 		r.FirstError = o.FirstError
@@ -75,6 +86,10 @@ func (r *loadResult) finish() {
 		r.CPUPerRequest = time.Duration(r.CPUSeconds / float64(r.Requests) * 1e9)
 		r.ClientCPUPerRequest = time.Duration(r.ClientCPUSeconds / float64(r.Requests) * 1e9)
 		r.DBCPUPerRequest = time.Duration(r.DBCPUSeconds / float64(r.Requests) * 1e9)
+		r.MachinePerRequest = time.Duration(r.MachineBusySeconds / float64(r.Requests) * 1e9)
+	}
+	if r.MachineCPUSeconds > 0 {
+		r.MachineBusy = r.MachineBusySeconds / r.MachineCPUSeconds
 	}
 	r.P50, r.P99, r.Max, r.Mean = r.hist.quantile(0.50), r.hist.quantile(0.99), time.Duration(r.hist.max), r.hist.mean()
 }
@@ -121,7 +136,7 @@ func (g *generator) run(ctx context.Context, reqs []request, cursor *atomic.Int6
 	ctx, cancel := context.WithDeadline(ctx, stopAt.Add(2*time.Second))
 	defer cancel()
 
-	var cpu0, self0, db0 float64
+	var cpu0, self0, db0, busy0, all0 float64
 	var dbPIDs []int
 	var cpuOnce sync.Once
 	markStart := func() {
@@ -132,6 +147,7 @@ func (g *generator) run(ctx context.Context, reqs []request, cursor *atomic.Int6
 			}
 			self0 = selfCPU()
 			cpu0 = processesCPU(pids)
+			busy0, all0 = procstat.Machine()
 		})
 	}
 	if warmup == 0 {
@@ -192,6 +208,7 @@ func (g *generator) run(ctx context.Context, reqs []request, cursor *atomic.Int6
 	cpu1 := processesCPU(pids)
 	db1 := processesCPU(dbPIDs)
 	self1 := selfCPU()
+	busy1, all1 := procstat.Machine()
 	total := &loadResult{}
 	for i := range results {
 		total.add(&results[i])
@@ -200,6 +217,9 @@ func (g *generator) run(ctx context.Context, reqs []request, cursor *atomic.Int6
 	total.CPUSeconds = max(cpu1-cpu0, 0)
 	total.ClientCPUSeconds = max(self1-self0, 0)
 	total.DBCPUSeconds = max(db1-db0, 0)
+	if all0 > 0 {
+		total.MachineBusySeconds, total.MachineCPUSeconds = max(busy1-busy0, 0), max(all1-all0, 0)
+	}
 	total.finish()
 	return total
 }

@@ -115,7 +115,7 @@ func (rep *Report) Print(w io.Writer) {
 		c.Store, c.Replicas, c.Concurrency, c.ClientProcs, c.Duration, c.Rounds, c.Warmup)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "N\tseed\tdb\ttarget\treq/s\tp50\tp99\tmax\tCPU/req\tdb CPU/req\tclient CPU/req\terrors\tRSS\tpeak RSS\t")
+	fmt.Fprintln(tw, "N\tseed\tdb\ttarget\treq/s\tp50\tp99\tmax\tCPU/req\tdb CPU/req\tclient CPU/req\tmachine busy\tmachine/req\terrors\tRSS\tpeak RSS\t")
 	for _, s := range rep.Sizes {
 		lead := fmt.Sprintf("%d\t%.1fs\t%d MB", s.N, s.SeedSeconds, s.DBBytes>>20)
 		row := func(name string, r *loadResult, mem memory) {
@@ -130,8 +130,12 @@ func (rep *Report) Print(w io.Writer) {
 			if r.DBCPUSeconds > 0 {
 				dbCPU = fmtDur(r.DBCPUPerRequest)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t\n", lead, name, r.Throughput,
-				fmtDur(r.P50), fmtDur(r.P99), fmtDur(r.Max), fmtDur(r.CPUPerRequest), dbCPU, fmtDur(r.ClientCPUPerRequest), r.Errors, rss, peak)
+			busy, perReq := "-", "-"
+			if r.MachineCPUSeconds > 0 {
+				busy, perReq = fmt.Sprintf("%.0f%%", 100*r.MachineBusy), fmtDur(r.MachinePerRequest)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t\n", lead, name, r.Throughput,
+				fmtDur(r.P50), fmtDur(r.P99), fmtDur(r.Max), fmtDur(r.CPUPerRequest), dbCPU, fmtDur(r.ClientCPUPerRequest), busy, perReq, r.Errors, rss, peak)
 			lead = "\t\t"
 		}
 		row("answer: serve", s.Serve, s.ServeMemory)

@@ -34,3 +34,37 @@ func CPU(pid int) float64 {
 	stime, _ := strconv.ParseFloat(f[12], 64)
 	return (utime + stime) / clockTicks
 }
+
+// Machine returns the seconds all CPUs of the machine have spent busy and
+// in all, summed over the CPUs, from /proc/stat; 0, 0 if it cannot be
+// read. Busy is everything but idle and iowait, so two readings give the
+// share of the machine busy between them, whoever the work was for (the
+// kernel's network work and a database's background processes included).
+func Machine() (busy, total float64) {
+	buf, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(buf), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, 0
+	}
+	var ticks, idle int64
+	for i, s := range f[1:] {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, 0
+		}
+		// guest and guest_nice (fields 9 and 10) are already in user
+		// and nice.
+		if i >= 8 {
+			break
+		}
+		ticks += v
+		if i == 3 || i == 4 { // idle, iowait
+			idle += v
+		}
+	}
+	return float64(ticks-idle) / clockTicks, float64(ticks) / clockTicks
+}
