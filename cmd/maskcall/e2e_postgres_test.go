@@ -532,7 +532,7 @@ func TestPostgresOutageAnswers503(t *testing.T) {
 		}
 	}
 	defer allow()
-	pgtest.Exec(t, server, `SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = $1`, name)
+	pgtest.EndSessions(t, server, name)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -94,7 +94,7 @@ func TestReadyzPostgres(t *testing.T) {
 	name := strings.TrimPrefix(u.Path, "/")
 	server := pgtest.ServerURL(t)
 	pgtest.Exec(t, server, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS false`)
-	pgtest.Exec(t, server, `SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = $1`, name)
+	pgtest.EndSessions(t, server, name)
 	code, check := getReady(t, srv.URL)
 	pgtest.Exec(t, server, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS true`)
 	if code != http.StatusServiceUnavailable || check != "store" {

@@ -364,7 +364,7 @@ func TestDB_QueueCall(t *testing.T) {
 		server := pgtest.ServerURL(t)
 		down := func() {
 			pgtest.Exec(t, server, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS false`)
-			pgtest.Exec(t, server, `SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = $1`, name)
+			pgtest.EndSessions(t, server, name)
 		}
 		up := func() { pgtest.Exec(t, server, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS true`) }
 		t.Cleanup(up)

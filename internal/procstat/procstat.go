@@ -1,6 +1,6 @@
-// Package procstat reads a process's CPU time from Linux's /proc, for the
-// load test and the benchmarks that count another process's CPU (a
-// PostgreSQL backend) or their own.
+// Package procstat reads a process's CPU time, and the whole machine's,
+// from Linux's /proc, for the load test and the benchmarks that count
+// another process's CPU (a PostgreSQL backend) or their own.
 package procstat
 
 import (

@@ -97,3 +97,12 @@ func suffix() string {
 	rand.Read(b[:])
 	return strings.ToLower(hex.EncodeToString(b[:]))
 }
+
+// EndSessions ends every session of database name on the server at
+// serverURL and returns once they are gone: with a timeout,
+// pg_terminate_backend waits for the backend to exit instead of returning
+// once it is signalled, so that what the test does next meets the outage.
+func EndSessions(tb testing.TB, serverURL, name string) {
+	tb.Helper()
+	exec(tb, serverURL, `SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = $1`, name)
+}
