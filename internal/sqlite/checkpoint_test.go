@@ -118,7 +118,7 @@ func TestWALStaysBounded(t *testing.T) {
 	// on, so it never holds more than a fraction of what was written.
 	// (Without the bound it only grows: its largest size is all that was
 	// written, 196 MiB in the load test.) Every transaction appends at
-	// least one 4 KiB frame, so tx pages is less than what was written.
+	// least one 4 KiB frame, so tx × 4 KiB is at most what was written.
 	// How far the file overshoots the threshold depends on how long a
 	// background checkpoint takes on this disk, so the test bounds it
 	// relative to the work, not in bytes.
