@@ -22,47 +22,18 @@ func TestWALStaysBounded(t *testing.T) {
 	// it (each transaction appends about 5 KiB of WAL frames).
 	defer func(n int) { walRestartFrames = n }(walRestartFrames)
 	walRestartFrames = 64 // 256 KiB
-	db := NewDB(filepath.Join(t.TempDir(), "maskcall.db"))
-	db.FastCommits = true // as serve opens it
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := mustOpenServeDB(t)
 	conv, _ := MustCreateCall(t, db)
 	wal := db.path + "-wal"
 
 	const writers, readers = 8, 2
 	const calls = 1500
-	var next atomic.Int64
 	// maxWAL is the largest -wal file seen; startedOver counts the times
 	// the WAL was seen to start over, in place (its header's salt changed)
 	// or cut back (the file shrank).
 	var maxWAL, startedOver atomic.Int64
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range writers {
-		wg.Go(func() {
-			for {
-				i := next.Add(1)
-				if i > calls {
-					return
-				}
-				c := &maskcall.Call{UUID: fmt.Sprintf("w-%d", i), ConversationUUID: fmt.Sprintf("CON-w-%d", i),
-					ConversationID: conv.ID, From: alice, To: gb1, Status: "started"}
-				if err := db.CreateCall(context.Background(), c, t0); err != nil {
-					t.Error(err)
-					return
-				}
-				for k, st := range []string{"started", "ringing", "answered", "completed"} {
-					ev := maskcall.CallEvent{UUID: c.UUID, Status: st, Timestamp: t0.Add(time.Duration(k) * time.Second), Duration: 30}
-					if _, err := db.RecordCallEvent(context.Background(), ev, t0); err != nil {
-						t.Error(err)
-						return
-					}
-				}
-			}
-		})
-	}
+	wg := writeCalls(t, db, conv.ID, "w", writers, calls, true)
 	var rg sync.WaitGroup
 	for range readers {
 		rg.Go(func() {
@@ -157,35 +128,12 @@ func TestWALStaysBounded(t *testing.T) {
 func TestWALRestartsInPlace(t *testing.T) {
 	defer func(n int) { walRestartFrames = n }(walRestartFrames)
 	walRestartFrames = 64 // 256 KiB
-	db := NewDB(filepath.Join(t.TempDir(), "maskcall.db"))
-	db.FastCommits = true // as serve opens it
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := mustOpenServeDB(t)
 	conv, _ := MustCreateCall(t, db)
 	wal := db.path + "-wal"
 
-	salt := func() string { return walSalt(wal) }
 	const writers, calls = 8, 3000
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range writers {
-		wg.Go(func() {
-			for {
-				i := next.Add(1)
-				if i > calls {
-					return
-				}
-				c := &maskcall.Call{UUID: fmt.Sprintf("r-%d", i), ConversationUUID: fmt.Sprintf("CON-r-%d", i),
-					ConversationID: conv.ID, From: alice, To: gb1, Status: "started"}
-				if err := db.CreateCall(context.Background(), c, t0); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		})
-	}
+	wg := writeCalls(t, db, conv.ID, "r", writers, calls, false)
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	// A salt that changed while the file kept its header is a restart in
@@ -194,7 +142,7 @@ func TestWALRestartsInPlace(t *testing.T) {
 	// A file seen smaller than before was cut back: by a truncation, or
 	// by journal_size_limit at a restart.
 	restarts, truncated, shrunk := 0, false, 0
-	last, lastSize := salt(), int64(0)
+	last, lastSize := walSalt(wal), int64(0)
 	for running := true; running; {
 		select {
 		case <-done:
@@ -207,7 +155,7 @@ func TestWALRestartsInPlace(t *testing.T) {
 			}
 			lastSize = fi.Size()
 		}
-		switch s := salt(); {
+		switch s := walSalt(wal); {
 		case s == "":
 			truncated = true
 		case s != last && !truncated && last != "":
@@ -244,4 +192,52 @@ func walSalt(path string) string {
 		return ""
 	}
 	return string(hdr[16:20])
+}
+
+// mustOpenServeDB opens a store as serve does (its group commit and
+// background checkpoints) and closes it when the test ends.
+func mustOpenServeDB(t *testing.T) *DB {
+	t.Helper()
+	db := NewDB(filepath.Join(t.TempDir(), "maskcall.db"))
+	db.FastCommits = true
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// writeCalls has writers goroutines record calls calls (uuids prefix-N) in
+// conversation convID, each with its four events if events, and returns
+// the group to wait for them.
+func writeCalls(t *testing.T, db *DB, convID, prefix string, writers, calls int, events bool) *sync.WaitGroup {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Go(func() {
+			for {
+				i := next.Add(1)
+				if i > int64(calls) {
+					return
+				}
+				c := &maskcall.Call{UUID: fmt.Sprintf("%s-%d", prefix, i), ConversationUUID: fmt.Sprintf("CON-%s-%d", prefix, i),
+					ConversationID: convID, From: alice, To: gb1, Status: "started"}
+				if err := db.CreateCall(context.Background(), c, t0); err != nil {
+					t.Error(err)
+					return
+				}
+				if !events {
+					continue
+				}
+				for k, st := range []string{"started", "ringing", "answered", "completed"} {
+					ev := maskcall.CallEvent{UUID: c.UUID, Status: st, Timestamp: t0.Add(time.Duration(k) * time.Second), Duration: 30}
+					if _, err := db.RecordCallEvent(context.Background(), ev, t0); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		})
+	}
+	return &wg
 }
