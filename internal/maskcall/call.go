@@ -26,13 +26,21 @@ type Call struct {
 type CallEvent struct {
 	UUID             string
 	ConversationUUID string
-	Status           string
-	Direction        string
-	From, To         string
-	Duration         int // seconds; completed events only
-	Timestamp        time.Time
-	StartTime        *time.Time
-	EndTime          *time.Time
+	// CallUUID is the UUID of the call whose connect action created this
+	// event's leg: the outbound leg's events carry it in their URL
+	// (?call=, see internal/webhook's NCCO), so the store finds their call
+	// by its unique UUID instead of keeping an index on every call's
+	// ConversationUUID. The signature does not cover a POST's URL, so a
+	// store takes it only for a call whose ConversationUUID is the
+	// event's (which is signed).
+	CallUUID  string
+	Status    string
+	Direction string
+	From, To  string
+	Duration  int // seconds; completed events only
+	Timestamp time.Time
+	StartTime *time.Time
+	EndTime   *time.Time
 }
 
 // Call statuses Vonage reports. Terminal ones end a call.
@@ -81,9 +89,12 @@ type CallStore interface {
 	// RecordCallEvent stores ev, received at now, once (a retried event,
 	// with the same leg uuid, status and timestamp, is not stored twice)
 	// and advances its call's status with NextCallStatus. An event belongs
-	// to the call with its UUID or, for the outbound leg, its
-	// ConversationUUID. It reports false, storing nothing, if no call
-	// matches.
+	// to the call with its UUID or, for the outbound leg, to the call named
+	// by its CallUUID when that call's ConversationUUID is the event's; an
+	// outbound leg's event without a CallUUID (its call was connected by a
+	// maskcall that did not name calls in the eventUrl) belongs to such an
+	// older call with its ConversationUUID. It reports false, storing
+	// nothing, if no call matches.
 	RecordCallEvent(ctx context.Context, ev CallEvent, now time.Time) (bool, error)
 	// FindCalls lists a conversation's calls, oldest first.
 	FindCalls(ctx context.Context, conversationID string) ([]*Call, error)

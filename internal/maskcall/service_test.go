@@ -1266,8 +1266,9 @@ func TestRouterRecordsCallsAndEvents(t *testing.T) {
 	if s := status(); s != "answered" {
 		t.Fatalf("status = %q", s)
 	}
-	// The outbound leg's events belong to the call by conversation uuid.
-	record(maskcall.CallEvent{UUID: "d0d0d0d0-0000-4000-8000-000000000003", ConversationUUID: convUUID, Status: "completed", Duration: 42, Timestamp: ts.Add(45 * time.Second)}, true)
+	// The outbound leg's events name the call (the connect eventUrl's call
+	// parameter), with the conversation uuid they share.
+	record(maskcall.CallEvent{UUID: "d0d0d0d0-0000-4000-8000-000000000003", ConversationUUID: convUUID, CallUUID: uuid, Status: "completed", Duration: 42, Timestamp: ts.Add(45 * time.Second)}, true)
 	if s := status(); s != "completed" {
 		t.Fatalf("status = %q", s)
 	}

@@ -42,8 +42,8 @@ func (db *DB) CreateCall(ctx context.Context, c *maskcall.Call, now time.Time) e
 // inserts nothing, event included.
 const createCallStmt = `WITH ins AS (
 		INSERT INTO interactions
-		(kind, conversation_id, uuid, conversation_uuid, from_number, to_number, status, duration, started_at, ended_at, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		(kind, conversation_id, uuid, conversation_uuid, from_number, to_number, status, duration, started_at, ended_at, created_at, call_in_event_url)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, true)
 		ON CONFLICT (uuid) DO NOTHING
 		RETURNING conversation_id),
 	cb AS (
@@ -81,8 +81,8 @@ func (db *DB) createCall(ctx context.Context, c *maskcall.Call, now time.Time) e
 // RecordCallEvent stores ev once and advances its call with
 // maskcall.NextCallStatus, exactly as the SQLite store does (see
 // sqlite.DB.RecordCallEvent): the event belongs to the call whose UUID is
-// ev.UUID or, for the outbound leg, whose ConversationUUID is
-// ev.ConversationUUID; it reports false, storing nothing, if none matches.
+// ev.UUID or, for the outbound leg, the call ev.CallUUID names (see
+// findCallForEvent); it reports false, storing nothing, if none matches.
 // The call's row is locked while its event is applied, so events of one
 // call arriving at two replicas at once are applied one after the other.
 // A call whose record is still queued (QueueCall, its caller stopped
@@ -125,28 +125,52 @@ func scanCall(row pgx.Row) (int64, *maskcall.Call, error) {
 }
 
 // findCallForEvent returns the call ev belongs to and its interaction id,
-// its row locked; nil if none.
+// its row locked; nil if none. As in the SQLite store: an inbound leg's
+// event carries the call's uuid; an outbound leg's names the call in its
+// URL (ev.CallUUID), which the signature does not cover, so that call
+// counts only if its conversation_uuid is the event's (signed). Without
+// either, the event may be an outbound leg's of a call recorded before
+// migration 0021 (or by a replica older than it), found by
+// conversation_uuid.
 func findCallForEvent(ctx context.Context, tx *Tx, ev maskcall.CallEvent) (int64, *maskcall.Call, error) {
 	if ev.UUID != "" {
-		id, c, err := scanCall(tx.QueryRow(ctx, `SELECT `+callColumns+` FROM interactions
-			WHERE uuid = $1 AND kind = 'call' FOR UPDATE`, ev.UUID))
-		if err == nil {
-			return id, c, nil
-		} else if !errors.Is(err, pgx.ErrNoRows) {
-			return 0, nil, formatError(err)
+		id, c, err := callByUUID(ctx, tx, ev.UUID)
+		if c != nil || err != nil {
+			return id, c, err
 		}
 	}
-	if ev.ConversationUUID != "" {
-		id, c, err := scanCall(tx.QueryRow(ctx, `SELECT `+callColumns+` FROM interactions
-			WHERE conversation_uuid = $1 AND conversation_uuid <> '' AND kind = 'call'
-			ORDER BY id LIMIT 1 FOR UPDATE`, ev.ConversationUUID))
-		if err == nil {
-			return id, c, nil
-		} else if !errors.Is(err, pgx.ErrNoRows) {
-			return 0, nil, formatError(err)
-		}
+	if ev.ConversationUUID == "" {
+		return 0, nil, nil
 	}
-	return 0, nil, nil
+	if ev.CallUUID != "" {
+		id, c, err := callByUUID(ctx, tx, ev.CallUUID)
+		if c == nil || err != nil || c.ConversationUUID != ev.ConversationUUID {
+			return 0, nil, err
+		}
+		return id, c, nil
+	}
+	id, c, err := scanCall(tx.QueryRow(ctx, `SELECT `+callColumns+` FROM interactions
+		WHERE conversation_uuid = $1 AND conversation_uuid <> '' AND NOT call_in_event_url AND kind = 'call'
+		ORDER BY id LIMIT 1 FOR UPDATE`, ev.ConversationUUID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil, nil
+	} else if err != nil {
+		return 0, nil, formatError(err)
+	}
+	return id, c, nil
+}
+
+// callByUUID returns the call with uuid and its interaction id, its row
+// locked; nil if none.
+func callByUUID(ctx context.Context, tx *Tx, uuid string) (int64, *maskcall.Call, error) {
+	id, c, err := scanCall(tx.QueryRow(ctx, `SELECT `+callColumns+` FROM interactions
+		WHERE uuid = $1 AND kind = 'call' FOR UPDATE`, uuid))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil, nil
+	} else if err != nil {
+		return 0, nil, formatError(err)
+	}
+	return id, c, nil
 }
 
 func recordCallEvent(ctx context.Context, tx *Tx, ev maskcall.CallEvent) (bool, error) {

@@ -21,10 +21,12 @@ const (
 	// (interactions' unique index on uuid).
 	callByUUIDQuery = `SELECT ` + callColumns + ` FROM interactions
 		WHERE uuid = ? AND kind = 'call'`
-	// callByConversationUUIDQuery finds the call an outbound leg belongs to
-	// (interactions_conversation_uuid_idx).
-	callByConversationUUIDQuery = `SELECT ` + callColumns + ` FROM interactions
-		WHERE conversation_uuid = ? AND conversation_uuid <> '' AND kind = 'call'
+	// legacyCallByConversationUUIDQuery finds the call an outbound leg
+	// belongs to when its events do not name it: a call recorded before
+	// migration 0020 (interactions_legacy_conversation_uuid_idx, which holds
+	// only those).
+	legacyCallByConversationUUIDQuery = `SELECT ` + callColumns + ` FROM interactions
+		WHERE conversation_uuid = ? AND conversation_uuid <> '' AND call_in_event_url = 0 AND kind = 'call'
 		ORDER BY id LIMIT 1`
 	// callsQuery lists a conversation's calls, oldest first
 	// (interactions_conversation_idx).
@@ -51,8 +53,8 @@ func (db *DB) CreateCall(ctx context.Context, c *maskcall.Call, now time.Time) e
 
 // RecordCallEvent stores ev once and advances its call with
 // maskcall.NextCallStatus. The event belongs to the call whose UUID is
-// ev.UUID or, for the outbound leg, whose ConversationUUID is
-// ev.ConversationUUID; it reports false, storing nothing, if none matches.
+// ev.UUID or, for the outbound leg, the call ev.CallUUID names (see
+// findCallForEvent); it reports false, storing nothing, if none matches.
 //
 // A retried event (same leg uuid, status and timestamp) is stored once and
 // changes nothing the second time. Because events arrive out of order, the
@@ -114,9 +116,11 @@ func scanCall(s interface{ Scan(...any) error }) (int64, *maskcall.Call, error) 
 // The statements of the grouped writes, prepared on the write connection
 // (writeStmts).
 const (
+	// call_in_event_url: the answer's connect action named the call in
+	// its eventUrl (internal/webhook's NCCO), so its events find it by uuid.
 	insertCallStmt = `INSERT INTO interactions
-		(kind, conversation_id, uuid, conversation_uuid, from_number, to_number, status, duration, started_at, ended_at, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		(kind, conversation_id, uuid, conversation_uuid, from_number, to_number, status, duration, started_at, ended_at, created_at, call_in_event_url)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
 		ON CONFLICT (uuid) DO NOTHING`
 	// A zero timestamp is stored as such, so a retry still matches it.
 	insertEventStmt = `INSERT INTO interaction_events
@@ -137,13 +141,13 @@ const callRowsPerInsert = 32
 var insertCallsStmt = func() string {
 	var b strings.Builder
 	b.WriteString(`INSERT INTO interactions
-		(kind, conversation_id, uuid, conversation_uuid, from_number, to_number, status, duration, started_at, ended_at, created_at)
+		(kind, conversation_id, uuid, conversation_uuid, from_number, to_number, status, duration, started_at, ended_at, created_at, call_in_event_url)
 		VALUES `)
 	for i := range callRowsPerInsert {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)")
 	}
 	b.WriteString(" ON CONFLICT (uuid) DO NOTHING")
 	return b.String()
@@ -211,25 +215,46 @@ func createCall(ctx context.Context, tx *Tx, c *maskcall.Call, now time.Time) er
 }
 
 // findCallForEvent returns the call ev belongs to and its interaction id;
-// nil if none.
+// nil if none. An inbound leg's event carries the call's uuid; an outbound
+// leg's names the call in its URL (ev.CallUUID), which the signature does
+// not cover, so that call counts only if its conversation_uuid is the
+// event's (signed). Without either, the event may be an outbound leg's of a
+// call recorded before migration 0020, found by conversation_uuid.
 func findCallForEvent(ctx context.Context, tx *Tx, ev maskcall.CallEvent) (int64, *maskcall.Call, error) {
 	if ev.UUID != "" {
-		id, c, err := scanCall(tx.queryRow(ctx, tx.w.callByUUID, callByUUIDQuery, ev.UUID))
-		if err == nil {
-			return id, c, nil
-		} else if !errors.Is(err, sql.ErrNoRows) {
-			return 0, nil, formatError(err)
+		id, c, err := callByUUID(ctx, tx, ev.UUID)
+		if c != nil || err != nil {
+			return id, c, err
 		}
 	}
-	if ev.ConversationUUID != "" {
-		id, c, err := scanCall(tx.queryRow(ctx, tx.w.callByConvUUID, callByConversationUUIDQuery, ev.ConversationUUID))
-		if err == nil {
-			return id, c, nil
-		} else if !errors.Is(err, sql.ErrNoRows) {
-			return 0, nil, formatError(err)
-		}
+	if ev.ConversationUUID == "" {
+		return 0, nil, nil
 	}
-	return 0, nil, nil
+	if ev.CallUUID != "" {
+		id, c, err := callByUUID(ctx, tx, ev.CallUUID)
+		if c == nil || err != nil || c.ConversationUUID != ev.ConversationUUID {
+			return 0, nil, err
+		}
+		return id, c, nil
+	}
+	id, c, err := scanCall(tx.queryRow(ctx, tx.w.legacyCallByConvUUID, legacyCallByConversationUUIDQuery, ev.ConversationUUID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil, nil
+	} else if err != nil {
+		return 0, nil, formatError(err)
+	}
+	return id, c, nil
+}
+
+// callByUUID returns the call with uuid and its interaction id; nil if none.
+func callByUUID(ctx context.Context, tx *Tx, uuid string) (int64, *maskcall.Call, error) {
+	id, c, err := scanCall(tx.queryRow(ctx, tx.w.callByUUID, callByUUIDQuery, uuid))
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil, nil
+	} else if err != nil {
+		return 0, nil, formatError(err)
+	}
+	return id, c, nil
 }
 
 func recordCallEvent(ctx context.Context, tx *Tx, ev maskcall.CallEvent, now time.Time) (bool, error) {

@@ -159,9 +159,9 @@ type committer struct {
 // writeStmts are the grouped writes' statements, prepared once on the
 // write connection.
 type writeStmts struct {
-	insertCall, insertCalls    *sql.Stmt
-	callByUUID, callByConvUUID *sql.Stmt
-	insertEvent, updateCall    *sql.Stmt
+	insertCall, insertCalls          *sql.Stmt
+	callByUUID, legacyCallByConvUUID *sql.Stmt
+	insertEvent, updateCall          *sql.Stmt
 	// msg: the SMS relay's (message.go).
 	msg messageStmts
 	// The callback outbox's (callback.go).
@@ -176,7 +176,7 @@ func (s *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&s.insertCall, insertCallStmt},
 		{&s.insertCalls, insertCallsStmt},
 		{&s.callByUUID, callByUUIDQuery},
-		{&s.callByConvUUID, callByConversationUUIDQuery},
+		{&s.legacyCallByConvUUID, legacyCallByConversationUUIDQuery},
 		{&s.insertEvent, insertEventStmt},
 		{&s.updateCall, updateCallStmt},
 		{&s.globalTarget, globalTargetQuery},
@@ -201,7 +201,7 @@ func (s *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 }
 
 func (s *writeStmts) close() {
-	for _, st := range []*sql.Stmt{s.insertCall, s.insertCalls, s.callByUUID, s.callByConvUUID, s.insertEvent, s.updateCall,
+	for _, st := range []*sql.Stmt{s.insertCall, s.insertCalls, s.callByUUID, s.legacyCallByConvUUID, s.insertEvent, s.updateCall,
 		s.globalTarget, s.anyTarget, s.callParty, s.insertCallback} {
 		if st != nil {
 			st.Close()

@@ -132,7 +132,7 @@ func TestGroupCommit_Order(t *testing.T) {
 	batch := []*writeOp{
 		callOp(&maskcall.Call{UUID: "leg", ConversationUUID: "CON-9", ConversationID: conv.ID, Status: "started"}),
 		eventOp(maskcall.CallEvent{UUID: "leg", Status: "answered", Timestamp: t0}, &ok1),
-		eventOp(maskcall.CallEvent{UUID: "other-leg", ConversationUUID: "CON-9", Status: "completed", Timestamp: t0.Add(time.Minute), Duration: 60}, &ok2),
+		eventOp(maskcall.CallEvent{UUID: "other-leg", ConversationUUID: "CON-9", CallUUID: "leg", Status: "completed", Timestamp: t0.Add(time.Minute), Duration: 60}, &ok2),
 	}
 	db.w.commit(batch)
 	for _, o := range batch {

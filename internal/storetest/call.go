@@ -152,17 +152,60 @@ func (h *harness) testRecordCallEvent(t *testing.T) {
 	t.Run("OutboundLeg", func(t *testing.T) {
 		db := h.open(t)
 		conv, _ := mustCreateCall(t, db)
-		// The leg maskcall's connect created has its own uuid; the
-		// conversation uuid ties it to the inbound call.
-		mustRecord(t, db, maskcall.CallEvent{UUID: "out-leg", ConversationUUID: "CON-1", Direction: "outbound",
+		// The leg maskcall's connect created has its own uuid; its events
+		// name the inbound call (the eventUrl's call parameter), and the
+		// conversation uuid they share confirms it.
+		mustRecord(t, db, maskcall.CallEvent{UUID: "out-leg", ConversationUUID: "CON-1", CallUUID: "in-leg", Direction: "outbound",
 			Status: "answered", Timestamp: ts(5)})
 		got := mustFindCall(t, db, conv.ID)
 		if got.Status != "answered" || got.UUID != "in-leg" {
 			t.Errorf("call = %+v", got)
 		}
-		mustRecord(t, db, maskcall.CallEvent{UUID: "out-leg", ConversationUUID: "CON-1", Direction: "outbound",
+		mustRecord(t, db, maskcall.CallEvent{UUID: "out-leg", ConversationUUID: "CON-1", CallUUID: "in-leg", Direction: "outbound",
 			Status: "busy", Timestamp: ts(6)})
 		if got := mustFindCall(t, db, conv.ID); got.Status != "busy" || got.EndedAt == nil || !got.EndedAt.Equal(ts(6)) {
+			t.Errorf("call = %+v", got)
+		}
+	})
+
+	t.Run("OutboundLegNotItsCall", func(t *testing.T) {
+		db := h.open(t)
+		conv, _ := mustCreateCall(t, db)
+		for _, ev := range []maskcall.CallEvent{
+			// The call parameter is not signed: naming a call of another
+			// Vonage conversation finds nothing.
+			{UUID: "out-leg", ConversationUUID: "CON-9", CallUUID: "in-leg"},
+			{UUID: "out-leg", CallUUID: "in-leg"},
+			{UUID: "out-leg", ConversationUUID: "CON-1", CallUUID: "nobody"},
+			// A call recorded now is found through the name only.
+			{UUID: "out-leg", ConversationUUID: "CON-1"},
+		} {
+			ev.Direction, ev.Status, ev.Timestamp = "outbound", "answered", ts(5)
+			if ok, err := db.RecordCallEvent(ctx, ev, t0); err != nil || ok {
+				t.Errorf("%+v: %v %v, want no call", ev, ok, err)
+			}
+		}
+		if got := mustFindCall(t, db, conv.ID); got.Status != "started" {
+			t.Errorf("call = %+v, want it unchanged", got)
+		}
+		h.assertEvents(t, db, 0)
+	})
+
+	t.Run("OutboundLegOfOlderCall", func(t *testing.T) {
+		if h.MarkCallsOlder == nil {
+			t.Skip("this store cannot make its calls look older (Harness.MarkCallsOlder)")
+		}
+		db := h.open(t)
+		conv, _ := mustCreateCall(t, db)
+		h.MarkCallsOlder(t, db)
+		mustRecord(t, db, maskcall.CallEvent{UUID: "out-leg", ConversationUUID: "CON-1", Direction: "outbound",
+			Status: "answered", Timestamp: ts(5)})
+		if got := mustFindCall(t, db, conv.ID); got.Status != "answered" {
+			t.Errorf("call = %+v", got)
+		}
+		// Its inbound leg still finds it by uuid.
+		mustRecord(t, db, maskcall.CallEvent{UUID: "in-leg", ConversationUUID: "CON-1", Status: "completed", Duration: 7, Timestamp: ts(12)})
+		if got := mustFindCall(t, db, conv.ID); got.Status != "completed" || got.Duration != 7 {
 			t.Errorf("call = %+v", got)
 		}
 	})

@@ -137,9 +137,9 @@ func (h *harness) testCallbacksLifecycle(t *testing.T) {
 	answered := maskcall.CallEvent{UUID: call.UUID, Status: "answered", Timestamp: at(4)}
 	record(answered, at(4))
 	record(answered, at(5)) // Vonage's retry
-	record(maskcall.CallEvent{UUID: "out-leg", ConversationUUID: call.ConversationUUID, Status: "answered", Timestamp: at(6)}, at(6))
+	record(maskcall.CallEvent{UUID: "out-leg", ConversationUUID: call.ConversationUUID, CallUUID: call.UUID, Status: "answered", Timestamp: at(6)}, at(6))
 	record(maskcall.CallEvent{UUID: call.UUID, Status: "completed", Duration: 42, Timestamp: at(60)}, at(60))
-	record(maskcall.CallEvent{UUID: "out-leg", ConversationUUID: call.ConversationUUID, Status: "completed", Duration: 40, Timestamp: at(61)}, at(61))
+	record(maskcall.CallEvent{UUID: "out-leg", ConversationUUID: call.ConversationUUID, CallUUID: call.UUID, Status: "completed", Duration: 40, Timestamp: at(61)}, at(61))
 	completed := findEvent(t, db, maskcall.EventCallCompleted)
 	if d := completed.Event.Data; d.Duration == nil || *d.Duration != 42 || d.Status != "completed" || d.Label != "a" {
 		t.Errorf("call.completed data = %+v", d)

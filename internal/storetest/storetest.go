@@ -41,6 +41,12 @@ type Harness struct {
 	// own FindRoute (an index or cache in front of the store); the route
 	// property test checks it agrees with the store.
 	Routes func(t *testing.T, s maskcall.Store) maskcall.RouteStore
+	// MarkCallsOlder, if set, makes every call s has recorded look like
+	// one recorded by a maskcall whose connect action did not name the
+	// call in its eventUrl (as the migration from it leaves them), so the
+	// suite checks that such a call's outbound leg, whose events carry no
+	// CallUUID, still finds it by its ConversationUUID.
+	MarkCallsOlder func(t *testing.T, s maskcall.Store)
 }
 
 // Run runs the suite on the stores newStore returns.

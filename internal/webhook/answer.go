@@ -172,7 +172,7 @@ func (h *Handler) route(r *http.Request, body []byte, start time.Time) (ncco []b
 		if h.ncco.forwardDigits != "" {
 			if proxy, ok := msisdn(to); ok {
 				decision, action = decisionForward, maskcall.OutOfSessionForward
-				out = h.ncco.connectNCCO(proxy, h.ncco.forwardDigits)
+				out = h.ncco.connectNCCO(proxy, h.ncco.forwardDigits, "") // not a recorded call
 			}
 		}
 		// The platform hears of it (call.out_of_session); a failure to
@@ -194,7 +194,7 @@ func (h *Handler) route(r *http.Request, body []byte, start time.Time) (ncco []b
 	if queued {
 		reason = "call record queued: the database is locked"
 	}
-	return h.ncco.connectNCCO(proxy, number)
+	return h.ncco.connectNCCO(proxy, number, in.UUID)
 }
 
 // decodeAnswer reads an answer request's fields from its JSON body (POST)

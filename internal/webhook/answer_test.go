@@ -45,6 +45,32 @@ func decodeNCCO(t *testing.T, rec *httptest.ResponseRecorder) ncco {
 }
 
 // wantConnect checks a connect NCCO: talk, then connect to number showing from.
+// eventURLBase is a connect eventUrl without its query, which must hold the
+// call parameter and nothing else.
+func eventURLBase(t *testing.T, eventURL string) string {
+	t.Helper()
+	base, query, _ := strings.Cut(eventURL, "?")
+	q, err := url.ParseQuery(query)
+	if err != nil || len(q) != 1 || len(q[callParam]) != 1 {
+		t.Errorf("connect.eventUrl %s: the query is not one %s parameter", eventURL, callParam)
+	}
+	return base
+}
+
+// eventURLCall is the call a connect eventUrl names.
+func eventURLCall(t *testing.T, rec *httptest.ResponseRecorder) string {
+	t.Helper()
+	n := decodeNCCO(t, rec)
+	if len(n) != 2 || len(n[1].EventURL) != 1 {
+		t.Fatalf("NCCO = %s, want talk then connect with one eventUrl", rec.Body.String())
+	}
+	u, err := url.Parse(n[1].EventURL[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Query().Get(callParam)
+}
+
 func wantConnect(t *testing.T, rec *httptest.ResponseRecorder, from, number, eventURL string, limit int) {
 	t.Helper()
 	n := decodeNCCO(t, rec)
@@ -65,8 +91,8 @@ func wantConnect(t *testing.T, rec *httptest.ResponseRecorder, from, number, eve
 		if c.EventURL != nil {
 			t.Errorf("connect.eventUrl = %v, want none", c.EventURL)
 		}
-	} else if len(c.EventURL) != 1 || c.EventURL[0] != eventURL {
-		t.Errorf("connect.eventUrl = %v, want [%s]", c.EventURL, eventURL)
+	} else if len(c.EventURL) != 1 || eventURLBase(t, c.EventURL[0]) != eventURL {
+		t.Errorf("connect.eventUrl = %v, want [%s?call=…]", c.EventURL, eventURL)
 	}
 	if c.Limit == nil || *c.Limit != limit {
 		t.Errorf("connect.limit = %v, want %d", c.Limit, limit)
@@ -139,7 +165,7 @@ func TestAnswerConfig(t *testing.T) {
 	if n[0].Text != "Connecting <you> & them." || n[0].Language != "de-DE" || *n[0].Style != 2 {
 		t.Errorf("talk = %+v", n[0])
 	}
-	if got := n[1].EventURL; len(got) != 1 || got[0] != "https://tunnel.example/base/webhooks/event" {
+	if got := n[1].EventURL; len(got) != 1 || got[0] != "https://tunnel.example/base/webhooks/event?call=U" {
 		t.Errorf("eventUrl = %v", got)
 	}
 	if *n[1].Limit != 7200 {
@@ -152,8 +178,8 @@ func TestAnswerConfig(t *testing.T) {
 // https://evil.example:443/webhooks/event).
 func TestAnswerEventURLFromConfigOnly(t *testing.T) {
 	e := newTestEnv(t, Config{SignatureSecret: testSecret, PublicURL: "https://calls.example.com"})
-	for _, host := range []string{"evil.example", "evil.example:443", "127.0.0.1:8080"} {
-		req := signedGET(t, "/webhooks/answer?"+answerQuery("447700900001", "447700900101", "U-"+host), hs256(t, testSecret, testNow))
+	for i, host := range []string{"evil.example", "evil.example:443", "127.0.0.1:8080"} {
+		req := signedGET(t, "/webhooks/answer?"+answerQuery("447700900001", "447700900101", fmt.Sprint("U-", i)), hs256(t, testSecret, testNow))
 		req.Host = host
 		req.Header.Set("X-Forwarded-Proto", "http")
 		req.Header.Set("X-Forwarded-Host", "evil.example")
@@ -162,6 +188,24 @@ func TestAnswerEventURLFromConfigOnly(t *testing.T) {
 		if strings.Contains(rec.Body.String(), "evil") {
 			t.Errorf("Host %s reached the reply: %s", host, rec.Body)
 		}
+	}
+}
+
+// TestAnswerNamesCallInEventURL: the connect action's eventUrl names the
+// call by its uuid, escaped, so the outbound leg's events find it (and a
+// uuid cannot add parameters or break the JSON); a forwarded stranger's
+// call, which is not recorded, names none.
+func TestAnswerNamesCallInEventURL(t *testing.T) {
+	e := newTestEnv(t, Config{OutOfSessionForward: "+447700900999"})
+	for _, uuid := range []string{"63f61863-4a51-4f6b-86e1-46edebcf9356", `a&b=c d+e/"f"\g`, ""} {
+		rec := e.get("/webhooks/answer?" + answerQuery("447700900001", "447700900101", uuid))
+		if got := eventURLCall(t, rec); got != uuid {
+			t.Errorf("uuid %q: eventUrl names %q", uuid, got)
+		}
+	}
+	rec := e.get("/webhooks/answer?" + answerQuery("447700900003", "447700900101", "U-STRANGER"))
+	if got := eventURLCall(t, rec); got != "" {
+		t.Errorf("forwarded call: eventUrl names %q, want nothing", got)
 	}
 }
 

@@ -32,6 +32,9 @@ type eventRequest struct {
 	Duration         duration `json:"duration"`
 	StartTime        string   `json:"start_time"`
 	EndTime          string   `json:"end_time"`
+	// Call is the eventUrl's call parameter, which maskcall's connect
+	// action sets to the inbound leg's uuid (ncco.go's callParam).
+	Call string `json:"-"`
 }
 
 // duration is a whole number of seconds that Vonage sends as a string
@@ -127,6 +130,9 @@ func (h *Handler) record(r *http.Request, body []byte, start time.Time) (status 
 	var err error
 	if r.Method == http.MethodPost {
 		err = json.Unmarshal(body, &in)
+		if err == nil && r.URL.RawQuery != "" {
+			in.Call, err = queryCall(r.URL.RawQuery)
+		}
 	} else {
 		in, err = parseEventQuery(r.URL.RawQuery)
 	}
@@ -167,7 +173,7 @@ func (h *Handler) record(r *http.Request, body []byte, start time.Time) (status 
 // are kept as sent. A missing timestamp is the time of receipt.
 func (h *Handler) callEvent(in eventRequest) (maskcall.CallEvent, error) {
 	ev := maskcall.CallEvent{
-		UUID: in.UUID, ConversationUUID: in.ConversationUUID, Status: in.Status,
+		UUID: in.UUID, ConversationUUID: in.ConversationUUID, CallUUID: in.Call, Status: in.Status,
 		Direction: in.Direction, From: in.From, To: in.To, Duration: int(in.Duration),
 	}
 	if !maskcall.IsCallStatus(in.Status) {
@@ -222,11 +228,20 @@ func parseEventQuery(raw string) (eventRequest, error) {
 	in := eventRequest{
 		Status: q.Get("status"), UUID: q.Get("uuid"), ConversationUUID: q.Get("conversation_uuid"),
 		Direction: q.Get("direction"), From: q.Get("from"), To: q.Get("to"), Timestamp: q.Get("timestamp"),
-		StartTime: q.Get("start_time"), EndTime: q.Get("end_time"),
+		StartTime: q.Get("start_time"), EndTime: q.Get("end_time"), Call: q.Get(callParam),
 	}
 	n, err := parseDuration(q.Get("duration"))
 	in.Duration = duration(n)
 	return in, err
+}
+
+// queryCall reads the call parameter from a POST event's URL.
+func queryCall(raw string) (string, error) {
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return "", fmt.Errorf("the URL's query: %w", err)
+	}
+	return q.Get(callParam), nil
 }
 
 func truncate(s string, n int) string {

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -105,6 +106,49 @@ func TestEventDuplicateAndOutOfOrder(t *testing.T) {
 	}
 	if e.store.events[4].Timestamp.IsZero() {
 		t.Error("an event without timestamp got no time")
+	}
+}
+
+// TestEventNamesItsCall: the outbound leg's events come to the connect
+// action's eventUrl, whose call parameter reaches the store as CallUUID
+// (POST and GET); the store takes it only with the call's own
+// conversation_uuid, and a query that does not parse is refused.
+func TestEventNamesItsCall(t *testing.T) {
+	e := newTestEnv(t, Config{})
+	rec := e.get("/webhooks/answer?" + answerQuery("447700900001", "447700900101", "UUID-O"))
+	u, err := url.Parse(decodeNCCO(t, rec)[1].EventURL[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := u.Path + "?" + u.RawQuery
+	leg := `{"status":"answered","uuid":"LEG-O","conversation_uuid":"%s","direction":"outbound"}`
+	if rec := e.post(target, fmt.Sprintf(leg, "CON-UUID-O")); rec.Code != http.StatusNoContent {
+		t.Fatalf("POST %s = %d", target, rec.Code)
+	}
+	if ev := e.store.events[0]; ev.CallUUID != "UUID-O" || ev.UUID != "LEG-O" {
+		t.Errorf("event = %+v, want CallUUID UUID-O", ev)
+	}
+	if c := e.store.calls["UUID-O"]; c.Status != "answered" {
+		t.Errorf("call status = %s, want answered (the outbound leg's event found it)", c.Status)
+	}
+	// Another conversation's leg naming this call changes nothing.
+	if rec := e.post(target, `{"status":"completed","uuid":"LEG-X","conversation_uuid":"CON-OTHER","direction":"outbound"}`); rec.Code != http.StatusNoContent {
+		t.Fatalf("POST = %d", rec.Code)
+	}
+	if c := e.store.calls["UUID-O"]; c.Status != "answered" {
+		t.Errorf("call status = %s after another conversation's event, want answered", c.Status)
+	}
+	if rec := e.get("/webhooks/event?call=UUID-O&status=ringing&uuid=LEG-O&conversation_uuid=CON-UUID-O"); rec.Code != http.StatusNoContent {
+		t.Fatalf("GET = %d", rec.Code)
+	}
+	if ev := e.store.events[2]; ev.CallUUID != "UUID-O" {
+		t.Errorf("GET event = %+v, want CallUUID UUID-O", ev)
+	}
+	if rec := e.post("/webhooks/event?call=%zz", fmt.Sprintf(leg, "CON-UUID-O")); rec.Code != http.StatusBadRequest {
+		t.Errorf("POST with a malformed query = %d, want 400", rec.Code)
+	}
+	if len(e.store.events) != 3 {
+		t.Errorf("the router got %d events, want 3", len(e.store.events))
 	}
 }
 

@@ -104,7 +104,9 @@ func (f *fakeStore) RecordCallEvent(ctx context.Context, ev maskcall.CallEvent, 
 	}
 	f.events = append(f.events, ev)
 	for _, c := range f.calls {
-		if c.UUID == ev.UUID || (ev.ConversationUUID != "" && c.ConversationUUID == ev.ConversationUUID) {
+		// As the stores match (sqlite's findCallForEvent), with no calls
+		// recorded before the connect's eventUrl named them.
+		if c.UUID == ev.UUID || (ev.CallUUID != "" && c.UUID == ev.CallUUID && ev.ConversationUUID != "" && c.ConversationUUID == ev.ConversationUUID) {
 			c.Status = maskcall.NextCallStatus(c.Status, ev.Status)
 			if ev.Status == "completed" {
 				c.Duration = ev.Duration

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"time"
 )
 
@@ -16,8 +17,9 @@ import (
 //
 // The types below are the NCCO's definition. The answer webhook does not
 // marshal them per call: nccoTemplates renders the constant parts once and
-// splices in the two numbers, and TestNCCOTemplatesAreMarshal checks the
-// result is byte for byte json.Marshal of the typed value.
+// splices in the two numbers and the call's uuid, and
+// TestNCCOTemplatesAreMarshal checks the result is byte for byte
+// json.Marshal of the typed value.
 
 // NCCO is a list of actions, run in order.
 type NCCO []Action
@@ -72,23 +74,31 @@ func (Connect) nccoAction() {}
 // nccoTemplates are the two NCCOs of a Handler, rendered once. A connect
 // NCCO is
 //
-//	connectHead + from + connectMid + number + connectTail
+//	connectHead + from + connectMid + number + connectCall + callRef + connectTail
 //
-// where from and number are digits only, so need no escaping.
+// where from and number are digits only and callRef is query-escaped, so
+// none needs JSON escaping.
 type nccoTemplates struct {
 	notInService []byte // the whole not-in-service NCCO
 	connectHead  []byte // [{talk},{"action":"connect","from":"
 	connectMid   []byte // ","endpoint":[{"type":"phone","number":"
-	connectTail  []byte // "}],"eventUrl":["…"],"limit":N}]
+	connectCall  []byte // "}],"eventUrl":["https://…/webhooks/event?call=
+	connectTail  []byte // "],"limit":N}]
 	// forwardDigits is Config.OutOfSessionForward in Vonage's form, ""
 	// when calls outside a conversation are not forwarded.
 	forwardDigits string
 }
 
-// hole marks where a number goes while the templates are cut out of a
-// marshalled NCCO; encoding/json writes it as \u0000, which nothing else
-// in a connect action can contain (texts are in the talk action).
+// hole marks where a number or the call goes while the templates are cut
+// out of a marshalled NCCO; encoding/json writes it as \u0000, which
+// nothing else in a connect action can contain (texts are in the talk
+// action).
 const hole = "\x00"
+
+// callParam is the connect eventUrl's query parameter naming the call (its
+// inbound leg's uuid): the outbound leg's events come back with it, and the
+// store finds their call by that unique uuid (maskcall.CallEvent.CallUUID).
+const callParam = "call"
 
 func newNCCOTemplates(cfg Config) (nccoTemplates, error) {
 	nis, err := json.Marshal(NCCO{NewTalk(cfg.NotInServiceText, cfg.Language, cfg.Style)})
@@ -99,12 +109,12 @@ func newNCCOTemplates(cfg Config) (nccoTemplates, error) {
 	if err != nil {
 		return nccoTemplates{}, err
 	}
-	conn, err := json.Marshal(NewConnect(hole, hole, cfg.eventURL(), cfg.MaxCallLength))
+	conn, err := json.Marshal(NewConnect(hole, hole, cfg.eventURL()+"?"+callParam+"="+hole, cfg.MaxCallLength))
 	if err != nil {
 		return nccoTemplates{}, err
 	}
 	parts := bytes.Split(conn, []byte(`\u0000`))
-	if len(parts) != 3 {
+	if len(parts) != 4 {
 		return nccoTemplates{}, fmt.Errorf("connect template has %d holes", len(parts)-1)
 	}
 	head := append(append([]byte("["), talk...), ',')
@@ -114,17 +124,24 @@ func newNCCOTemplates(cfg Config) (nccoTemplates, error) {
 		notInService:  nis,
 		connectHead:   append(head, parts[0]...),
 		connectMid:    parts[1],
-		connectTail:   append(parts[2], ']'),
+		connectCall:   parts[2],
+		connectTail:   append(parts[3], ']'),
 	}, nil
 }
 
-// connectNCCO renders the connect NCCO for a route.
-func (t *nccoTemplates) connectNCCO(fromDigits, numberDigits string) []byte {
-	n := len(t.connectHead) + len(fromDigits) + len(t.connectMid) + len(numberDigits) + len(t.connectTail)
+// connectNCCO renders the connect NCCO for a route; callUUID is the
+// inbound leg's uuid ("" for a call that is not recorded).
+func (t *nccoTemplates) connectNCCO(fromDigits, numberDigits, callUUID string) []byte {
+	// QueryEscape leaves only unreserved characters, '+' and %XX: nothing
+	// JSON would escape. (It does not allocate for a uuid that needs none.)
+	ref := url.QueryEscape(callUUID)
+	n := len(t.connectHead) + len(fromDigits) + len(t.connectMid) + len(numberDigits) + len(t.connectCall) + len(ref) + len(t.connectTail)
 	b := make([]byte, 0, n)
 	b = append(b, t.connectHead...)
 	b = append(b, fromDigits...)
 	b = append(b, t.connectMid...)
 	b = append(b, numberDigits...)
+	b = append(b, t.connectCall...)
+	b = append(b, ref...)
 	return append(b, t.connectTail...)
 }

@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"encoding/json"
+	"net/url"
 	"testing"
 	"time"
 )
@@ -17,7 +18,10 @@ func TestNCCOTemplatesAreMarshal(t *testing.T) {
 		{MaxCallLength: 2 * time.Hour, PublicURL: "https://tunnel.example/base/"},
 		{MaxCallLength: time.Second, PublicURL: "http://127.0.0.1:3000", ConnectText: "\u2028\u2029</script>"},
 	}
-	numbers := [][2]string{{"447700900102", "447700900002"}, {"12025550100", "12025550123"}, {"4915112345678", "33612345678"}}
+	// from, number and the call's uuid: Vonage's form, one that needs
+	// escaping in a query, and none (a call that is not recorded).
+	numbers := [][3]string{{"447700900102", "447700900002", "63f61863-4a51-4f6b-86e1-46edebcf9356"},
+		{"12025550100", "12025550123", `odd/uuid+1 "&\`}, {"4915112345678", "33612345678", ""}}
 	for i, cfg := range configs {
 		cfg.AllowUnsigned = true
 		if cfg.PublicURL == "" {
@@ -40,12 +44,12 @@ func TestNCCOTemplatesAreMarshal(t *testing.T) {
 		for _, n := range numbers {
 			want, err := json.Marshal(NCCO{
 				NewTalk(cfg.ConnectText, cfg.Language, cfg.Style),
-				NewConnect(n[0], n[1], cfg.PublicURL+"/webhooks/event", cfg.MaxCallLength),
+				NewConnect(n[0], n[1], cfg.PublicURL+"/webhooks/event?call="+url.QueryEscape(n[2]), cfg.MaxCallLength),
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := tpl.connectNCCO(n[0], n[1]); !bytes.Equal(got, want) {
+			if got := tpl.connectNCCO(n[0], n[1], n[2]); !bytes.Equal(got, want) {
 				t.Errorf("config %d, %v: connect\n got %s\nwant %s", i, n, got, want)
 			}
 		}
