@@ -474,6 +474,17 @@ func (r *crashRun) call(base string, c *crashConv, rng *mrand.Rand) {
 	if cn := ncco[i]; cn.From != digits(callee.ProxyNumber) || len(cn.Endpoint) != 1 || cn.Endpoint[0].Number != digits(callee.Number) {
 		r.log.problem("call %s of conversation %s: connect %s, want %s showing %s", in, c.ID, body, digits(callee.Number), digits(callee.ProxyNumber))
 	}
+	// The outbound leg's events go to the connect's eventUrl, as Vonage
+	// sends them: its path and query on whichever serve is up.
+	outPath := "/webhooks/event"
+	if cn := ncco[i]; len(cn.EventURL) == 1 {
+		u, err := url.Parse(cn.EventURL[0])
+		if err != nil || u.Path != outPath {
+			r.log.problem("call %s: connect eventUrl %v", in, cn.EventURL)
+			return
+		}
+		outPath = u.RequestURI()
+	}
 	// serve answered with a connect, so the call is recorded.
 	r.log.mu.Lock()
 	r.log.calls[in] = c.ID
@@ -483,6 +494,7 @@ func (r *crashRun) call(base string, c *crashConv, rng *mrand.Rand) {
 	// same conversation_uuid), then both complete.
 	legIn := map[string]string{"uuid": in, "direction": "inbound", "from": digits(caller.Number), "to": digits(caller.ProxyNumber)}
 	legOut := map[string]string{"uuid": out, "direction": "outbound", "from": digits(callee.ProxyNumber), "to": digits(callee.Number)}
+	paths := map[string]string{in: "/webhooks/event", out: outPath}
 	var answeredAt time.Time
 	dur := 1 + rng.IntN(600)
 	for _, step := range []struct {
@@ -518,7 +530,7 @@ func (r *crashRun) call(base string, c *crashConv, rng *mrand.Rand) {
 		if err != nil {
 			panic(err)
 		}
-		if !r.sendEvent(ev, payload) {
+		if !r.sendEvent(ev, paths[ev.uuid], payload) {
 			return
 		}
 	}
@@ -526,8 +538,9 @@ func (r *crashRun) call(base string, c *crashConv, rng *mrand.Rand) {
 
 // nccoAction is what the test reads of an NCCO's actions.
 type nccoAction struct {
-	Action   string `json:"action"`
-	From     string `json:"from"`
+	Action   string   `json:"action"`
+	From     string   `json:"from"`
+	EventURL []string `json:"eventUrl"`
 	Endpoint []struct {
 		Number string `json:"number"`
 	} `json:"endpoint"`
@@ -561,10 +574,10 @@ func (r *crashRun) strangerCall(base string, rng *mrand.Rand) {
 	r.log.mu.Unlock()
 }
 
-// sendEvent delivers an event, retrying (with the same payload, as Vonage
+// sendEvent delivers an event to path, retrying (with the same payload, as Vonage
 // does) while serve is unreachable, until it is acknowledged or the load
 // stops. It reports whether the event was acknowledged.
-func (r *crashRun) sendEvent(ev crashEvent, payload []byte) bool {
+func (r *crashRun) sendEvent(ev crashEvent, path string, payload []byte) bool {
 	r.log.mu.Lock()
 	r.log.sent[ev.key()] = true
 	r.log.mu.Unlock()
@@ -577,7 +590,7 @@ func (r *crashRun) sendEvent(ev crashEvent, payload []byte) bool {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		status, err := r.post(*base+"/webhooks/event", payload)
+		status, err := r.post(*base+path, payload)
 		if err != nil {
 			r.log.mu.Lock()
 			r.log.retries++

@@ -16,7 +16,7 @@ import (
 func eventURLOf(t *testing.T, srv *serveProc, c conversation, host string) []string {
 	t.Helper()
 	p := c.Participants[0]
-	q := url.Values{"to": {digits(p.ProxyNumber)}, "from": {digits(p.Number)}, "uuid": {"5e1f0c3a-0000-4000-8000-0000000e0" + host[:3]}}
+	q := url.Values{"to": {digits(p.ProxyNumber)}, "from": {digits(p.Number)}, "uuid": {testCallUUID(host)}}
 	u := srv.URL + "/webhooks/answer?" + q.Encode()
 	status, body := signedRequestHost(t, u, host)
 	var ncco []struct {
@@ -28,6 +28,9 @@ func eventURLOf(t *testing.T, srv *serveProc, c conversation, host string) []str
 	}
 	return ncco[1].EventURL
 }
+
+// testCallUUID is the uuid of eventURLOf's answer with host.
+func testCallUUID(host string) string { return "5e1f0c3a-0000-4000-8000-0000000e0" + host[:3] }
 
 func TestEventURLFromConfigurationOnly(t *testing.T) {
 	t.Parallel()
@@ -44,14 +47,15 @@ func TestEventURLFromConfigurationOnly(t *testing.T) {
 
 	// On loopback: its own address, whatever the Host header says.
 	srv := startServe(t, e)
-	if got := eventURLOf(t, srv, c, "evil.example"); len(got) != 1 || got[0] != srv.URL+"/webhooks/event" {
+	// (The query names the call: "?call=" and the answer's uuid.)
+	if got := eventURLOf(t, srv, c, "evil.example"); len(got) != 1 || got[0] != srv.URL+"/webhooks/event?call="+testCallUUID("evil.example") {
 		t.Errorf("eventUrl on loopback with Host evil.example = %v, want %s/webhooks/event", got, srv.URL)
 	}
 	srv.stop()
 
 	// With a public URL: that.
 	srv = startServe(t, e, "--public-url", "https://calls.example.com/")
-	if got := eventURLOf(t, srv, c, "evil.example:443"); len(got) != 1 || got[0] != "https://calls.example.com/webhooks/event" {
+	if got := eventURLOf(t, srv, c, "evil.example:443"); len(got) != 1 || got[0] != "https://calls.example.com/webhooks/event?call="+testCallUUID("evil.example:443") {
 		t.Errorf("eventUrl with --public-url = %v", got)
 	}
 }
