@@ -24,9 +24,12 @@ import (
 // machine; 0 otherwise) beside the wall time. Each variant adds one of the
 // indexes the product reads calls by, as in the SQLite benchmark of the
 // same name: the table alone; + the unique uuid (a retried answer changes
-// nothing); + a conversation's history; + conversation_uuid (the schema
-// serve writes, less its foreign key). Each starts from floorRows calls
-// over 1,000,000 conversations. It needs MASKCALL_TEST_POSTGRES.
+// nothing); + a conversation's history; + the conversation_uuid index of
+// calls recorded before migration 0021, which a new call does not enter
+// (the schema serve writes, less its foreign key; then with it); and
+// before-0021, + conversation_uuid for every call, as serve wrote until
+// that migration. Each starts from floorRows calls over 1,000,000
+// conversations. It needs MASKCALL_TEST_POSTGRES.
 //
 //	go test -run '^$' -bench CallRecordFloor -benchtime 50000x ./internal/postgres/
 func BenchmarkCallRecordFloor(b *testing.B) {
@@ -40,13 +43,16 @@ func BenchmarkCallRecordFloor(b *testing.B) {
 			`CREATE INDEX ON interactions (conversation_id, created_at, id)`}},
 		{"shipped", []string{`CREATE UNIQUE INDEX ON interactions (uuid)`,
 			`CREATE INDEX ON interactions (conversation_id, created_at, id)`,
-			`CREATE INDEX ON interactions (conversation_uuid) WHERE conversation_uuid <> ''`}},
+			`CREATE INDEX ON interactions (conversation_uuid) WHERE conversation_uuid <> '' AND NOT call_in_event_url`}},
 		{"shipped+fk", []string{`CREATE UNIQUE INDEX ON interactions (uuid)`,
 			`CREATE INDEX ON interactions (conversation_id, created_at, id)`,
-			`CREATE INDEX ON interactions (conversation_uuid) WHERE conversation_uuid <> ''`,
+			`CREATE INDEX ON interactions (conversation_uuid) WHERE conversation_uuid <> '' AND NOT call_in_event_url`,
 			`CREATE TABLE conversations (id text COLLATE "C" PRIMARY KEY, status text NOT NULL DEFAULT 'active')`,
 			`INSERT INTO conversations (id) SELECT 'cv_seed' || lpad(i::text, 8, '0') FROM generate_series(0, 999999) AS i`,
 			`ALTER TABLE interactions ADD FOREIGN KEY (conversation_id) REFERENCES conversations (id) ON DELETE CASCADE`}},
+		{"before-0021", []string{`CREATE UNIQUE INDEX ON interactions (uuid)`,
+			`CREATE INDEX ON interactions (conversation_id, created_at, id)`,
+			`CREATE INDEX ON interactions (conversation_uuid) WHERE conversation_uuid <> ''`}},
 	}
 	for _, v := range variants {
 		b.Run(v.name, func(b *testing.B) {
@@ -96,13 +102,14 @@ func mustFloorTable(b *testing.B, conn *pgx.Conn, indexes []string) {
 		duration          integer NOT NULL DEFAULT 0,
 		started_at        timestamptz,
 		ended_at          timestamptz,
-		created_at        timestamptz NOT NULL);` + strings.Join(indexes, ";\n")
+		created_at        timestamptz NOT NULL,
+		call_in_event_url boolean NOT NULL DEFAULT false);` + strings.Join(indexes, ";\n")
 	if _, err := conn.Exec(ctx, schema); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := conn.Exec(ctx, `INSERT INTO interactions (kind, conversation_id, uuid, conversation_uuid, from_number, to_number, status, created_at)
+	if _, err := conn.Exec(ctx, `INSERT INTO interactions (kind, conversation_id, uuid, conversation_uuid, from_number, to_number, status, created_at, call_in_event_url)
 		SELECT 'call', 'cv_seed' || lpad((random() * 999999)::int::text, 8, '0'), gen_random_uuid()::text, gen_random_uuid()::text,
-			'+447700900123', '+447700900456', 'started', now()
+			'+447700900123', '+447700900456', 'started', now(), true
 		FROM generate_series(1, $1)`, floorRows); err != nil {
 		b.Fatal(err)
 	}
@@ -121,8 +128,8 @@ func insertFloorRecords(ctx context.Context, conn *pgx.Conn, n int) error {
 		convs[i] = fmt.Sprintf("cv_seed%08d", rand.IntN(1_000_000))
 		uuids[i], cuuids[i] = uuid.NewString(), uuid.NewString()
 	}
-	_, err := conn.Exec(ctx, `INSERT INTO interactions (kind, conversation_id, uuid, conversation_uuid, from_number, to_number, status, created_at)
-		SELECT 'call', c, u, cu, '+447700900123', '+447700900456', 'started', $4
+	_, err := conn.Exec(ctx, `INSERT INTO interactions (kind, conversation_id, uuid, conversation_uuid, from_number, to_number, status, created_at, call_in_event_url)
+		SELECT 'call', c, u, cu, '+447700900123', '+447700900456', 'started', $4, true
 		FROM unnest($1::text[], $2::text[], $3::text[]) AS r(c, u, cu)`, convs, uuids, cuuids, time.Now())
 	return err
 }

@@ -22,15 +22,18 @@ import (
 // table, rows inserted 256 to a transaction (serve's largest batch) and a
 // PASSIVE checkpoint every 1,000 rows (serve's checkpointer runs one every
 // 100 ms, about that many records at the load test's rate). Each variant adds
-// one of the indexes the product reads calls by:
+// one of the indexes the product reads calls by, or did:
 //
 //   - table: the rows alone, an append (the floor of any durable row);
 //   - uuid: + the unique uuid, which makes a retried answer webhook change
 //     nothing and finds an event's call;
 //   - history: + (conversation_id, created_at, id), a conversation's calls
 //     and the cascade when it is purged;
-//   - shipped: + conversation_uuid, the call an outbound leg's events
-//     belong to (the schema serve writes).
+//   - shipped: + the conversation_uuid index of calls recorded before
+//     migration 0020, which a new call does not enter (the schema serve
+//     writes: its outbound leg's events name it, call.go);
+//   - before-0020: + conversation_uuid for every call, as serve wrote until
+//     migration 0020.
 //
 // The three index keys are random (Vonage's uuids, the conversation a call
 // belongs to), so each record dirties about one leaf page of each: one WAL
@@ -51,6 +54,9 @@ func BenchmarkCallRecordFloor(b *testing.B) {
 		{"history", []string{`CREATE UNIQUE INDEX i_uuid ON interactions (uuid)`,
 			`CREATE INDEX i_conv ON interactions (conversation_id, created_at, id)`}},
 		{"shipped", []string{`CREATE UNIQUE INDEX i_uuid ON interactions (uuid)`,
+			`CREATE INDEX i_conv ON interactions (conversation_id, created_at, id)`,
+			`CREATE INDEX i_cuuid ON interactions (conversation_uuid) WHERE conversation_uuid <> '' AND call_in_event_url = 0`}},
+		{"before-0020", []string{`CREATE UNIQUE INDEX i_uuid ON interactions (uuid)`,
 			`CREATE INDEX i_conv ON interactions (conversation_id, created_at, id)`,
 			`CREATE INDEX i_cuuid ON interactions (conversation_uuid) WHERE conversation_uuid <> ''`}},
 	}
@@ -101,8 +107,8 @@ const floorRows = 300_000
 const floorConversations = 1_000_000
 
 const floorInsert = `INSERT INTO interactions
-	(kind, conversation_id, uuid, conversation_uuid, from_number, to_number, status, created_at)
-	VALUES ('call', ?, ?, ?, ?, ?, 'started', ?)`
+	(kind, conversation_id, uuid, conversation_uuid, from_number, to_number, status, created_at, call_in_event_url)
+	VALUES ('call', ?, ?, ?, ?, ?, 'started', ?, 1)`
 
 func floorRecord() []any {
 	return []any{fmt.Sprintf("cv_seed%08d", rand.IntN(floorConversations)), uuid.NewString(), uuid.NewString(),
@@ -134,7 +140,8 @@ func mustFloorDB(b *testing.B, indexes []string, rows int) *sql.DB {
 		duration          INTEGER NOT NULL DEFAULT 0,
 		started_at        TEXT,
 		ended_at          TEXT,
-		created_at        TEXT NOT NULL);` + strings.Join(indexes, ";\n")
+		created_at        TEXT NOT NULL,
+		call_in_event_url INTEGER NOT NULL DEFAULT 0);` + strings.Join(indexes, ";\n")
 	if _, err := db.ExecContext(ctx, schema); err != nil {
 		b.Fatal(err)
 	}
