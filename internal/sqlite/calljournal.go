@@ -322,7 +322,17 @@ func (db *DB) replayCallJournal(ctx context.Context, path string) (int, error) {
 			continue
 		}
 		// In a savepoint: a record whose conversation is gone fails alone.
-		err = runInSavepoint(ctx, tx, func(ctx context.Context, tx *Tx) error { return createCall(ctx, tx, c, now) })
+		err = runInSavepoint(ctx, tx, func(ctx context.Context, tx *Tx) error {
+			if err := createCall(ctx, tx, c, now); err != nil {
+				return err
+			}
+			// The journal may be a maskcall's from before migration 0020,
+			// whose connect named no call in its eventUrl: the call stays
+			// findable by conversation_uuid (one whose events do name it
+			// is found by its uuid either way).
+			_, err := tx.exec(ctx, nil, `UPDATE interactions SET call_in_event_url = 0 WHERE uuid = ?`, c.UUID)
+			return err
+		})
 		var ce *cleanError
 		switch {
 		case err == nil:

@@ -97,7 +97,7 @@ func TestCallJournal_ReplayAfterKill(t *testing.T) {
 	conv, _ := MustCreateCall(t, db)
 	var data []byte
 	for i := range 3 {
-		c := &maskcall.Call{UUID: fmt.Sprintf("dead-%d", i), ConversationUUID: "CON-D", ConversationID: conv.ID, From: alice, To: gb1, Status: "started"}
+		c := &maskcall.Call{UUID: fmt.Sprintf("dead-%d", i), ConversationUUID: fmt.Sprintf("CON-D%d", i), ConversationID: conv.ID, From: alice, To: gb1, Status: "started"}
 		data = appendJournalRecord(data, c, t0)
 	}
 	// Already written before the kill: written once.
@@ -139,6 +139,18 @@ func TestCallJournal_ReplayAfterKill(t *testing.T) {
 	}
 	if hasCall(t, other, conv.ID, "live") {
 		t.Error("a live process's journal was replayed")
+	}
+	// The journal may be from a maskcall whose connect named no call: a
+	// replayed call's outbound leg finds it by conversation uuid, as well
+	// as by name.
+	for _, ev := range []maskcall.CallEvent{
+		{UUID: "out-1", ConversationUUID: "CON-D1"},
+		{UUID: "out-2", ConversationUUID: "CON-D2", CallUUID: "dead-2"},
+	} {
+		ev.Direction, ev.Status, ev.Timestamp = "outbound", "ringing", t0
+		if ok, err := other.RecordCallEvent(context.Background(), ev, t0); err != nil || !ok {
+			t.Errorf("%+v after replay: %v %v, want its call", ev, ok, err)
+		}
 	}
 	calls, _ := other.FindCalls(context.Background(), conv.ID)
 	if len(calls) != 4 { // MustCreateCall's and dead-0..2
