@@ -299,6 +299,17 @@ func TestGroupCommit_BackgroundCheckpoint(t *testing.T) {
 	}
 }
 
+// The write connection keeps statement journals in memory (a batch's
+// multi-row INSERT spilled its journal to a temporary file otherwise, a
+// write per page).
+func TestWriteConnectionTempStoreInMemory(t *testing.T) {
+	db := MustOpenDB(t)
+	var store int
+	if err := db.wdb.QueryRow(`PRAGMA temp_store`).Scan(&store); err != nil || store != 2 {
+		t.Fatalf("temp_store = %d, %v; want 2 (memory)", store, err)
+	}
+}
+
 // Only failures known to leave the transaction intact are clean; anything
 // else makes the batch run again one operation at a time.
 func TestClean(t *testing.T) {
