@@ -78,8 +78,8 @@
 //	204  the event is valid; recorded, a duplicate, or of a call maskcall did
 //	     not route (Vonage must not retry those); also events without a
 //	     status (transfer, input, record, ...) which are ignored
-//	400  malformed JSON or query, an unknown status, a bad duration or time,
-//	     neither uuid nor conversation_uuid
+//	400  malformed JSON or query (a POST's URL query too), an unknown
+//	     status, a bad duration or time, neither uuid nor conversation_uuid
 //	413  body over 64 KiB
 //	503  the store is busy or unreachable (Vonage retries)
 //	500  any other store failure (Vonage retries)
@@ -91,7 +91,11 @@
 //
 // The connect action's eventUrl is Config.PublicURL + "/webhooks/event",
 // from configuration only: nothing of the request (Host,
-// X-Forwarded-Proto) goes into a reply.
+// X-Forwarded-Proto) goes into a reply. Its query names the call
+// (?call=<the inbound leg's uuid>, ncco.go): the outbound leg's events
+// come back with it and find their call by that uuid, which the store
+// accepts only for a call with the event's signed conversation_uuid.
+// A 400 answers a POST event whose URL query does not parse.
 package webhook
 
 import (
