@@ -157,8 +157,9 @@ func (db *DB) Open() (err error) {
 		// A batch's multi-row INSERT keeps a statement journal (it may
 		// abort on a constraint): the old content of every page it
 		// changes, some 400 KiB for 32 records. Past 64 KiB SQLite spills
-		// it to a temporary file, one write(2) a page: a fifth of the
-		// committer's CPU in serve's profile. In memory it is a copy.
+		// it to a temporary file, one write(2) a page: 18 % of the
+		// committer's CPU in BenchmarkHandler's profile. In memory it is a
+		// copy.
 		"_pragma=temp_store(memory)",
 		"_txlock=immediate",
 	)); err != nil {
