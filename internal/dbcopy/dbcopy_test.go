@@ -193,7 +193,7 @@ func TestCopy_RoundTrip(t *testing.T) {
 	}
 	if _, err := raw.Exec(`INSERT INTO api_keys (id, name, prefix, hash, read_only, created_at) VALUES ('key_1', 'backend', 'mk_ab', x'00ff10', 1, '2030-01-02T03:04:05.000000000Z');
 		INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, created_at) VALUES ('key_1', 'k1', x'0102', 201, x'7b7d', '2030-01-02T03:04:05.000000000Z');
-		UPDATE interactions SET call_in_event_url = 0 WHERE uuid = 'leg-0'`); err != nil {
+		UPDATE interactions SET conversation_uuid = named_conversation_uuid, named_conversation_uuid = '' WHERE uuid = 'leg-0'`); err != nil {
 		t.Fatal(err)
 	}
 	raw.Close()
@@ -289,7 +289,7 @@ func TestCopy_RoundTrip(t *testing.T) {
 	if calls, err := b.FindCalls(ctx, last.ID); err != nil || len(calls) != 2 {
 		t.Errorf("calls of %s after the copy back: %d, %v (want the copied one and the new one)", last.ID, len(calls), err)
 	}
-	// Both copies kept which calls' eventUrls named them: leg-0 (marked
+	// Both copies kept which calls' eventUrls named them: leg-0 (made
 	// older in the source) is found by its conversation uuid alone, leg-1
 	// only through its name.
 	for _, tc := range []struct {

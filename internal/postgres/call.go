@@ -15,7 +15,9 @@ import (
 // the same log.
 const kindCall = "call"
 
-const callColumns = `id, uuid, conversation_uuid, conversation_id, from_number, to_number, status, duration, started_at, ended_at`
+// callColumns reads a call's conversation uuid from whichever column holds
+// it (migration 0021: the other is '').
+const callColumns = `id, uuid, GREATEST(conversation_uuid, named_conversation_uuid), conversation_id, from_number, to_number, status, duration, started_at, ended_at`
 
 // CreateCall records an inbound call routed for a conversation. Creating a
 // call whose UUID exists changes nothing. EINVALID without a UUID or
@@ -42,8 +44,8 @@ func (db *DB) CreateCall(ctx context.Context, c *maskcall.Call, now time.Time) e
 // inserts nothing, event included.
 const createCallStmt = `WITH ins AS (
 		INSERT INTO interactions
-		(kind, conversation_id, uuid, conversation_uuid, from_number, to_number, status, duration, started_at, ended_at, created_at, call_in_event_url)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, true)
+		(kind, conversation_id, uuid, named_conversation_uuid, from_number, to_number, status, duration, started_at, ended_at, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (uuid) DO NOTHING
 		RETURNING conversation_id),
 	cb AS (
@@ -150,7 +152,7 @@ func findCallForEvent(ctx context.Context, tx *Tx, ev maskcall.CallEvent) (int64
 		return id, c, nil
 	}
 	id, c, err := scanCall(tx.QueryRow(ctx, `SELECT `+callColumns+` FROM interactions
-		WHERE conversation_uuid = $1 AND conversation_uuid <> '' AND NOT call_in_event_url AND kind = 'call'
+		WHERE conversation_uuid = $1 AND conversation_uuid <> '' AND kind = 'call'
 		ORDER BY id LIMIT 1 FOR UPDATE`, ev.ConversationUUID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil, nil

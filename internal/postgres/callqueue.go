@@ -259,8 +259,8 @@ const createCallsStmt = `WITH v AS (
 		SELECT DISTINCT ON (uuid) * FROM v ORDER BY uuid, n),
 	ins AS (
 		INSERT INTO interactions
-		(kind, conversation_id, uuid, conversation_uuid, from_number, to_number, status, duration, started_at, ended_at, created_at, call_in_event_url)
-		SELECT 'call', conversation_id, uuid, conversation_uuid, from_number, to_number, status, duration, started_at, ended_at, created_at, true
+		(kind, conversation_id, uuid, named_conversation_uuid, from_number, to_number, status, duration, started_at, ended_at, created_at)
+		SELECT 'call', conversation_id, uuid, conversation_uuid, from_number, to_number, status, duration, started_at, ended_at, created_at
 		FROM first ORDER BY n
 		ON CONFLICT (uuid) DO NOTHING
 		RETURNING uuid),

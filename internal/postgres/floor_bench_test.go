@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,35 +25,36 @@ import (
 // machine; 0 otherwise) beside the wall time. Each variant adds one of the
 // indexes the product reads calls by, as in the SQLite benchmark of the
 // same name: the table alone; + the unique uuid (a retried answer changes
-// nothing); + a conversation's history; + the conversation_uuid index of
-// calls recorded before migration 0021, which a new call does not enter
-// (the schema serve writes, less its foreign key; then with it); and
-// before-0021, + conversation_uuid for every call, as serve wrote until
-// that migration. Each starts from floorRows calls over 1,000,000
+// nothing); + a conversation's history; + the conversation_uuid index,
+// which holds only calls recorded before migration 0021 since a new call
+// keeps its conversation uuid in named_conversation_uuid (the schema serve
+// writes, less its foreign key; then with it); and before-0021, the same
+// indexes with every call's conversation uuid in conversation_uuid, as
+// serve wrote until that migration. Each starts from floorRows calls over 1,000,000
 // conversations. It needs MASKCALL_TEST_POSTGRES.
 //
 //	go test -run '^$' -bench CallRecordFloor -benchtime 50000x ./internal/postgres/
 func BenchmarkCallRecordFloor(b *testing.B) {
+	shipped := []string{`CREATE UNIQUE INDEX ON interactions (uuid)`,
+		`CREATE INDEX ON interactions (conversation_id, created_at, id)`,
+		`CREATE INDEX ON interactions (conversation_uuid) WHERE conversation_uuid <> ''`}
 	variants := []struct {
 		name    string
 		indexes []string
+		// into is the column a record's conversation uuid goes to.
+		into string
 	}{
-		{"table", nil},
-		{"uuid", []string{`CREATE UNIQUE INDEX ON interactions (uuid)`}},
+		{"table", nil, "named_conversation_uuid"},
+		{"uuid", []string{`CREATE UNIQUE INDEX ON interactions (uuid)`}, "named_conversation_uuid"},
 		{"history", []string{`CREATE UNIQUE INDEX ON interactions (uuid)`,
-			`CREATE INDEX ON interactions (conversation_id, created_at, id)`}},
-		{"shipped", []string{`CREATE UNIQUE INDEX ON interactions (uuid)`,
-			`CREATE INDEX ON interactions (conversation_id, created_at, id)`,
-			`CREATE INDEX ON interactions (conversation_uuid) WHERE conversation_uuid <> '' AND NOT call_in_event_url`}},
-		{"shipped+fk", []string{`CREATE UNIQUE INDEX ON interactions (uuid)`,
-			`CREATE INDEX ON interactions (conversation_id, created_at, id)`,
-			`CREATE INDEX ON interactions (conversation_uuid) WHERE conversation_uuid <> '' AND NOT call_in_event_url`,
+			`CREATE INDEX ON interactions (conversation_id, created_at, id)`}, "named_conversation_uuid"},
+		{"shipped", shipped, "named_conversation_uuid"},
+		{"shipped+fk", append(slices.Clip(shipped),
 			`CREATE TABLE conversations (id text COLLATE "C" PRIMARY KEY, status text NOT NULL DEFAULT 'active')`,
 			`INSERT INTO conversations (id) SELECT 'cv_seed' || lpad(i::text, 8, '0') FROM generate_series(0, 999999) AS i`,
-			`ALTER TABLE interactions ADD FOREIGN KEY (conversation_id) REFERENCES conversations (id) ON DELETE CASCADE`}},
-		{"before-0021", []string{`CREATE UNIQUE INDEX ON interactions (uuid)`,
-			`CREATE INDEX ON interactions (conversation_id, created_at, id)`,
-			`CREATE INDEX ON interactions (conversation_uuid) WHERE conversation_uuid <> ''`}},
+			`ALTER TABLE interactions ADD FOREIGN KEY (conversation_id) REFERENCES conversations (id) ON DELETE CASCADE`),
+			"named_conversation_uuid"},
+		{"before-0021", shipped, "conversation_uuid"},
 	}
 	for _, v := range variants {
 		b.Run(v.name, func(b *testing.B) {
@@ -62,7 +64,7 @@ func BenchmarkCallRecordFloor(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer conn.Close(ctx)
-			mustFloorTable(b, conn, v.indexes)
+			mustFloorTable(b, conn, v.indexes, v.into)
 			var pid int
 			if err := conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
 				b.Fatal(err)
@@ -71,7 +73,7 @@ func BenchmarkCallRecordFloor(b *testing.B) {
 			b.ResetTimer()
 			for done := 0; done < b.N; {
 				n := min(16, b.N-done)
-				if err := insertFloorRecords(ctx, conn, n); err != nil {
+				if err := insertFloorRecords(ctx, conn, n, v.into); err != nil {
 					b.Fatal(err)
 				}
 				done += n
@@ -86,8 +88,9 @@ func BenchmarkCallRecordFloor(b *testing.B) {
 // timed: the answer phase of the load test writes about 300,000.
 const floorRows = 300_000
 
-// mustFloorTable creates the table with its indexes and floorRows calls.
-func mustFloorTable(b *testing.B, conn *pgx.Conn, indexes []string) {
+// mustFloorTable creates the table with its indexes and floorRows calls,
+// their conversation uuids in column into.
+func mustFloorTable(b *testing.B, conn *pgx.Conn, indexes []string, into string) {
 	b.Helper()
 	ctx := context.Background()
 	schema := `CREATE TABLE interactions (
@@ -103,13 +106,13 @@ func mustFloorTable(b *testing.B, conn *pgx.Conn, indexes []string) {
 		started_at        timestamptz,
 		ended_at          timestamptz,
 		created_at        timestamptz NOT NULL,
-		call_in_event_url boolean NOT NULL DEFAULT false);` + strings.Join(indexes, ";\n")
+		named_conversation_uuid text COLLATE "C" NOT NULL DEFAULT '');` + strings.Join(indexes, ";\n")
 	if _, err := conn.Exec(ctx, schema); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := conn.Exec(ctx, `INSERT INTO interactions (kind, conversation_id, uuid, conversation_uuid, from_number, to_number, status, created_at, call_in_event_url)
+	if _, err := conn.Exec(ctx, `INSERT INTO interactions (kind, conversation_id, uuid, `+into+`, from_number, to_number, status, created_at)
 		SELECT 'call', 'cv_seed' || lpad((random() * 999999)::int::text, 8, '0'), gen_random_uuid()::text, gen_random_uuid()::text,
-			'+447700900123', '+447700900456', 'started', now(), true
+			'+447700900123', '+447700900456', 'started', now()
 		FROM generate_series(1, $1)`, floorRows); err != nil {
 		b.Fatal(err)
 	}
@@ -121,15 +124,15 @@ func mustFloorTable(b *testing.B, conn *pgx.Conn, indexes []string) {
 }
 
 // insertFloorRecords writes n random calls in one statement, as serve's
-// batch statement does.
-func insertFloorRecords(ctx context.Context, conn *pgx.Conn, n int) error {
+// batch statement does, their conversation uuids in column into.
+func insertFloorRecords(ctx context.Context, conn *pgx.Conn, n int, into string) error {
 	convs, uuids, cuuids := make([]string, n), make([]string, n), make([]string, n)
 	for i := range n {
 		convs[i] = fmt.Sprintf("cv_seed%08d", rand.IntN(1_000_000))
 		uuids[i], cuuids[i] = uuid.NewString(), uuid.NewString()
 	}
-	_, err := conn.Exec(ctx, `INSERT INTO interactions (kind, conversation_id, uuid, conversation_uuid, from_number, to_number, status, created_at, call_in_event_url)
-		SELECT 'call', c, u, cu, '+447700900123', '+447700900456', 'started', $4, true
+	_, err := conn.Exec(ctx, `INSERT INTO interactions (kind, conversation_id, uuid, `+into+`, from_number, to_number, status, created_at)
+		SELECT 'call', c, u, cu, '+447700900123', '+447700900456', 'started', $4
 		FROM unnest($1::text[], $2::text[], $3::text[]) AS r(c, u, cu)`, convs, uuids, cuuids, time.Now())
 	return err
 }

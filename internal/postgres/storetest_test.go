@@ -36,7 +36,8 @@ func TestStore(t *testing.T) {
 		},
 		// Calls recorded before migration 0021, or by an older replica.
 		MarkCallsOlder: func(t *testing.T, s maskcall.Store) {
-			if _, err := s.(*DB).pool.Exec(t.Context(), `UPDATE interactions SET call_in_event_url = false`); err != nil {
+			if _, err := s.(*DB).pool.Exec(t.Context(), `UPDATE interactions
+				SET conversation_uuid = named_conversation_uuid, named_conversation_uuid = '' WHERE named_conversation_uuid <> ''`); err != nil {
 				t.Fatal(err)
 			}
 		},

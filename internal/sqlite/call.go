@@ -23,10 +23,10 @@ const (
 		WHERE uuid = ? AND kind = 'call'`
 	// legacyCallByConversationUUIDQuery finds the call an outbound leg
 	// belongs to when its events do not name it: a call recorded before
-	// migration 0020 (interactions_legacy_conversation_uuid_idx, which holds
-	// only those).
+	// migration 0020, the only ones with a conversation_uuid
+	// (interactions_conversation_uuid_idx).
 	legacyCallByConversationUUIDQuery = `SELECT ` + callColumns + ` FROM interactions
-		WHERE conversation_uuid = ? AND conversation_uuid <> '' AND call_in_event_url = 0 AND kind = 'call'
+		WHERE conversation_uuid = ? AND conversation_uuid <> '' AND kind = 'call'
 		ORDER BY id LIMIT 1`
 	// callsQuery lists a conversation's calls, oldest first
 	// (interactions_conversation_idx).
@@ -92,7 +92,9 @@ func (db *DB) FindActiveCalls(ctx context.Context, conversationID string) ([]*ma
 	return read(ctx, db, time.Time{}, func(tx *Tx) ([]*maskcall.Call, error) { return findCalls(ctx, tx, conversationID, true) })
 }
 
-const callColumns = `id, uuid, conversation_uuid, conversation_id, from_number, to_number, status, duration, started_at, ended_at`
+// callColumns reads a call's conversation uuid from whichever column holds
+// it (migration 0020: the other is '').
+const callColumns = `id, uuid, max(conversation_uuid, named_conversation_uuid), conversation_id, from_number, to_number, status, duration, started_at, ended_at`
 
 // scanCall reads a call and its interaction id.
 func scanCall(s interface{ Scan(...any) error }) (int64, *maskcall.Call, error) {
@@ -116,11 +118,13 @@ func scanCall(s interface{ Scan(...any) error }) (int64, *maskcall.Call, error) 
 // The statements of the grouped writes, prepared on the write connection
 // (writeStmts).
 const (
-	// call_in_event_url: the answer's connect action named the call in
-	// its eventUrl (internal/webhook's NCCO), so its events find it by uuid.
+	// named_conversation_uuid: the answer's connect action named the call
+	// in its eventUrl (internal/webhook's NCCO), so its events find it by
+	// uuid, and its conversation uuid stays out of conversation_uuid's
+	// index (migration 0020).
 	insertCallStmt = `INSERT INTO interactions
-		(kind, conversation_id, uuid, conversation_uuid, from_number, to_number, status, duration, started_at, ended_at, created_at, call_in_event_url)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+		(kind, conversation_id, uuid, named_conversation_uuid, from_number, to_number, status, duration, started_at, ended_at, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (uuid) DO NOTHING`
 	// A zero timestamp is stored as such, so a retry still matches it.
 	insertEventStmt = `INSERT INTO interaction_events
@@ -141,13 +145,13 @@ const callRowsPerInsert = 32
 var insertCallsStmt = func() string {
 	var b strings.Builder
 	b.WriteString(`INSERT INTO interactions
-		(kind, conversation_id, uuid, conversation_uuid, from_number, to_number, status, duration, started_at, ended_at, created_at, call_in_event_url)
+		(kind, conversation_id, uuid, named_conversation_uuid, from_number, to_number, status, duration, started_at, ended_at, created_at)
 		VALUES `)
 	for i := range callRowsPerInsert {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)")
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 	}
 	b.WriteString(" ON CONFLICT (uuid) DO NOTHING")
 	return b.String()

@@ -11,9 +11,10 @@ import (
 // TestUpgradeKeepsOlderCallsFindable: a call recorded before migration 0020
 // was answered with an eventUrl that names nothing, so its outbound leg's
 // events come with its conversation uuid only. The file is put back as it
-// was before 0020 (the column and the new index gone, the old index back,
-// the migration unrecorded); opening it again applies 0020, and the old
-// call is still found by its conversation uuid, a new one by its name.
+// was before 0020 (the call's conversation uuid in conversation_uuid, the
+// new column gone, the migration unrecorded); opening it again applies
+// 0020, and the old call is still found by its conversation uuid, a new
+// one by its name, and only the old one is in conversation_uuid's index.
 func TestUpgradeKeepsOlderCallsFindable(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpenDB(t)
@@ -30,10 +31,9 @@ func TestUpgradeKeepsOlderCallsFindable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := raw.Exec(`DROP INDEX interactions_legacy_conversation_uuid_idx;
-		ALTER TABLE interactions DROP COLUMN call_in_event_url;
-		CREATE INDEX interactions_conversation_uuid_idx ON interactions (conversation_uuid) WHERE conversation_uuid <> '';
-		DELETE FROM migrations WHERE name = '0020_call_in_event_url.sql'`); err != nil {
+	if _, err := raw.Exec(`UPDATE interactions SET conversation_uuid = named_conversation_uuid;
+		ALTER TABLE interactions DROP COLUMN named_conversation_uuid;
+		DELETE FROM migrations WHERE name = '0020_named_conversation_uuid.sql'`); err != nil {
 		t.Fatal(err)
 	}
 	raw.Close()
@@ -55,9 +55,13 @@ func TestUpgradeKeepsOlderCallsFindable(t *testing.T) {
 			t.Errorf("%+v: %v %v, want %v", tc.ev, ok, err, tc.want)
 		}
 	}
-	var legacy int
-	if err := db.rdb.QueryRow(`SELECT count(*) FROM interactions INDEXED BY interactions_legacy_conversation_uuid_idx
-		WHERE conversation_uuid <> '' AND call_in_event_url = 0`).Scan(&legacy); err != nil || legacy != 1 {
-		t.Errorf("the older calls' index holds %d calls (%v), want 1", legacy, err)
+	var indexed int
+	if err := db.rdb.QueryRow(`SELECT count(*) FROM interactions INDEXED BY interactions_conversation_uuid_idx
+		WHERE conversation_uuid <> ''`).Scan(&indexed); err != nil || indexed != 1 {
+		t.Errorf("conversation_uuid's index holds %d calls (%v), want the older one", indexed, err)
+	}
+	calls, err := db.FindCalls(ctx, conv.ID)
+	if err != nil || len(calls) != 2 || calls[0].ConversationUUID != "CON-OLD" || calls[1].ConversationUUID != "CON-NEW" {
+		t.Errorf("calls = %+v, %v; want both with their conversation uuids", calls, err)
 	}
 }

@@ -327,10 +327,12 @@ func (db *DB) replayCallJournal(ctx context.Context, path string) (int, error) {
 				return err
 			}
 			// The journal may be a maskcall's from before migration 0020,
-			// whose connect named no call in its eventUrl: the call stays
-			// findable by conversation_uuid (one whose events do name it
-			// is found by its uuid either way).
-			_, err := tx.exec(ctx, nil, `UPDATE interactions SET call_in_event_url = 0 WHERE uuid = ?`, c.UUID)
+			// whose connect named no call in its eventUrl: the call's
+			// conversation uuid goes where such calls' events look for it
+			// (one whose events do name it is found by its uuid either way).
+			_, err := tx.exec(ctx, nil, `UPDATE interactions
+				SET conversation_uuid = named_conversation_uuid, named_conversation_uuid = ''
+				WHERE uuid = ? AND named_conversation_uuid <> ''`, c.UUID)
 			return err
 		})
 		var ce *cleanError

@@ -29,11 +29,12 @@ import (
 //     nothing and finds an event's call;
 //   - history: + (conversation_id, created_at, id), a conversation's calls
 //     and the cascade when it is purged;
-//   - shipped: + the conversation_uuid index of calls recorded before
-//     migration 0020, which a new call does not enter (the schema serve
-//     writes: its outbound leg's events name it, call.go);
-//   - before-0020: + conversation_uuid for every call, as serve wrote until
-//     migration 0020.
+//   - shipped: + the conversation_uuid index, which holds the calls
+//     recorded before migration 0020 only: a new call keeps its conversation
+//     uuid in named_conversation_uuid (the schema serve writes: its outbound
+//     leg's events name it, call.go);
+//   - before-0020: the same indexes, every call's conversation uuid in
+//     conversation_uuid, as serve wrote until migration 0020.
 //
 // The three index keys are random (Vonage's uuids, the conversation a call
 // belongs to), so each record dirties about one leaf page of each: one WAL
@@ -45,26 +46,27 @@ import (
 //
 //	go test -run '^$' -bench CallRecordFloor -benchtime 100000x ./internal/sqlite/
 func BenchmarkCallRecordFloor(b *testing.B) {
+	const shippedIndexes = `CREATE UNIQUE INDEX i_uuid ON interactions (uuid);
+		CREATE INDEX i_conv ON interactions (conversation_id, created_at, id);
+		CREATE INDEX i_cuuid ON interactions (conversation_uuid) WHERE conversation_uuid <> ''`
 	variants := []struct {
 		name    string
 		indexes []string
+		// into is the column a record's conversation uuid goes to.
+		into string
 	}{
-		{"table", nil},
-		{"uuid", []string{`CREATE UNIQUE INDEX i_uuid ON interactions (uuid)`}},
+		{"table", nil, "named_conversation_uuid"},
+		{"uuid", []string{`CREATE UNIQUE INDEX i_uuid ON interactions (uuid)`}, "named_conversation_uuid"},
 		{"history", []string{`CREATE UNIQUE INDEX i_uuid ON interactions (uuid)`,
-			`CREATE INDEX i_conv ON interactions (conversation_id, created_at, id)`}},
-		{"shipped", []string{`CREATE UNIQUE INDEX i_uuid ON interactions (uuid)`,
-			`CREATE INDEX i_conv ON interactions (conversation_id, created_at, id)`,
-			`CREATE INDEX i_cuuid ON interactions (conversation_uuid) WHERE conversation_uuid <> '' AND call_in_event_url = 0`}},
-		{"before-0020", []string{`CREATE UNIQUE INDEX i_uuid ON interactions (uuid)`,
-			`CREATE INDEX i_conv ON interactions (conversation_id, created_at, id)`,
-			`CREATE INDEX i_cuuid ON interactions (conversation_uuid) WHERE conversation_uuid <> ''`}},
+			`CREATE INDEX i_conv ON interactions (conversation_id, created_at, id)`}, "named_conversation_uuid"},
+		{"shipped", []string{shippedIndexes}, "named_conversation_uuid"},
+		{"before-0020", []string{shippedIndexes}, "conversation_uuid"},
 	}
 	for _, v := range variants {
 		b.Run(v.name, func(b *testing.B) {
-			db := mustFloorDB(b, v.indexes, floorRows)
+			db := mustFloorDB(b, v.indexes, floorInsert(v.into), floorRows)
 			ctx := context.Background()
-			insert, err := db.Prepare(floorInsert)
+			insert, err := db.Prepare(floorInsert(v.into))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -106,9 +108,12 @@ const floorRows = 300_000
 
 const floorConversations = 1_000_000
 
-const floorInsert = `INSERT INTO interactions
-	(kind, conversation_id, uuid, conversation_uuid, from_number, to_number, status, created_at, call_in_event_url)
-	VALUES ('call', ?, ?, ?, ?, ?, 'started', ?, 1)`
+// floorInsert writes a record with its conversation uuid in column into.
+func floorInsert(into string) string {
+	return `INSERT INTO interactions
+	(kind, conversation_id, uuid, ` + into + `, from_number, to_number, status, created_at)
+	VALUES ('call', ?, ?, ?, ?, ?, 'started', ?)`
+}
 
 func floorRecord() []any {
 	return []any{fmt.Sprintf("cv_seed%08d", rand.IntN(floorConversations)), uuid.NewString(), uuid.NewString(),
@@ -116,8 +121,9 @@ func floorRecord() []any {
 }
 
 // mustFloorDB makes a WAL database in b's temporary directory with the
-// interactions table, the given indexes and rows calls in it, checkpointed.
-func mustFloorDB(b *testing.B, indexes []string, rows int) *sql.DB {
+// interactions table, the given indexes and rows calls written by insert in
+// it, checkpointed.
+func mustFloorDB(b *testing.B, indexes []string, insert string, rows int) *sql.DB {
 	b.Helper()
 	path := filepath.Join(b.TempDir(), "floor.db")
 	db, err := sql.Open("sqlite", dsn(path, "_pragma=journal_mode(wal)", "_pragma=synchronous(normal)",
@@ -141,7 +147,7 @@ func mustFloorDB(b *testing.B, indexes []string, rows int) *sql.DB {
 		started_at        TEXT,
 		ended_at          TEXT,
 		created_at        TEXT NOT NULL,
-		call_in_event_url INTEGER NOT NULL DEFAULT 0);` + strings.Join(indexes, ";\n")
+		named_conversation_uuid TEXT NOT NULL DEFAULT '');` + strings.Join(indexes, ";\n")
 	if _, err := db.ExecContext(ctx, schema); err != nil {
 		b.Fatal(err)
 	}
@@ -153,7 +159,7 @@ func mustFloorDB(b *testing.B, indexes []string, rows int) *sql.DB {
 	if err != nil {
 		b.Fatal(err)
 	}
-	st, err := tx.Prepare(floorInsert)
+	st, err := tx.Prepare(insert)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -84,7 +84,7 @@ func TestQueryPlans(t *testing.T) {
 			[]string{"participants_proxy_idx"}},
 		"CallByUUID": {callByUUIDQuery, []any{"u"}, []string{"sqlite_autoindex_interactions_1"}},
 		"LegacyCallByConversationUUID": {legacyCallByConversationUUIDQuery, []any{"c"},
-			[]string{"interactions_legacy_conversation_uuid_idx"}},
+			[]string{"interactions_conversation_uuid_idx"}},
 		"Calls":               {callsQuery, []any{"cv_x"}, []string{"interactions_conversation_idx"}},
 		"ListAll":             {listAll, listAllArgs, []string{"conversations_created_idx"}},
 		"ListActive":          {listActive, listActiveArgs, []string{"conversations_status_idx"}},

@@ -31,7 +31,8 @@ func TestStore(t *testing.T) {
 
 // markCallsOlder makes s's calls look recorded before migration 0020.
 func markCallsOlder(t *testing.T, s maskcall.Store) {
-	if _, err := s.(*DB).wdb.Exec(`UPDATE interactions SET call_in_event_url = 0`); err != nil {
+	if _, err := s.(*DB).wdb.Exec(`UPDATE interactions
+		SET conversation_uuid = named_conversation_uuid, named_conversation_uuid = '' WHERE named_conversation_uuid <> ''`); err != nil {
 		t.Fatal(err)
 	}
 }

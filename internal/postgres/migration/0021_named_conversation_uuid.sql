@@ -1,0 +1,13 @@
+-- From this migration the connect action's eventUrl names its call
+-- (?call=<the inbound leg's uuid>), and an outbound leg's events find their
+-- call by interactions' unique uuid. A call recorded since keeps Vonage's
+-- conversation_uuid in named_conversation_uuid, which no index holds, so
+-- it costs its record nothing more (BENCHMARKS.md). conversation_uuid and
+-- its index (interactions_conversation_uuid_idx) are left to the calls
+-- recorded before, and to those of a replica still running an older
+-- maskcall, whose outbound legs' events come without ?call= and find them
+-- by it. A column with a constant default is added without rewriting a
+-- row or building an index: the migration holds the table for a moment
+-- only, however many calls it has. A call's conversation uuid is
+-- whichever of the two is not ''.
+ALTER TABLE interactions ADD COLUMN named_conversation_uuid text COLLATE "C" NOT NULL DEFAULT '';

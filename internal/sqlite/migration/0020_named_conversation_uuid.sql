@@ -1,0 +1,12 @@
+-- From this migration the connect action's eventUrl names its call
+-- (?call=<the inbound leg's uuid>), and an outbound leg's events find their
+-- call by interactions' unique uuid. A call recorded since keeps Vonage's
+-- conversation_uuid in named_conversation_uuid, which no index holds, so
+-- it costs its record nothing more (the index on conversation_uuid was
+-- about a quarter of a record's CPU, BENCHMARKS.md). conversation_uuid and
+-- its index (interactions_conversation_uuid_idx) are left to the calls
+-- recorded before, whose outbound legs' events come without ?call= and
+-- find them by it. Adding a column with a constant default rewrites no row
+-- and builds no index, so the migration takes no time on a large table.
+-- A call's conversation uuid is whichever of the two is not ''.
+ALTER TABLE interactions ADD COLUMN named_conversation_uuid TEXT NOT NULL DEFAULT '';
