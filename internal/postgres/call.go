@@ -16,7 +16,7 @@ import (
 const kindCall = "call"
 
 // callColumns reads a call's conversation uuid from whichever column holds
-// it (migration 0021: the other is ”).
+// it (migration 0021: the other is empty).
 const callColumns = `id, uuid, GREATEST(conversation_uuid, named_conversation_uuid), conversation_id, from_number, to_number, status, duration, started_at, ended_at`
 
 // CreateCall records an inbound call routed for a conversation. Creating a

@@ -93,7 +93,7 @@ func (db *DB) FindActiveCalls(ctx context.Context, conversationID string) ([]*ma
 }
 
 // callColumns reads a call's conversation uuid from whichever column holds
-// it (migration 0020: the other is ”).
+// it (migration 0020: the other is empty).
 const callColumns = `id, uuid, max(conversation_uuid, named_conversation_uuid), conversation_id, from_number, to_number, status, duration, started_at, ended_at`
 
 // scanCall reads a call and its interaction id.
