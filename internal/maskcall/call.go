@@ -43,6 +43,35 @@ type CallEvent struct {
 	EndTime   *time.Time
 }
 
+// FindEventCall is which call an event belongs to, with a store's two
+// lookups, which return the call and its id, or nil when there is none:
+// byUUID finds a call by its (inbound leg's) uuid, and byOlderConversation
+// finds a call recorded before the connect's eventUrl named calls, by its
+// conversation uuid. An inbound leg's event carries its call's uuid; an
+// outbound leg's names its call (ev.CallUUID), which the signature does not
+// cover, so the named call counts only if its ConversationUUID is the
+// event's (signed); an event naming no call may be an outbound leg's of an
+// older call.
+func FindEventCall[ID any](ev CallEvent, byUUID, byOlderConversation func(string) (ID, *Call, error)) (ID, *Call, error) {
+	var none ID
+	if ev.UUID != "" {
+		if id, c, err := byUUID(ev.UUID); c != nil || err != nil {
+			return id, c, err
+		}
+	}
+	if ev.ConversationUUID == "" {
+		return none, nil, nil
+	}
+	if ev.CallUUID == "" {
+		return byOlderConversation(ev.ConversationUUID)
+	}
+	id, c, err := byUUID(ev.CallUUID)
+	if c == nil || err != nil || c.ConversationUUID != ev.ConversationUUID {
+		return none, nil, err
+	}
+	return id, c, nil
+}
+
 // Call statuses Vonage reports. Terminal ones end a call.
 var callStatusRank = map[string]int{
 	"started":      1,

@@ -127,46 +127,25 @@ func scanCall(row pgx.Row) (int64, *maskcall.Call, error) {
 }
 
 // findCallForEvent returns the call ev belongs to and its interaction id,
-// its row locked; nil if none. As in the SQLite store: an inbound leg's
-// event carries the call's uuid; an outbound leg's names the call in its
-// URL (ev.CallUUID), which the signature does not cover, so that call
-// counts only if its conversation_uuid is the event's (signed). Without
-// either, the event may be an outbound leg's of a call recorded before
-// migration 0021 (or by a replica older than it), found by
-// conversation_uuid.
+// its row locked; nil if none (maskcall.FindEventCall, as in the SQLite
+// store; the older calls are those recorded before migration 0021, or by a
+// replica older than it).
 func findCallForEvent(ctx context.Context, tx *Tx, ev maskcall.CallEvent) (int64, *maskcall.Call, error) {
-	if ev.UUID != "" {
-		id, c, err := callByUUID(ctx, tx, ev.UUID)
-		if c != nil || err != nil {
-			return id, c, err
-		}
-	}
-	if ev.ConversationUUID == "" {
-		return 0, nil, nil
-	}
-	if ev.CallUUID != "" {
-		id, c, err := callByUUID(ctx, tx, ev.CallUUID)
-		if c == nil || err != nil || c.ConversationUUID != ev.ConversationUUID {
-			return 0, nil, err
-		}
-		return id, c, nil
-	}
-	id, c, err := scanCall(tx.QueryRow(ctx, `SELECT `+callColumns+` FROM interactions
-		WHERE conversation_uuid = $1 AND conversation_uuid <> '' AND kind = 'call'
-		ORDER BY id LIMIT 1 FOR UPDATE`, ev.ConversationUUID))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, nil, nil
-	} else if err != nil {
-		return 0, nil, formatError(err)
-	}
-	return id, c, nil
+	return maskcall.FindEventCall(ev,
+		func(uuid string) (int64, *maskcall.Call, error) {
+			return lookupCall(tx.QueryRow(ctx, `SELECT `+callColumns+` FROM interactions
+				WHERE uuid = $1 AND kind = 'call' FOR UPDATE`, uuid))
+		},
+		func(conversationUUID string) (int64, *maskcall.Call, error) {
+			return lookupCall(tx.QueryRow(ctx, `SELECT `+callColumns+` FROM interactions
+				WHERE conversation_uuid = $1 AND conversation_uuid <> '' AND kind = 'call'
+				ORDER BY id LIMIT 1 FOR UPDATE`, conversationUUID))
+		})
 }
 
-// callByUUID returns the call with uuid and its interaction id, its row
-// locked; nil if none.
-func callByUUID(ctx context.Context, tx *Tx, uuid string) (int64, *maskcall.Call, error) {
-	id, c, err := scanCall(tx.QueryRow(ctx, `SELECT `+callColumns+` FROM interactions
-		WHERE uuid = $1 AND kind = 'call' FOR UPDATE`, uuid))
+// lookupCall scans the call row reads and its interaction id; nil if none.
+func lookupCall(row pgx.Row) (int64, *maskcall.Call, error) {
+	id, c, err := scanCall(row)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil, nil
 	} else if err != nil {
