@@ -71,6 +71,23 @@ type RouteWatcher interface {
 	WatchRoutes(w RouteWatch) (stop func())
 }
 
+// RouteVersionPublisher is implemented by stores whose writers, in every
+// process on the machine, publish the route version each write transaction
+// committed in memory those processes share (SQLite's <db>-routes file),
+// after the commit and before the write returns; the published version
+// only grows. An index whose version equals the published one has seen
+// every change acknowledged so far and needs no query before a call; one
+// that differs reads the store's version. A change made by something that
+// does not publish (a sqlite3 shell, a process killed between its commit
+// and its publish, before it acknowledged) is seen once the index's last
+// read of the store's version is older than its bound (MaxWatchAge).
+type RouteVersionPublisher interface {
+	// PublishedRouteVersion returns the highest version published; ok is
+	// false when the store cannot publish (no shared memory): every call
+	// then reads the store's version.
+	PublishedRouteVersion() (version int64, ok bool)
+}
+
 // RouteWatch hears a RouteWatcher's announcements.
 type RouteWatch interface {
 	RoutesChanged()

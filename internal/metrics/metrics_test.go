@@ -219,13 +219,13 @@ maskcall_route_index_store_lookups_total 2
 # HELP maskcall_route_index_version_checks_total Reads of the database's route version (each serves the calls that arrived while the one before ran).
 # TYPE maskcall_route_index_version_checks_total counter
 maskcall_route_index_version_checks_total 30
-# HELP maskcall_route_index_watching 1 while the database announces route changes (PostgreSQL's LISTEN): calls check the route version only after one.
+# HELP maskcall_route_index_watching 1 while calls check the route version only after a change was announced (PostgreSQL's LISTEN) or published (SQLite's <db>-routes file); 0: every call checks.
 # TYPE maskcall_route_index_watching gauge
 maskcall_route_index_watching 1
 # HELP maskcall_route_index_announcements_total Route changes announced to the index (its own process's and, through the database, others').
 # TYPE maskcall_route_index_announcements_total counter
 maskcall_route_index_announcements_total 9
-# HELP maskcall_route_index_unchecked_lookups_total Calls answered without a route version check, nothing having been announced since the last.
+# HELP maskcall_route_index_unchecked_lookups_total Calls answered without a route version check, nothing having been announced or published since the last.
 # TYPE maskcall_route_index_unchecked_lookups_total counter
 maskcall_route_index_unchecked_lookups_total 40
 `
@@ -233,5 +233,18 @@ maskcall_route_index_unchecked_lookups_total 40
 		"maskcall_route_index_store_lookups_total", "maskcall_route_index_version_checks_total",
 		"maskcall_route_index_watching", "maskcall_route_index_announcements_total", "maskcall_route_index_unchecked_lookups_total"); err != nil {
 		t.Error(err)
+	}
+	// SQLite: nothing announced, the version published.
+	for _, s := range []routeindex.Stats{{Publishing: true}, {}} {
+		c := &RouteIndexCollector{Stats: func() routeindex.Stats { return s }}
+		want := "0"
+		if s.Publishing {
+			want = "1"
+		}
+		text := "# HELP maskcall_route_index_watching 1 while calls check the route version only after a change was announced (PostgreSQL's LISTEN) or published (SQLite's <db>-routes file); 0: every call checks.\n" +
+			"# TYPE maskcall_route_index_watching gauge\nmaskcall_route_index_watching " + want + "\n"
+		if err := testutil.CollectAndCompare(c, strings.NewReader(text), "maskcall_route_index_watching"); err != nil {
+			t.Errorf("publishing %v: %v", s.Publishing, err)
+		}
 	}
 }

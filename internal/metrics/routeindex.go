@@ -25,11 +25,11 @@ var (
 	indexLoadsDesc = prometheus.NewDesc(namespace+"_route_index_loads_total",
 		"Complete loads of the index (at start, and when it fell too far behind).", nil, nil)
 	indexWatchingDesc = prometheus.NewDesc(namespace+"_route_index_watching",
-		"1 while the database announces route changes (PostgreSQL's LISTEN): calls check the route version only after one.", nil, nil)
+		"1 while calls check the route version only after a change was announced (PostgreSQL's LISTEN) or published (SQLite's <db>-routes file); 0: every call checks.", nil, nil)
 	indexAnnouncedDesc = prometheus.NewDesc(namespace+"_route_index_announcements_total",
 		"Route changes announced to the index (its own process's and, through the database, others').", nil, nil)
 	indexUncheckedDesc = prometheus.NewDesc(namespace+"_route_index_unchecked_lookups_total",
-		"Calls answered without a route version check, nothing having been announced since the last.", nil, nil)
+		"Calls answered without a route version check, nothing having been announced or published since the last.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
@@ -54,7 +54,7 @@ func (c *RouteIndexCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(indexFallbackDesc, prometheus.CounterValue, float64(s.Fallbacks))
 	ch <- prometheus.MustNewConstMetric(indexLoadsDesc, prometheus.CounterValue, float64(s.Loads))
 	watching := 0.0
-	if s.Watching {
+	if s.Watching || s.Publishing {
 		watching = 1
 	}
 	ch <- prometheus.MustNewConstMetric(indexWatchingDesc, prometheus.GaugeValue, watching)

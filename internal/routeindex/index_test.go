@@ -2,8 +2,12 @@ package routeindex_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -121,6 +125,10 @@ func TestIndexSeesEveryAcknowledgedChange(t *testing.T) {
 // never does: every notification lost.
 type silentWatcher struct{ *sqlite.DB }
 
+// PublishedRouteVersion hides the file's published version, so that only
+// the watch decides when to check.
+func (s silentWatcher) PublishedRouteVersion() (int64, bool) { return 0, false }
+
 func (s silentWatcher) WatchRoutes(w maskcall.RouteWatch) func() {
 	w.RoutesChanged()
 	w.RouteWatchLive(true)
@@ -173,4 +181,135 @@ func TestWatchAgeBoundsLostAnnouncements(t *testing.T) {
 	if !find() {
 		t.Fatal("MaxWatchAge after the last check, an unannounced create is still not seen")
 	}
+}
+
+// openPublishedIndex returns an index on serve's handle of a new file,
+// loaded and past its first version read, a CLI handle on the same file
+// and a lookup of the call from +447700900123 to the file's one number.
+func openPublishedIndex(t *testing.T) (ix *routeindex.Index, serve, cli *sqlite.DB, find func() bool) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "maskcall.db")
+	serve, cli = openDB(t, path), openDB(t, path)
+	ctx := context.Background()
+	if err := cli.CreateNumber(ctx, &maskcall.Number{Number: "+447000000001", Country: "GB", Type: "mobile-lvn", Features: []string{"VOICE", "SMS"}, Status: maskcall.NumberActive}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ix = routeindex.New(serve, nil)
+	t.Cleanup(ix.Close)
+	if err := ix.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	find = func() bool {
+		r, err := ix.FindRoute(ctx, "+447700900123", "+447000000001", time.Now())
+		if err != nil && maskcall.ErrorCode(err) != maskcall.ENOTFOUND {
+			t.Fatal(err)
+		}
+		return r != nil
+	}
+	find() // the first version read
+	return ix, serve, cli, find
+}
+
+// On SQLite every write publishes the route version it committed: calls
+// read no version while it stays the index's, and the very next call after
+// another handle's change was acknowledged sees it, however long ago the
+// last read was.
+func TestPublishedVersionSkipsReadsAndShowsChanges(t *testing.T) {
+	ix, _, cli, find := openPublishedIndex(t)
+	ix.MaxWatchAge = time.Hour // only what is published makes a call read
+	ctx := context.Background()
+	s0 := ix.Stats()
+	for range 100 {
+		if find() {
+			t.Fatal("routed before any conversation")
+		}
+	}
+	s1 := ix.Stats()
+	if !s1.Publishing || s1.Checks != s0.Checks || s1.Unchecked-s0.Unchecked != 100 {
+		t.Fatalf("100 calls with nothing changed: publishing %v, %d version reads, %d unchecked; want none read",
+			s1.Publishing, s1.Checks-s0.Checks, s1.Unchecked-s0.Unchecked)
+	}
+	c := &maskcall.Conversation{Participants: []maskcall.Participant{
+		{Number: "+447700900123", Country: "GB"}, {Number: "+447700900456", Country: "GB"}}}
+	if err := cli.CreateConversation(ctx, c, nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if !find() {
+		t.Fatal("the call right after another handle's create was acknowledged is not routed")
+	}
+	if _, err := cli.EndConversation(ctx, c.ID, "ended", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if find() {
+		t.Fatal("the call right after another handle's end was acknowledged is still routed")
+	}
+	if s := ix.Stats(); s.Checks-s1.Checks != 2 {
+		t.Fatalf("two changes: %d version reads, want 2", s.Checks-s1.Checks)
+	}
+}
+
+// A writer that does not publish (here a plain connection, as a sqlite3
+// shell) is seen once the last version read is MaxWatchAge old.
+func TestUnpublishedChangeSeenWithinMaxWatchAge(t *testing.T) {
+	ix, serve, _, find := openPublishedIndex(t)
+	if ix.MaxWatchAge != routeindex.DefaultMaxPublishedAge {
+		t.Fatalf("MaxWatchAge %v on a publishing store, want %v", ix.MaxWatchAge, routeindex.DefaultMaxPublishedAge)
+	}
+	ctx := context.Background()
+	c := &maskcall.Conversation{Participants: []maskcall.Participant{
+		{Number: "+447700900123", Country: "GB"}, {Number: "+447700900456", Country: "GB"}}}
+	if err := serve.CreateConversation(ctx, c, nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if !find() {
+		t.Fatal("not routed after the create")
+	}
+	shell, err := sql.Open("sqlite", serve.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shell.Close()
+	if _, err := shell.ExecContext(ctx, `UPDATE participants SET active = 0 WHERE conversation_id = ?`, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(ix.MaxWatchAge)
+	if find() {
+		t.Fatalf("an unpublished end is still routed %v after the last version read", ix.MaxWatchAge)
+	}
+}
+
+// The published version lives in a file every process maps: a change made
+// by another process (this test binary run again) is seen by the very next
+// call.
+func TestPublishedVersionAcrossProcesses(t *testing.T) {
+	ix, serve, _, find := openPublishedIndex(t)
+	ix.MaxWatchAge = time.Hour
+	s0 := ix.Stats()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestChildCreatesConversation$")
+	cmd.Env = append(os.Environ(), "ROUTEINDEX_TEST_CHILD_DB="+serve.Path())
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "child created") {
+		t.Fatalf("child process: %v\n%s", err, out)
+	}
+	if !find() {
+		t.Fatal("the call right after another process's create was acknowledged is not routed")
+	}
+	if s := ix.Stats(); s.Checks-s0.Checks != 1 {
+		t.Fatalf("one change: %d version reads, want 1", s.Checks-s0.Checks)
+	}
+}
+
+// TestChildCreatesConversation is TestPublishedVersionAcrossProcesses's
+// other process; run alone it does nothing.
+func TestChildCreatesConversation(t *testing.T) {
+	path := os.Getenv("ROUTEINDEX_TEST_CHILD_DB")
+	if path == "" {
+		return
+	}
+	db := openDB(t, path)
+	c := &maskcall.Conversation{Participants: []maskcall.Participant{
+		{Number: "+447700900123", Country: "GB"}, {Number: "+447700900456", Country: "GB"}}}
+	if err := db.CreateConversation(context.Background(), c, nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("child created", c.ID)
 }

@@ -11,8 +11,10 @@ import (
 )
 
 // The route feed (migration/0018_route_changes.sql): serve's route index
-// loads every active route once, then reads route_version before each call
-// and the changed conversations when it moved.
+// loads every active route once, then reads route_version when the
+// version published in <db>-routes moved (routepublish.go), or before each
+// call where nothing is published, and the changed conversations when it
+// moved.
 
 var _ maskcall.RouteFeed = (*DB)(nil)
 

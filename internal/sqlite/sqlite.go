@@ -84,6 +84,9 @@ type DB struct {
 	// onCallback is the delivery worker's wake-up (OnCallback).
 	onCallback atomic.Pointer[func()]
 
+	// routes is the published route version (routepublish.go); nil: none.
+	routes atomic.Pointer[routePublisher]
+
 	// Warn, if set, is told what Open repaired: a database file, -wal or
 	// -shm file that others could read or write is tightened to 0600.
 	Warn func(msg string)
@@ -221,6 +224,9 @@ func (db *DB) Open() (err error) {
 			return err
 		}
 	}
+	// After the migrations and the journal's replay, which commit without
+	// publishing: from here every write transaction publishes.
+	db.openRoutePublisher(ctx)
 	if db.w, err = newCommitter(db); err != nil {
 		return db.openError(err)
 	}
@@ -230,6 +236,7 @@ func (db *DB) Open() (err error) {
 // Close closes the pools. It is safe to call on a store that failed to open.
 func (db *DB) Close() error {
 	var errs []error
+	defer db.closeRoutePublisher() // after the queued writes, which publish
 	// Queued writes are committed before the pools close.
 	if db.w != nil {
 		db.w.close()
@@ -483,6 +490,9 @@ type Tx struct {
 	// anyTarget caches whether any conversation's events can go anywhere
 	// (anyTarget).
 	anyTarget *bool
+	// write: a write transaction, whose commit publishes the route
+	// version (routepublish.go).
+	write bool
 }
 
 // noStmts is the w of transactions that have no prepared statements.
@@ -536,7 +546,7 @@ func (db *DB) beginWrite(ctx context.Context, now time.Time) (*Tx, error) {
 		conn.Close()
 		return nil, formatError(err)
 	}
-	return &Tx{Tx: tx, db: db, now: now.UTC(), w: &noStmts, durable: conn}, nil
+	return &Tx{Tx: tx, db: db, now: now.UTC(), w: &noStmts, durable: conn, write: true}, nil
 }
 
 // writeDurably runs fn in a write transaction stamped now whose commit is
@@ -590,7 +600,7 @@ func (db *DB) beginGroupWrite(ctx context.Context, now time.Time) (*Tx, error) {
 	if err != nil {
 		return nil, formatError(err)
 	}
-	return &Tx{Tx: tx, db: db, now: now.UTC(), w: &noStmts}, nil
+	return &Tx{Tx: tx, db: db, now: now.UTC(), w: &noStmts, write: true}, nil
 }
 
 // beginRead starts a read-only transaction on the read pool: one snapshot
@@ -622,10 +632,24 @@ func read[T any](ctx context.Context, db *DB, now time.Time, f func(*Tx) (T, err
 	return v, tx.Commit()
 }
 
-// Commit commits the transaction, mapping errors like any statement's.
+// Commit commits the transaction, mapping errors like any statement's. A
+// write transaction then publishes the route version it committed
+// (routepublish.go), before Commit returns.
 func (tx *Tx) Commit() error {
+	version, publish := int64(0), false
+	if p := tx.db.routes.Load(); p != nil && tx.write {
+		// Under the write lock, so the version this commit leaves. Should
+		// the read fail, nothing is published; a change then waits for
+		// the index's next read of the version (its MaxWatchAge).
+		publish = tx.queryRow(context.Background(), tx.w.routeVersion, routeVersionQuery).Scan(&version) == nil
+	}
 	err := formatError(tx.Tx.Commit())
 	tx.release()
+	if err == nil && publish {
+		if p := tx.db.routes.Load(); p != nil {
+			p.publish(version)
+		}
+	}
 	if err == nil && tx.wroteCallback {
 		tx.db.notifyCallback()
 	}

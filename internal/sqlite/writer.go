@@ -166,6 +166,8 @@ type writeStmts struct {
 	msg messageStmts
 	// The callback outbox's (callback.go).
 	globalTarget, anyTarget, callParty, insertCallback *sql.Stmt
+	// routeVersion: what a commit publishes (routepublish.go).
+	routeVersion *sql.Stmt
 }
 
 func (s *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
@@ -183,6 +185,7 @@ func (s *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&s.anyTarget, anyTargetQuery},
 		{&s.callParty, callPartyQuery},
 		{&s.insertCallback, insertCallbackStmt},
+		{&s.routeVersion, routeVersionQuery},
 	} {
 		st, err := db.PrepareContext(ctx, p.query)
 		if err != nil {
@@ -202,7 +205,7 @@ func (s *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 
 func (s *writeStmts) close() {
 	for _, st := range []*sql.Stmt{s.insertCall, s.insertCalls, s.callByUUID, s.legacyCallByConvUUID, s.insertEvent, s.updateCall,
-		s.globalTarget, s.anyTarget, s.callParty, s.insertCallback} {
+		s.globalTarget, s.anyTarget, s.callParty, s.insertCallback, s.routeVersion} {
 		if st != nil {
 			st.Close()
 		}

@@ -1,0 +1,110 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"sync/atomic"
+)
+
+// The published route version (maskcall.RouteVersionPublisher).
+//
+// serve's route index must see a route change acknowledged by any process
+// (the CLI, the API, another serve) before the next call is answered.
+// Reading route_version before every call did that at the price of a read
+// transaction per call: its shared-memory locks and a page read, since
+// every commit empties a reader's cache (6 % of serve's CPU at 1,000,000
+// conversations, BENCHMARKS.md). Instead every write transaction reads the
+// version it leaves behind, commits, and then raises a counter in a small
+// file mapped by every process that opened the database, <db>-routes, to
+// that version, before the write returns. A call compares that counter
+// with its index's version, two loads from memory, and reads the database
+// only when they differ.
+//
+// The counter only grows (a compare-and-swap raise), so a slow writer
+// publishing an older version cannot hide a newer one. A writer that does
+// not publish (a sqlite3 shell, an older maskcall, a process killed between
+// its commit and its publish, before it acknowledged anything) is covered
+// by the index's bound on the age of its last database read
+// (routeindex.Index.MaxWatchAge). A file restored from a backup has a lower
+// version than the counter: Open lowers the counter to it, so calls do not
+// keep reading the database until the version catches up.
+//
+// The file holds no personal data, only the version; it stays beside the
+// database like the -shm file does while open. Where it cannot be mapped
+// (another system, a read-only directory) every call reads the version, as
+// before.
+
+// routesSuffix names the file beside the database.
+const routesSuffix = "-routes"
+
+// routePublisher is the mapped counter.
+type routePublisher struct {
+	version *atomic.Int64 // in the file's mapping
+}
+
+// routesPath is the counter's file: beside the database's real path, so
+// that processes opening it through different symbolic links share one
+// counter, as SQLite's -wal and -shm files are shared.
+func routesPath(dbPath string) string {
+	if real, err := filepath.EvalSymlinks(dbPath); err == nil {
+		dbPath = real
+	}
+	return dbPath + routesSuffix
+}
+
+// load returns the published version.
+func (p *routePublisher) load() int64 { return p.version.Load() }
+
+// publish raises the published version to v if it is lower.
+func (p *routePublisher) publish(v int64) {
+	for {
+		cur := p.version.Load()
+		if cur >= v || p.version.CompareAndSwap(cur, v) {
+			return
+		}
+	}
+}
+
+// lower brings a published version above v (the database was replaced by
+// an older copy) down to v. A version published meanwhile by a writer of
+// the current file is at least v and stays.
+func (p *routePublisher) lower(v int64) {
+	for {
+		cur := p.version.Load()
+		if cur <= v || p.version.CompareAndSwap(cur, v) {
+			return
+		}
+	}
+}
+
+// PublishedRouteVersion implements maskcall.RouteVersionPublisher.
+func (db *DB) PublishedRouteVersion() (int64, bool) {
+	p := db.routes.Load()
+	if p == nil {
+		return 0, false
+	}
+	return p.load(), true
+}
+
+// openRoutePublisher maps the counter and sets it to the database's
+// version. Failing to map it is not an error: the store then publishes
+// nothing and the index reads the version before every call.
+func (db *DB) openRoutePublisher(ctx context.Context) {
+	p, err := mapRoutePublisher(routesPath(db.path))
+	if err != nil {
+		db.warn("route changes are not published to other processes (" + err.Error() + "): every call reads the route version")
+		return
+	}
+	var v int64
+	if err := db.wdb.QueryRowContext(ctx, routeVersionQuery).Scan(&v); err != nil {
+		db.warn("route changes are not published to other processes (" + err.Error() + "): every call reads the route version")
+		return
+	}
+	p.lower(v)
+	p.publish(v)
+	db.routes.Store(p)
+}
+
+// closeRoutePublisher stops publishing. The mapping stays for the
+// process's life (routepublish_unix.go): a lookup may still be reading it.
+func (db *DB) closeRoutePublisher() { db.routes.Store(nil) }
