@@ -95,14 +95,39 @@ func (db *DB) openRoutePublisher(ctx context.Context) {
 		db.warn("route changes are not published to other processes (" + err.Error() + "): every call reads the route version")
 		return
 	}
-	var v int64
-	if err := db.wdb.QueryRowContext(ctx, routeVersionQuery).Scan(&v); err != nil {
+	if err := syncRouteVersion(ctx, db, p); err != nil {
 		db.warn("route changes are not published to other processes (" + err.Error() + "): every call reads the route version")
 		return
 	}
+	db.routes.Store(p)
+}
+
+// syncRouteVersion publishes the database's version and, if the counter is
+// above it, brings the counter down. Lowering is only right under the
+// write lock: a counter above a version read outside it may be a change
+// committed and published since, which must stay published; under the lock
+// nothing commits, and every version published was committed first, so a
+// counter above the version read there is another file's (a restore).
+func syncRouteVersion(ctx context.Context, db *DB, p *routePublisher) error {
+	var v int64
+	if err := db.wdb.QueryRowContext(ctx, routeVersionQuery).Scan(&v); err != nil {
+		return err
+	}
+	if p.load() <= v {
+		p.publish(v)
+		return nil
+	}
+	tx, err := db.wdb.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := tx.QueryRowContext(ctx, routeVersionQuery).Scan(&v); err != nil {
+		return err
+	}
 	p.lower(v)
 	p.publish(v)
-	db.routes.Store(p)
+	return nil
 }
 
 // closeRoutePublisher stops publishing. The mapping stays for the
