@@ -71,7 +71,7 @@ func (db *DB) RecordCallEvent(ctx context.Context, ev maskcall.CallEvent, now ti
 		return false, errNotOpen
 	}
 	var ok bool
-	err := db.w.write(ctx, func(ctx context.Context, tx *Tx) (err error) {
+	err := db.w.writeKeepingRoutes(ctx, func(ctx context.Context, tx *Tx) (err error) {
 		ok, err = recordCallEvent(ctx, tx, ev, now)
 		return err
 	})

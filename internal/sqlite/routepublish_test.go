@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -105,5 +106,68 @@ func TestRouteVersionPublished(t *testing.T) {
 	defer back.Close()
 	if got := published(back); got != want {
 		t.Fatalf("after a restore the counter is %d, want the file's %d", got, want)
+	}
+}
+
+// A group-commit batch that mixes call records (which change no route and
+// alone publish nothing) with a create or an end publishes what it
+// committed before the create or end returns.
+func TestRouteVersionPublishedFromMixedBatches(t *testing.T) {
+	ctx := context.Background()
+	db := mustOpenServeDB(t)
+	for _, n := range []string{"+447000000001", "+447000000002"} {
+		if err := db.CreateNumber(ctx, &maskcall.Number{Number: n, Country: "GB", Type: "mobile-lvn",
+			Features: []string{"VOICE", "SMS"}, Status: maskcall.NumberActive}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	host := &maskcall.Conversation{Participants: []maskcall.Participant{
+		{Number: "+447700900001", Country: "GB"}, {Number: "+447700900002", Country: "GB"}}}
+	if err := db.CreateConversation(ctx, host, nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // call records, queued as the answer webhook does
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			c := &maskcall.Call{UUID: fmt.Sprintf("mixed-%d", i), ConversationID: host.ID, Status: "started"}
+			if _, err := db.QueueCall(ctx, c, time.Now(), time.Second, nil); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for i := range 50 {
+		c := &maskcall.Conversation{Participants: []maskcall.Participant{
+			{Number: fmt.Sprintf("+4477009%05d", 100+i), Country: "GB"}, {Number: "+447700900999", Country: "GB"}}}
+		if err := db.CreateConversation(ctx, c, nil, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		check := func(what string) {
+			t.Helper()
+			p, _ := db.PublishedRouteVersion()
+			v, err := db.RouteVersion(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p != v {
+				t.Fatalf("after %s %d: published %d, the database's %d", what, i, p, v)
+			}
+		}
+		check("create")
+		if _, err := db.EndConversation(ctx, c.ID, "ended", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		check("end")
+	}
+	if tx, ops := db.GroupCommitStats(); ops <= tx {
+		t.Fatalf("no batch held more than one write (%d transactions, %d writes): nothing mixed", tx, ops)
 	}
 }

@@ -490,9 +490,10 @@ type Tx struct {
 	// anyTarget caches whether any conversation's events can go anywhere
 	// (anyTarget).
 	anyTarget *bool
-	// write: a write transaction, whose commit publishes the route
-	// version (routepublish.go).
-	write bool
+	// publish: a write transaction whose commit publishes the route
+	// version (routepublish.go); the group commit clears it for a batch
+	// that changes no route.
+	publish bool
 }
 
 // noStmts is the w of transactions that have no prepared statements.
@@ -546,7 +547,7 @@ func (db *DB) beginWrite(ctx context.Context, now time.Time) (*Tx, error) {
 		conn.Close()
 		return nil, formatError(err)
 	}
-	return &Tx{Tx: tx, db: db, now: now.UTC(), w: &noStmts, durable: conn, write: true}, nil
+	return &Tx{Tx: tx, db: db, now: now.UTC(), w: &noStmts, durable: conn, publish: true}, nil
 }
 
 // writeDurably runs fn in a write transaction stamped now whose commit is
@@ -600,7 +601,7 @@ func (db *DB) beginGroupWrite(ctx context.Context, now time.Time) (*Tx, error) {
 	if err != nil {
 		return nil, formatError(err)
 	}
-	return &Tx{Tx: tx, db: db, now: now.UTC(), w: &noStmts, write: true}, nil
+	return &Tx{Tx: tx, db: db, now: now.UTC(), w: &noStmts, publish: true}, nil
 }
 
 // beginRead starts a read-only transaction on the read pool: one snapshot
@@ -637,7 +638,7 @@ func read[T any](ctx context.Context, db *DB, now time.Time, f func(*Tx) (T, err
 // (routepublish.go), before Commit returns.
 func (tx *Tx) Commit() error {
 	version, publish := int64(0), false
-	if p := tx.db.routes.Load(); p != nil && tx.write {
+	if p := tx.db.routes.Load(); p != nil && tx.publish {
 		// Under the write lock, so the version this commit leaves. Should
 		// the read fail, nothing is published; a change then waits for
 		// the index's next read of the version (its MaxWatchAge).

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,6 +96,9 @@ type writeOp struct {
 	// that a run of them can be written in one statement (insertCalls).
 	call    *maskcall.Call
 	callNow time.Time
+	// keepsRoutes: fn changes no route (a call's record or event), so a
+	// batch of only such ops has no route version to publish.
+	keepsRoutes bool
 }
 
 const (
@@ -268,6 +272,12 @@ func (c *committer) checkpointSoon() {
 // returns ctx's error; fn then runs only if it had already started.
 func (c *committer) write(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
 	return c.submit(ctx, &writeOp{ctx: ctx, fn: fn, done: make(chan struct{})})
+}
+
+// writeKeepingRoutes is write for an fn that changes no route (see
+// writeOp.keepsRoutes).
+func (c *committer) writeKeepingRoutes(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
+	return c.submit(ctx, &writeOp{ctx: ctx, fn: fn, done: make(chan struct{}), keepsRoutes: true})
 }
 
 // writeDurable runs fn in the group commit like write, and reports only
@@ -569,6 +579,7 @@ func (c *committer) run1(ops []*writeOp) bool {
 	c.batches.Add(1)
 	c.ran.Add(int64(len(ops)))
 	tx.w = &c.stmts
+	tx.publish = slices.ContainsFunc(ops, func(op *writeOp) bool { return !op.keepsRoutes })
 	ok, start := 0, 0
 	// Records queued by QueueCall come first in a batch: with no callback
 	// target anywhere (so no call.started events to write), they go in
@@ -696,7 +707,7 @@ func (db *DB) QueueCall(ctx context.Context, c *maskcall.Call, now time.Time, wa
 		return false, err
 	}
 	op := &writeOp{ctx: context.Background(), done: make(chan struct{}), queued: true, later: later,
-		call: c, callNow: now,
+		call: c, callNow: now, keepsRoutes: true,
 		fn: func(ctx context.Context, tx *Tx) error { return createCall(ctx, tx, c, now) }}
 	if j := db.journal; j != nil {
 		// The record is safe once journaled: the call is answered now and
