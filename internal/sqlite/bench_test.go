@@ -156,8 +156,9 @@ func BenchmarkDB_CreateConversation(b *testing.B) {
 // BenchmarkDB_ChangeCheck measures what a route cache in serve would pay
 // per call just to know it may answer from memory, beside the lookup it
 // would save, on the same 100,000 conversations: the cheapest statement
-// there is on the read pool (PRAGMA data_version, which reads no page)
-// and the route lookup, each right after a write committed by the store's
+// there is on the read pool (PRAGMA data_version, which reads no page),
+// the route version serve's index read before every call, the published
+// version it reads now (routepublish.go) and the route lookup, each right after a write committed by the store's
 // own writer (as under call traffic, where every lookup follows a call
 // record: SQLite then drops the reader's page cache).
 func BenchmarkDB_ChangeCheck(b *testing.B) {
@@ -196,6 +197,30 @@ func BenchmarkDB_ChangeCheck(b *testing.B) {
 				}
 			}
 		})
+		// What serve's route index read before every call until the
+		// version was published, and what it reads now.
+		b.Run("RouteVersion"+suffix, func(b *testing.B) {
+			for b.Loop() {
+				if withWrites {
+					write(b)
+				}
+				if _, err := db.RouteVersion(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		if !withWrites {
+			// A load from memory, which a write before it does not
+			// change (and a write per nanosecond timed would run for
+			// hours).
+			b.Run("PublishedRouteVersion", func(b *testing.B) {
+				for b.Loop() {
+					if _, ok := db.PublishedRouteVersion(); !ok {
+						b.Fatal("nothing published")
+					}
+				}
+			})
+		}
 		b.Run("FindRoute"+suffix, func(b *testing.B) {
 			i := 0
 			for b.Loop() {
