@@ -25,8 +25,10 @@ import (
 // transaction was committing (up to maxBatch), runs them, commits once, and
 // only then tells each caller its outcome.
 //
-// Nothing waits for a batch to fill: under light load a batch is one
-// operation and is committed at once, as before. Durability and order are
+// No caller waits for a batch to fill: under light load a batch is one
+// operation and is committed at once, as before. (Under load, journaled
+// call records, whose callers do not wait, are let gather for a moment
+// between batches: see lingerFor.) Durability and order are
 // unchanged: a caller returns only after the transaction holding its write
 // has committed, and operations run in the order they were queued (a call
 // recorded before an event of it was queued is written before the event).
@@ -78,18 +80,34 @@ const lingerFrom = 16
 // lingerFor is a variable only so that a test can make the pause long.
 var lingerFor = 2 * time.Millisecond
 
-// linger pauses the committer for lingerFor, or until an operation whose
-// caller waits arrives (returned) or the committer is asked to quit.
+// lingerEnough ends a pause early: past a few dozen records a commit, what
+// it costs once is shared enough, and a longer pause would only let the
+// backlog grow toward journalBacklog, past which answers wait.
+const lingerEnough = 64
+
+// linger pauses the committer for lingerFor, or until lingerEnough records
+// are queued, an operation whose caller waits arrives (returned) or the
+// committer is asked to quit.
 func (c *committer) linger() (op *writeOp, quit bool) {
 	t := time.NewTimer(lingerFor)
 	defer t.Stop()
-	select {
-	case <-t.C:
-	case op = <-c.ops:
-	case <-c.quit:
-		quit = true
+	for {
+		select {
+		case <-t.C:
+			return nil, false
+		case op = <-c.ops:
+			return op, false
+		case <-c.wake:
+			c.pendMu.Lock()
+			n := len(c.pending)
+			c.pendMu.Unlock()
+			if n >= lingerEnough {
+				return nil, false
+			}
+		case <-c.quit:
+			return nil, true
+		}
 	}
-	return op, quit
 }
 
 // maxPending bounds the call records queued and not yet written; past it
