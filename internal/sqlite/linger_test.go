@@ -11,9 +11,9 @@ import (
 )
 
 // Under load (a batch of at least lingerFrom just committed) the committer
-// lets journaled call records gather before the next batch, and an
-// operation whose caller waits (an event) ends the pause at once, taking
-// the gathered records along.
+// lets journaled call records gather before the next batch; an operation
+// whose caller waits (an event) ends the pause at once, taking the
+// gathered records along, and so do lingerEnough records queued.
 func TestCommitterLingersForRecordsNotForWaiters(t *testing.T) {
 	saved := lingerFor
 	lingerFor = time.Hour // a pause nothing but a waiter ends
@@ -58,11 +58,25 @@ func TestCommitterLingersForRecordsNotForWaiters(t *testing.T) {
 	if waited := time.Since(start); waited > 10*time.Second {
 		t.Fatalf("an event waited %v for the committer's pause", waited)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for written.Load() < records {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d records committed after the event's batch", written.Load(), records)
+	waitWritten := func(n int64, what string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for written.Load() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d records committed %s", written.Load(), n, what)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
+	waitWritten(records, "after the event's batch")
+
+	// That batch was large too, so the committer pauses again; lingerEnough
+	// records queued end the pause with no waiter.
+	for i := range lingerEnough {
+		c := &maskcall.Call{UUID: fmt.Sprintf("enough-%d", i), ConversationID: conv.ID, From: alice, To: gb1, Status: "started"}
+		if ok, err := db.QueueCall(context.Background(), c, t0, time.Millisecond, func(error) { written.Add(1) }); !ok || err != nil {
+			t.Fatalf("QueueCall %d = %v, %v", i, ok, err)
+		}
+	}
+	waitWritten(records+lingerEnough, "once lingerEnough were queued during a pause")
 }
