@@ -82,8 +82,9 @@ var lingerFor = 2 * time.Millisecond
 
 // lingerEnough ends a pause early: past a few dozen records a commit, what
 // it costs once is shared enough, and a longer pause would only let the
-// backlog grow toward journalBacklog, past which answers wait.
-const lingerEnough = 64
+// backlog grow toward journalBacklog, past which answers wait. (A variable
+// only for tests, like lingerFor.)
+var lingerEnough = 64
 
 // linger pauses the committer for lingerFor, or until lingerEnough records
 // are queued, an operation whose caller waits arrives (returned) or the
