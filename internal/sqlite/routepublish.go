@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"sync/atomic"
 )
@@ -33,6 +34,9 @@ import (
 // database like the -shm file does while open. Where it cannot be mapped
 // (another system, a read-only directory) every call reads the version, as
 // before.
+
+// errNoSharedMemory: this system maps no file shared between processes.
+var errNoSharedMemory = errors.New("no shared memory on this system")
 
 // routesSuffix names the file beside the database.
 const routesSuffix = "-routes"
@@ -91,7 +95,9 @@ func (db *DB) PublishedRouteVersion() (int64, bool) {
 // nothing and the index reads the version before every call.
 func (db *DB) openRoutePublisher(ctx context.Context) {
 	p, err := mapRoutePublisher(routesPath(db.path))
-	if err != nil {
+	if errors.Is(err, errNoSharedMemory) {
+		return // as documented for such systems: nothing to warn about
+	} else if err != nil {
 		db.warn("route changes are not published to other processes (" + err.Error() + "): every call reads the route version")
 		return
 	}

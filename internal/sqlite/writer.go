@@ -71,7 +71,7 @@ const maxBatch = 256
 // so that the costs SQLite pays once a commit (BEGIN's locks, the page
 // cache's walk at the end, the WAL's commit frame) are shared by more
 // records: they were 8 % of serve's CPU at 1,000,000 conversations with
-// batches of ~35 (BENCHMARKS.md). Nobody waits for those records (their
+// the few dozen records a commit the load test gave (BENCHMARKS.md). Nobody waits for those records (their
 // answers went out once they were journaled), so an operation whose caller
 // does wait (an event, an API write) ends the pause when it arrives; under
 // light load batches are one or two operations and nothing pauses.
