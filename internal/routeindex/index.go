@@ -218,34 +218,21 @@ func (ix *Index) Stats() Stats {
 // store's FindRoute would for a call arriving now: ENOTFOUND if none.
 // Only the participants' numbers and proxy numbers are filled in.
 func (ix *Index) FindRoute(ctx context.Context, from, to string, now time.Time) (*maskcall.Route, error) {
+	// Each read comes before the table's: a change published, or
+	// announced, after it was acknowledged after this call arrived.
 	publishing := false
 	if ix.published != nil {
-		// Read before the table: a change published after this read was
-		// acknowledged after this call arrived.
 		var v int64
 		if v, publishing = ix.published.PublishedRouteVersion(); publishing {
-			ix.mu.RLock()
-			if ix.tab != nil && !ix.coveredAt.IsZero() && ix.version == v && time.Since(ix.coveredAt) < ix.MaxWatchAge {
-				r := ix.tab.lookup(from, to, now)
-				ix.mu.RUnlock()
-				ix.unchecked.Add(1)
+			if r, ok := ix.lookupUnchecked(from, to, now, true, v, 0); ok {
 				return found(r, from, to)
 			}
-			ix.mu.RUnlock()
 		}
 	}
 	if ix.watchLive.Load() && !publishing {
-		// Read before the table: an announcement after this read makes
-		// the next call check, not this one, which arrived before it.
-		a := ix.announced.Load()
-		ix.mu.RLock()
-		if ix.tab != nil && !ix.coveredAt.IsZero() && ix.covered == a && time.Since(ix.coveredAt) < ix.MaxWatchAge {
-			r := ix.tab.lookup(from, to, now)
-			ix.mu.RUnlock()
-			ix.unchecked.Add(1)
+		if r, ok := ix.lookupUnchecked(from, to, now, false, 0, ix.announced.Load()); ok {
 			return found(r, from, to)
 		}
-		ix.mu.RUnlock()
 	}
 	gen, err := ix.fresh(ctx)
 	if err != nil {
@@ -269,6 +256,24 @@ func (ix *Index) FindRoute(ctx context.Context, from, to string, now time.Time) 
 	r := ix.tab.lookup(from, to, now)
 	ix.mu.RUnlock()
 	return found(r, from, to)
+}
+
+// lookupUnchecked answers from the table without a version check when the
+// last check is younger than MaxWatchAge and nothing changed since it: the
+// published version is still the table's (byVersion), or nothing was
+// announced since the check began. ok is false when a check is needed.
+func (ix *Index) lookupUnchecked(from, to string, now time.Time, byVersion bool, published int64, announced uint64) (r *maskcall.Route, ok bool) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	unchanged := ix.covered == announced
+	if byVersion {
+		unchanged = ix.version == published
+	}
+	if ix.tab == nil || ix.coveredAt.IsZero() || !unchanged || time.Since(ix.coveredAt) >= ix.MaxWatchAge {
+		return nil, false
+	}
+	ix.unchecked.Add(1)
+	return ix.tab.lookup(from, to, now), true
 }
 
 func found(r *maskcall.Route, from, to string) (*maskcall.Route, error) {
