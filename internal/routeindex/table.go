@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/maskcall/maskcall/internal/maskcall"
+	"github.com/maskcall/maskcall/internal/offheap"
 )
 
 // table holds the routes of every active conversation in a few flat
@@ -129,23 +130,23 @@ func newTable(capacity int) *table {
 
 // release gives the table's memory back; the table is unusable after.
 func (t *table) release() {
-	freeSlice(t.entries)
-	freeSlice(t.keys)
-	freeSlice(t.ids)
+	offheap.Free(t.entries)
+	offheap.Free(t.keys)
+	offheap.Free(t.ids)
 	t.entries, t.keys, t.ids = nil, nil, nil
 }
 
 // grow makes room for n entries: new arrays, every entry indexed again.
 func (t *table) grow(n int) {
-	entries := allocSlice[entry](n)
+	entries := offheap.Alloc[entry](n)
 	copy(entries, t.entries[:t.used])
-	freeSlice(t.entries)
+	offheap.Free(t.entries)
 	t.entries = entries
 	// Keys (two a conversation) and ids at most 3/4 full.
-	freeSlice(t.keys)
-	freeSlice(t.ids)
-	t.keys = allocSlice[uint32](n*8/3 + 1)
-	t.ids = allocSlice[uint32](n*4/3 + 1)
+	offheap.Free(t.keys)
+	offheap.Free(t.ids)
+	t.keys = offheap.Alloc[uint32](n*8/3 + 1)
+	t.ids = offheap.Alloc[uint32](n*4/3 + 1)
 	t.keyLoad, t.idLoad = 0, 0
 	inFree := make(map[uint32]bool, len(t.free))
 	for _, f := range t.free {

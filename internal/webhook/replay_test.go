@@ -2,6 +2,8 @@ package webhook
 
 import (
 	"fmt"
+	"hash/maphash"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -216,8 +218,133 @@ func TestReplayCacheBounded(t *testing.T) {
 		t.Errorf("cache holds %d ids, want at most %d", n, most)
 	}
 	for i := range c.shards {
-		if f := &c.shards[i]; len(f.fifo)-f.head > 2*perSecond*int(signature.MaxAge/time.Second) {
-			t.Errorf("shard %d keeps %d ids in its eviction queue", i, len(f.fifo)-f.head)
+		if f := &c.shards[i]; f.n > 2*perSecond*int(signature.MaxAge/time.Second) {
+			t.Errorf("shard %d keeps %d ids in its ring", i, f.n)
+		}
+	}
+}
+
+// TestReplayCacheAgreesWithModel drives the cache with random tokens (new
+// ids, ids seen before, ids reused after their token expired, retries on
+// the same and other routes and payloads) while time moves on, and checks
+// each answer against a plain map that forgets nothing but expired tokens,
+// and the shards' arrays after each step: every id remembered is found
+// where the ring holds it, and no slot names anything else. The cache is
+// small (64 ids a shard) so that ids collide in the slots and are unlinked
+// by eviction and by reuse all the time.
+func TestReplayCacheAgreesWithModel(t *testing.T) {
+	type modelEntry struct {
+		payload        byte
+		route          uint8
+		expires, first uint32
+		retries        uint8
+	}
+	for seed := range uint64(20) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		c := newReplayCache(64 * replayShards)
+		model := map[string]modelEntry{}
+		now := testNow
+		var ids []string
+		for step := range 20_000 {
+			now = now.Add(time.Duration(rng.IntN(400)) * time.Millisecond)
+			var id string
+			if len(ids) > 0 && rng.IntN(3) == 0 {
+				id = ids[rng.IntN(len(ids))] // again: a retry, a replay, or an expired id reused
+			} else {
+				id = fmt.Sprintf("jti-%d-%d", seed, step)
+				ids = append(ids, id)
+			}
+			tok := signature.Token{ID: id, IssuedAt: now.Add(-time.Duration(rng.IntN(200)) * time.Second)}
+			tok.PayloadHash[0] = byte(rng.IntN(2))
+			route := uint8(1 + rng.IntN(2))
+			if e, ok := model[id]; ok && rng.IntN(2) == 0 {
+				// the same token again, mostly: a retry
+				tok.IssuedAt = time.Unix(int64(e.expires)-1, 0).Add(-signature.MaxAge)
+				tok.PayloadHash[0], route = e.payload, e.route
+			}
+			got := c.check(&tok, route, now)
+
+			nowS := uint32(now.Unix())
+			want := replayNew
+			if e, ok := model[id]; ok && e.expires >= nowS {
+				want = replayRefused
+				if e.route == route && e.payload == tok.PayloadHash[0] &&
+					nowS-e.first <= uint32(ReplayRetryWindow/time.Second) && e.retries < replayMaxRetries {
+					want = replayRetry
+					e.retries++
+					model[id] = e
+				}
+			}
+			if got == replayFull && want == replayNew {
+				// Allowed only when the id's shard holds 64 ids.
+				s := &c.shards[maphash.String(c.seed, id)%replayShards]
+				if s.n != len(s.ring) {
+					t.Fatalf("seed %d step %d: full with %d of %d", seed, step, s.n, len(s.ring))
+				}
+			} else if got != want {
+				t.Fatalf("seed %d step %d: %s = %v, want %v", seed, step, id, got, want)
+			} else if want == replayNew {
+				model[id] = modelEntry{payload: tok.PayloadHash[0], route: route, first: nowS,
+					expires: uint32(tok.IssuedAt.Add(signature.MaxAge).Unix() + 1)}
+			}
+			if step%97 == 0 {
+				checkReplayShards(t, c)
+			}
+		}
+		checkReplayShards(t, c)
+	}
+}
+
+// checkReplayShards checks every shard's ring against its slots.
+func checkReplayShards(t *testing.T, c *replayCache) {
+	t.Helper()
+	for i := range c.shards {
+		s := &c.shards[i]
+		if s.ring == nil {
+			continue
+		}
+		live := 0
+		for j := range s.n {
+			pos := (s.head + j) % len(s.ring)
+			e := s.ring[pos]
+			if e.dead {
+				continue
+			}
+			live++
+			if slot, ok := s.find(e.key); !ok || s.slots[slot] != uint32(pos)+1 {
+				t.Fatalf("shard %d: the id at %d is not found (slot %d, %v)", i, pos, slot, ok)
+			}
+		}
+		used := 0
+		for _, v := range s.slots {
+			if v != 0 {
+				used++
+			}
+		}
+		if used != live {
+			t.Fatalf("shard %d: %d slots used for %d ids", i, used, live)
+		}
+	}
+}
+
+// BenchmarkReplayCacheCheck: a new id remembered, as at every answer, with
+// the cache holding 500,000 others.
+//
+//	go test -run '^$' -bench ReplayCacheCheck ./internal/webhook/
+func BenchmarkReplayCacheCheck(b *testing.B) {
+	const held = 500_000
+	toks := make([]signature.Token, held+b.N)
+	for i := range toks {
+		toks[i] = signature.Token{ID: fmt.Sprint("jti-", i), IssuedAt: testNow}
+	}
+	c := newReplayCache(0)
+	for i := range held {
+		c.check(&toks[i], 1, testNow)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if c.check(&toks[held+i], 1, testNow) != replayNew {
+			b.Fatal("not new")
 		}
 	}
 }

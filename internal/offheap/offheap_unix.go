@@ -1,17 +1,16 @@
 //go:build unix
 
-package routeindex
+package offheap
 
 import (
 	"syscall"
 	"unsafe"
 )
 
-// allocSlice returns n zeroed Ts in memory of their own, outside Go's
-// heap: the index's arrays are big and hold no pointers, and on the heap
-// they would double the heap goal the garbage collector aims at (and so
-// serve's resident memory) for nothing. T must hold no pointers.
-func allocSlice[T any](n int) []T {
+// Alloc returns n zeroed Ts in memory of their own, outside Go's heap
+// (the heap if the system refuses the mapping). T must hold no pointers:
+// the garbage collector does not look in this memory.
+func Alloc[T any](n int) []T {
 	if n == 0 {
 		return nil
 	}
@@ -24,9 +23,8 @@ func allocSlice[T any](n int) []T {
 	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(b))), n)
 }
 
-// freeSlice returns memory from allocSlice to the system; s must not be
-// used after.
-func freeSlice[T any](s []T) {
+// Free returns memory from Alloc to the system; s must not be used after.
+func Free[T any](s []T) {
 	if cap(s) == 0 {
 		return
 	}
