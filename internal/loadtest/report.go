@@ -51,10 +51,20 @@ func evaluate(rep *Report) []Target {
 	at := fmt.Sprintf(" (N=%d)", large.N)
 
 	if s := large.Serve; s != nil && large.Baseline != nil {
+		// Answers sent again (more than -answer-requests were needed) are
+		// refused or retried, not recorded: cheaper than a call, so such a
+		// run cannot judge serve's speed.
+		timed := s.Requests > 0 && large.AnswerRepeats == 0
+		measured := func(m string) string {
+			if large.AnswerRepeats > 0 {
+				m += fmt.Sprintf(" with %d answers repeated: raise -answer-requests", large.AnswerRepeats)
+			}
+			return m
+		}
 		add("answer throughput vs bare handler"+at, "≥ 60% of baseline",
-			fmt.Sprintf("%.0f%% (%.0f/s vs %.0f/s)", 100*large.Ratio, s.Throughput, large.Baseline.Throughput),
-			large.Ratio >= 0.60, s.Requests > 0, fmt.Sprintf("%.0f points short", 100*(0.60-large.Ratio)))
-		add("answer p99 latency"+at, "< 10 ms", fmtDur(s.P99), s.P99 < 10*time.Millisecond, s.Requests > 0,
+			measured(fmt.Sprintf("%.0f%% (%.0f/s vs %.0f/s)", 100*large.Ratio, s.Throughput, large.Baseline.Throughput)),
+			large.Ratio >= 0.60, timed, fmt.Sprintf("%.0f points short", 100*(0.60-large.Ratio)))
+		add("answer p99 latency"+at, "< 10 ms", measured(fmtDur(s.P99)), s.P99 < 10*time.Millisecond, timed,
 			fmt.Sprintf("%s over", fmtDur(s.P99-10*time.Millisecond)))
 		add("serve resident memory (peak)"+at, "< 150 MB", fmt.Sprintf("%.0f MB", float64(large.ServeMemory.Peak)/mb),
 			large.ServeMemory.Peak < 150*mb, large.ServeMemory.Peak > 0,
