@@ -131,10 +131,16 @@ func flagSet(name string) bool {
 }
 
 // answerRequestsFor is how many distinct answer webhooks cfg's answer phase
-// needs so that none is sent twice: 25,000 a second of serve's load
-// (its fastest run on these machines answered about 20,000), at least the
-// default (which is that for the default duration and warm-ups).
+// signs by default: answersForLoad, at least the default (which is that
+// for the default duration and warm-ups).
 func answerRequestsFor(cfg Config) int {
+	return max(DefaultConfig().AnswerRequests, answersForLoad(cfg))
+}
+
+// answersForLoad is how many distinct answer webhooks cfg's answer phase
+// needs so that none is sent twice: 25,000 a second of serve's load (its
+// fastest run on these machines answered about 20,000).
+func answersForLoad(cfg Config) int {
 	load := cfg.Duration + time.Duration(cfg.Rounds)*cfg.Warmup
-	return max(DefaultConfig().AnswerRequests, int(25_000*load.Seconds()))
+	return int(25_000 * load.Seconds())
 }

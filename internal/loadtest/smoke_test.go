@@ -23,7 +23,7 @@ func TestSmoke(t *testing.T) {
 	cfg.Warmup = 200 * time.Millisecond
 	cfg.Rounds = 1
 	cfg.Concurrency = 4
-	cfg.AnswerRequests = 5_000
+	cfg.AnswerRequests = answersForLoad(cfg) // none sent twice, or the throughput is not judged
 	cfg.EventCalls = 500
 	cfg.APIClients = 4
 	cfg.AllocRuns = 3
@@ -119,7 +119,7 @@ func TestSmokePostgres(t *testing.T) {
 	cfg.Warmup = 200 * time.Millisecond
 	cfg.Rounds = 1
 	cfg.Concurrency = 4
-	cfg.AnswerRequests = 3_000
+	cfg.AnswerRequests = answersForLoad(cfg)
 	cfg.EventCalls = 300
 	cfg.AllocRuns = 2
 	cfg.Phases = "answer,event,alloc,fresh"
