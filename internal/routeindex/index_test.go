@@ -162,11 +162,7 @@ func TestWatchAgeBoundsLostAnnouncements(t *testing.T) {
 	}
 	find() // the first check, covering the watch's first announcement
 	checked := time.Now()
-	c := &maskcall.Conversation{Participants: []maskcall.Participant{
-		{Number: "+447700900123", Country: "GB"}, {Number: "+447700900456", Country: "GB"}}}
-	if err := cli.CreateConversation(ctx, c, nil, now); err != nil {
-		t.Fatal(err)
-	}
+	createCallersConversation(t, cli, now)
 	s0 := ix.Stats()
 	stale := find()
 	if time.Since(checked) < ix.MaxWatchAge {
@@ -181,6 +177,18 @@ func TestWatchAgeBoundsLostAnnouncements(t *testing.T) {
 	if !find() {
 		t.Fatal("MaxWatchAge after the last check, an unannounced create is still not seen")
 	}
+}
+
+// createCallersConversation creates, through db, the conversation of the
+// caller the tests look up: +447700900123 with +447700900456.
+func createCallersConversation(t *testing.T, db *sqlite.DB, now time.Time) *maskcall.Conversation {
+	t.Helper()
+	c := &maskcall.Conversation{Participants: []maskcall.Participant{
+		{Number: "+447700900123", Country: "GB"}, {Number: "+447700900456", Country: "GB"}}}
+	if err := db.CreateConversation(context.Background(), c, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // openPublishedIndex returns an index on serve's handle of a new file,
@@ -229,11 +237,7 @@ func TestPublishedVersionSkipsReadsAndShowsChanges(t *testing.T) {
 		t.Fatalf("100 calls with nothing changed: publishing %v, %d version reads, %d unchecked; want none read",
 			s1.Publishing, s1.Checks-s0.Checks, s1.Unchecked-s0.Unchecked)
 	}
-	c := &maskcall.Conversation{Participants: []maskcall.Participant{
-		{Number: "+447700900123", Country: "GB"}, {Number: "+447700900456", Country: "GB"}}}
-	if err := cli.CreateConversation(ctx, c, nil, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	c := createCallersConversation(t, cli, time.Now())
 	if !find() {
 		t.Fatal("the call right after another handle's create was acknowledged is not routed")
 	}
@@ -256,11 +260,7 @@ func TestUnpublishedChangeSeenWithinMaxWatchAge(t *testing.T) {
 		t.Fatalf("MaxWatchAge %v on a publishing store, want %v", ix.MaxWatchAge, routeindex.DefaultMaxPublishedAge)
 	}
 	ctx := context.Background()
-	c := &maskcall.Conversation{Participants: []maskcall.Participant{
-		{Number: "+447700900123", Country: "GB"}, {Number: "+447700900456", Country: "GB"}}}
-	if err := serve.CreateConversation(ctx, c, nil, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	c := createCallersConversation(t, serve, time.Now())
 	if !find() {
 		t.Fatal("not routed after the create")
 	}
@@ -306,10 +306,6 @@ func TestChildCreatesConversation(t *testing.T) {
 		return
 	}
 	db := openDB(t, path)
-	c := &maskcall.Conversation{Participants: []maskcall.Participant{
-		{Number: "+447700900123", Country: "GB"}, {Number: "+447700900456", Country: "GB"}}}
-	if err := db.CreateConversation(context.Background(), c, nil, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	c := createCallersConversation(t, db, time.Now())
 	fmt.Println("child created", c.ID)
 }
