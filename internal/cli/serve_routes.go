@@ -11,8 +11,8 @@ import (
 // store feeds one and serve.route_index is on (the default): calls are
 // then answered from memory, the store's route version checked when the
 // version its writers published moved (SQLite) or after each announcement
-// of a change (PostgreSQL) (routeindex). It loads in the background; the store answers until
-// it has.
+// of a change (PostgreSQL) (routeindex). It loads in the background; the
+// store answers until it has.
 func startRouteIndex(cfg *Config, store maskcall.Store, logger *slog.Logger) (maskcall.RouteStore, func(), error) {
 	on, err := cfg.Bool("serve.route_index")
 	if err != nil {
