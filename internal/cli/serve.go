@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/maskcall/maskcall/internal/build"
 	"github.com/maskcall/maskcall/internal/httpserver"
 	"github.com/maskcall/maskcall/internal/maskcall"
 	"github.com/maskcall/maskcall/internal/webhook"
@@ -245,6 +246,9 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		logger.Warn("webhook signatures are NOT verified (--allow-unsigned): anyone who can reach this server can ask it who is behind a proxy number")
 	} else if wcfg.ApplicationID == "" {
 		logger.Warn("vonage.application_id is not set: the application_id of signed webhooks is not checked")
+	}
+	if build.DiscardCallRecords {
+		logger.Warn("this binary was built to measure, with -tags maskcall_discard_call_records: it keeps NO call records; build it again without the tag")
 	}
 
 	store, err := opts.DB()
