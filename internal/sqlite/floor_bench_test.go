@@ -74,21 +74,8 @@ func BenchmarkCallRecordFloor(b *testing.B) {
 			cpu0 := procstat.CPU(os.Getpid())
 			b.ResetTimer()
 			for done := 0; done < b.N; {
-				tx, err := db.BeginTx(ctx, nil)
-				if err != nil {
-					b.Fatal(err)
-				}
-				st := tx.StmtContext(ctx, insert)
 				n := min(256, b.N-done)
-				for range n {
-					r := floorRecord()
-					if _, err := st.ExecContext(ctx, r...); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if err := tx.Commit(); err != nil {
-					b.Fatal(err)
-				}
+				writeFloorBatch(b, db, insert, n, floorRecord)
 				if done/1000 != (done+n)/1000 {
 					if _, err := db.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
 						b.Fatal(err)
@@ -113,6 +100,25 @@ func floorInsert(into string) string {
 	return `INSERT INTO interactions
 	(kind, conversation_id, uuid, ` + into + `, from_number, to_number, status, created_at)
 	VALUES ('call', ?, ?, ?, ?, ?, 'started', ?)`
+}
+
+// writeFloorBatch writes n records from record with insert, in one
+// transaction.
+func writeFloorBatch(b *testing.B, db *sql.DB, insert *sql.Stmt, n int, record func() []any) {
+	ctx := context.Background()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := tx.StmtContext(ctx, insert)
+	for range n {
+		if _, err := st.ExecContext(ctx, record()...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
 }
 
 func floorRecord() []any {

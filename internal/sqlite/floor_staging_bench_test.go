@@ -150,20 +150,8 @@ func BenchmarkCallRecordStaging(b *testing.B) {
 			b.ResetTimer()
 			staged := 0
 			for done := 0; done < b.N; {
-				tx, err := db.BeginTx(ctx, nil)
-				if err != nil {
-					b.Fatal(err)
-				}
-				st := tx.StmtContext(ctx, ins)
 				n := min(256, b.N-done)
-				for range n {
-					if _, err := st.ExecContext(ctx, record()...); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if err := tx.Commit(); err != nil {
-					b.Fatal(err)
-				}
+				writeFloorBatch(b, db, ins, n, record)
 				staged += n
 				if v.stage && (done/v.mergeEvery != (done+n)/v.mergeEvery || done+n == b.N) {
 					flush()
